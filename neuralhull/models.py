@@ -1,0 +1,119 @@
+"""Classifiers whose last hidden layer the workflow studies.
+
+Every model is a :class:`torch.nn.Module` with two parts:
+
+- ``features(x) -> (n, h)``: the last hidden layer (after its non-linearity), the
+  representation whose convex hull and neighbourhoods the workflow measures;
+- ``head``: a linear read-out from that layer to the class logits.
+
+``forward(x) = head(features(x))``. Inputs are float tensors ``(n, C, H, W)``, already
+scaled by :func:`neuralhull.training.standardise`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+ARCHITECTURES = ("mlp", "cnn", "resnet18")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is, enough to rebuild it before loading its weights.
+
+    Attributes
+    ----------
+    arch : one of ``ARCHITECTURES``.
+    in_shape : (C, H, W) of the inputs.
+    n_classes : number of classes.
+    width : size of the last hidden layer (``resnet18``: fixed at 512, ignored).
+    depth : number of hidden layers (``mlp``) or convolution blocks (``cnn``).
+    channels : channels of the first convolution block (``cnn``; doubled per block).
+    """
+
+    arch: str
+    in_shape: tuple[int, int, int]
+    n_classes: int
+    width: int = 128
+    depth: int = 2
+    channels: int = 16
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelSpec:
+        d = dict(d)
+        d["in_shape"] = tuple(d["in_shape"])
+        return cls(**d)
+
+
+class Classifier(nn.Module):
+    """A feature extractor followed by a linear head; see the module docstring."""
+
+    def __init__(self, body: nn.Module, hidden: int, n_classes: int):
+        super().__init__()
+        self.body = body
+        self.hidden_size = hidden
+        self.head = nn.Linear(hidden, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Last hidden layer, ``(n, hidden_size)``."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _mlp_body(spec: ModelSpec) -> nn.Module:
+    c, h, w = spec.in_shape
+    layers: list[nn.Module] = [nn.Flatten()]
+    size = c * h * w
+    for _ in range(spec.depth):
+        layers += [nn.Linear(size, spec.width), nn.ReLU()]
+        size = spec.width
+    return nn.Sequential(*layers)
+
+
+def _cnn_body(spec: ModelSpec) -> nn.Module:
+    c, h, w = spec.in_shape
+    layers: list[nn.Module] = []
+    ch_in, ch = c, spec.channels
+    for _ in range(spec.depth):
+        layers += [nn.Conv2d(ch_in, ch, 3, padding=1), nn.ReLU()]
+        if min(h, w) >= 4:
+            layers.append(nn.MaxPool2d(2))
+            h, w = h // 2, w // 2
+        ch_in, ch = ch, ch * 2
+    layers += [nn.Flatten(), nn.Linear(ch_in * h * w, spec.width), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+def _resnet18_body(spec: ModelSpec) -> nn.Module:
+    from torchvision.models import resnet18
+
+    net = resnet18(weights=None, num_classes=spec.n_classes)
+    # Small images (32x32): a 3x3 stem without the max-pool, as is usual for CIFAR.
+    net.conv1 = nn.Conv2d(spec.in_shape[0], 64, 3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
+    net.fc = nn.Identity()  # the body ends at the pooled 512-d layer
+    return net
+
+
+def build_model(spec: ModelSpec) -> Classifier:
+    """A freshly initialised classifier for ``spec`` (seed torch before calling)."""
+    if spec.arch == "mlp":
+        return Classifier(_mlp_body(spec), spec.width, spec.n_classes)
+    if spec.arch == "cnn":
+        return Classifier(_cnn_body(spec), spec.width, spec.n_classes)
+    if spec.arch == "resnet18":
+        if spec.in_shape[0] != 3:
+            raise ValueError(
+                f"resnet18 expects 3-channel images, got in_shape={spec.in_shape}; "
+                "use 'mlp' or 'cnn' for grey-scale datasets"
+            )
+        return Classifier(_resnet18_body(spec), 512, spec.n_classes)
+    raise ValueError(f"unknown architecture {spec.arch!r}; expected one of {ARCHITECTURES}")

@@ -1,0 +1,289 @@
+"""Seeded, deterministic training of the classifiers, and extraction of their last hidden layer.
+
+Determinism: on the CPU, the same seed, data, torch build and thread count give bitwise
+identical weights (``torch.use_deterministic_algorithms(True)``; batches are drawn from a
+seeded ``torch.Generator``). On a GPU the run is reproducible in distribution, not bitwise,
+unless cuBLAS is configured for determinism (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, which
+:func:`seed_everything` sets).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from neuralhull.io import atomic_path
+from neuralhull.models import Classifier, ModelSpec, build_model
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the training loss stops being a finite number."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of one model (see ``config/config.yaml``)."""
+
+    epochs: int = 2
+    lr: float = 1e-3
+    batch_size: int = 128
+    seed: int = 0
+    label_noise: float = 0.0
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainResult:
+    """Per-epoch history and final accuracies of one training run."""
+
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    device: str = "cpu"
+    n_noisy_labels: int = 0
+
+
+def pick_device(prefer: str = "auto") -> torch.device:
+    """``cuda`` when asked for (or ``auto``) and available, else ``cpu``."""
+    if prefer not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {prefer!r}")
+    if prefer == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but torch sees no GPU")
+    if prefer in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch and ask it for deterministic kernels."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=False)
+
+
+def standardise(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """uint8 images ``(n, C, H, W)`` -> float32 tensor, per channel ``(x/255 - mean) / std``."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).float().div_(255.0)
+    m = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of ``images / 255``: two arrays ``(C,)`` (std floored at 1e-6)."""
+    x = images.astype(np.float64) / 255.0
+    mean = x.mean(axis=(0, 2, 3))
+    std = np.maximum(x.std(axis=(0, 2, 3)), 1e-6)
+    return mean, std
+
+
+def corrupt_labels(
+    labels: np.ndarray, fraction: float, n_classes: int, seed: int
+) -> tuple[np.ndarray, int]:
+    """Replace a seeded ``fraction`` of ``labels (n,)`` by a different random class.
+
+    Returns the new labels and how many were changed (exactly ``round(fraction * n)``).
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"label_noise must be in [0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    k = int(round(fraction * n))
+    idx = rng.choice(n, size=k, replace=False)
+    shift = rng.integers(1, n_classes, size=k)
+    out = labels.copy()
+    out[idx] = (labels[idx] + shift) % n_classes
+    return out, k
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, batch_size: int
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on ``x (n, C, H, W)``, ``y (n,)``."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+        logits = model(xb)
+        loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
+        correct += (logits.argmax(1) == yb).sum().item()
+    return loss_sum / len(x), correct / len(x)
+
+
+def train_classifier(
+    spec: ModelSpec,
+    cfg: TrainConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    device: str = "auto",
+    log: Callable[[str], None] = print,
+) -> tuple[Classifier, TrainResult, dict]:
+    """Train a classifier from scratch with Adam and cross-entropy.
+
+    Parameters
+    ----------
+    x_train, x_test : (n, C, H, W) uint8 images.
+    y_train, y_test : (n,) int labels in ``[0, spec.n_classes)``.
+    cfg : epochs, learning rate, batch size, seed, label noise (a seeded fraction of training
+        labels replaced by another class before training; accuracies are always measured on
+        the true labels).
+
+    Returns
+    -------
+    model, history, normalisation ``{"mean": [...], "std": [...]}`` used for the inputs.
+
+    Raises
+    ------
+    TrainingDiverged
+        When a batch loss is NaN or infinite (lower the learning rate).
+    """
+    dev = pick_device(device)
+    seed_everything(cfg.seed)
+    mean, std = channel_stats(x_train)
+    xt, xe = standardise(x_train, mean, std), standardise(x_test, mean, std)
+    yt_true = torch.from_numpy(y_train.astype(np.int64))
+    ye = torch.from_numpy(y_test.astype(np.int64))
+    noisy, n_noisy = corrupt_labels(
+        y_train.astype(np.int64), cfg.label_noise, spec.n_classes, cfg.seed
+    )
+    yt = torch.from_numpy(noisy)
+
+    model = build_model(spec).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    result = TrainResult(device=str(dev), n_noisy_labels=n_noisy)
+    n = len(xt)
+    n_batches = math.ceil(n / cfg.batch_size)
+    t0 = time.perf_counter()
+    log(
+        f"training {spec.arch} width={spec.width} depth={spec.depth} on {n} samples, "
+        f"{cfg.epochs} epochs, {n_batches} batches/epoch, device={dev}, "
+        f"label noise {cfg.label_noise} ({n_noisy} labels changed)"
+    )
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        loss_sum = 0.0
+        for b in range(n_batches):
+            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            xb, yb = xt[idx].to(dev), yt[idx].to(dev)
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"training loss became {loss.item()} at epoch {epoch}, batch {b + 1}/"
+                    f"{n_batches} (lr={cfg.lr}); lower the learning rate in the config"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss_sum += loss.item() * len(idx)
+            if (b + 1) % max(1, n_batches // 4) == 0 and b + 1 < n_batches:
+                rate = (b + 1) * cfg.batch_size / (time.perf_counter() - t0 + 1e-9)
+                log(
+                    f"  epoch {epoch} batch {b + 1}/{n_batches} loss {loss.item():.4f} "
+                    f"({rate:.0f} samples/s)"
+                )
+        tr_loss, tr_acc = evaluate(model, xt, yt_true, dev, 1024)
+        te_loss, te_acc = evaluate(model, xe, ye, dev, 1024)
+        result.train_loss.append(tr_loss)
+        result.test_loss.append(te_loss)
+        result.train_accuracy.append(tr_acc)
+        result.test_accuracy.append(te_acc)
+        log(
+            f"epoch {epoch}/{cfg.epochs}: noisy-label loss {loss_sum / n:.4f}, train loss "
+            f"{tr_loss:.4f} acc {tr_acc:.4f}, test loss {te_loss:.4f} acc {te_acc:.4f} "
+            f"[{time.perf_counter() - t0:.1f} s]"
+        )
+    result.seconds = time.perf_counter() - t0
+    return model, result, {"mean": mean.tolist(), "std": std.tolist()}
+
+
+def save_model(model: Classifier, spec: ModelSpec, norm: dict, path: str) -> None:
+    """Write the weights and everything needed to rebuild the model (plain tensors, no code)."""
+    state = {
+        "spec": spec.to_dict(),
+        "norm": norm,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_model(path: str, device: str = "cpu") -> tuple[Classifier, ModelSpec, dict]:
+    """Rebuild a model saved by :func:`save_model`.
+
+    Loading uses ``weights_only=True``: a weights file can hold tensors and plain
+    containers only, never pickled code.
+    """
+    state = torch.load(path, map_location=device, weights_only=True)
+    spec = ModelSpec.from_dict(state["spec"])
+    model = build_model(spec)
+    model.load_state_dict(state["state_dict"])
+    model.to(device).eval()
+    return model, spec, state["norm"]
+
+
+@torch.no_grad()
+def extract_activations(
+    model: Classifier,
+    images: np.ndarray,
+    norm: dict,
+    *,
+    batch_size: int = 1024,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Last hidden layer and predicted class of every image.
+
+    Parameters
+    ----------
+    images : (n, C, H, W) uint8.
+
+    Returns
+    -------
+    activations : (n, hidden_size) float32.
+    predictions : (n,) int64.
+    """
+    model.eval()
+    x = standardise(images, np.asarray(norm["mean"]), np.asarray(norm["std"]))
+    acts, preds = [], []
+    for i in range(0, len(x), batch_size):
+        h = model.features(x[i : i + batch_size].to(device))
+        acts.append(h.cpu().numpy().astype(np.float32))
+        preds.append(model.head(h).argmax(1).cpu().numpy())
+    return np.concatenate(acts), np.concatenate(preds).astype(np.int64)
+
+
+def history_json(result: TrainResult, spec: ModelSpec, cfg: TrainConfig) -> str:
+    """The metrics file of one trained model, as JSON text."""
+    return json.dumps(
+        {
+            "spec": spec.to_dict(),
+            "train": cfg.__dict__,
+            "device": result.device,
+            "seconds": round(result.seconds, 3),
+            "n_noisy_labels": result.n_noisy_labels,
+            "final_train_accuracy": result.train_accuracy[-1],
+            "final_test_accuracy": result.test_accuracy[-1],
+            "per_epoch": {
+                "train_loss": result.train_loss,
+                "test_loss": result.test_loss,
+                "train_accuracy": result.train_accuracy,
+                "test_accuracy": result.test_accuracy,
+            },
+        },
+        indent=2,
+    )

@@ -1,0 +1,167 @@
+"""Models, training, autoencoders and intrinsic dimension, against known facts."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from neuralhull.autoencoder import (
+    AutoencoderConfig,
+    choose_latent_size,
+    fit_autoencoder,
+    reconstruction_scores,
+    twonn_dimension,
+)
+from neuralhull.io import atomic_path, save_npz
+from neuralhull.models import ModelSpec, build_model
+from neuralhull.training import (
+    TrainConfig,
+    TrainingDiverged,
+    corrupt_labels,
+    extract_activations,
+    load_model,
+    save_model,
+    train_classifier,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    x = np.round(d.images * 255 / 16).astype(np.uint8)[:, None]
+    return x[:1400], d.target[:1400], x[1400:], d.target[1400:]
+
+
+def test_corrupt_labels_changes_exactly_the_fraction():
+    y = np.arange(1000) % 10
+    noisy, k = corrupt_labels(y, 0.3, 10, seed=1)
+    assert k == 300 and (noisy != y).sum() == 300
+    assert noisy.min() >= 0 and noisy.max() <= 9
+    with pytest.raises(ValueError, match="label_noise"):
+        corrupt_labels(y, 1.0, 10, 0)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_models_expose_last_hidden_layer(arch):
+    spec = ModelSpec(arch=arch, in_shape=(1, 8, 8), n_classes=10, width=12, depth=2, channels=4)
+    model = build_model(spec)
+    x = torch.randn(5, 1, 8, 8)
+    h = model.features(x)
+    assert h.shape == (5, 12) and (h >= 0).all()  # after the ReLU
+    torch.testing.assert_close(model(x), model.head(h))
+
+
+def test_resnet18_needs_three_channels():
+    spec = ModelSpec(arch="resnet18", in_shape=(3, 32, 32), n_classes=10)
+    assert build_model(spec).features(torch.randn(2, 3, 32, 32)).shape == (2, 512)
+    with pytest.raises(ValueError, match="3-channel"):
+        build_model(ModelSpec(arch="resnet18", in_shape=(1, 28, 28), n_classes=10))
+
+
+def test_training_learns_digits_and_is_deterministic(digits, tmp_path):
+    xtr, ytr, xte, yte = digits
+    spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=32, depth=1)
+    cfg = TrainConfig(epochs=15, lr=0.01, batch_size=64, seed=3)
+    model, hist, norm = train_classifier(
+        spec, cfg, xtr, ytr, xte, yte, device="cpu", log=lambda m: None
+    )
+    # a small MLP on scikit-learn's digits is known to reach well above 90% test accuracy
+    assert hist.test_accuracy[-1] > 0.9
+    assert len(hist.train_loss) == 15 and hist.train_loss[-1] < hist.train_loss[0]
+    model2, hist2, _ = train_classifier(
+        spec, cfg, xtr, ytr, xte, yte, device="cpu", log=lambda m: None
+    )
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    path = tmp_path / "m.pt"
+    save_model(model, spec, norm, path)
+    loaded, spec2, norm2 = load_model(path)
+    assert spec2 == spec
+    acts, preds = extract_activations(loaded, xte, norm2)
+    assert acts.shape == (len(xte), 32) and acts.dtype == np.float32
+    assert np.mean(preds == yte) == pytest.approx(hist.test_accuracy[-1])
+
+
+def test_label_noise_makes_a_weaker_model(digits):
+    xtr, ytr, xte, yte = digits
+    spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=32, depth=1)
+    kw = dict(device="cpu", log=lambda m: None)
+    clean = train_classifier(
+        spec, TrainConfig(epochs=10, lr=0.01, seed=0), xtr, ytr, xte, yte, **kw
+    )
+    noisy = train_classifier(
+        spec, TrainConfig(epochs=10, lr=0.01, seed=0, label_noise=0.8), xtr, ytr, xte, yte, **kw
+    )
+    assert noisy[1].test_accuracy[-1] < clean[1].test_accuracy[-1] - 0.1
+
+
+def test_divergence_is_a_clear_error(digits):
+    xtr, ytr, xte, yte = digits
+    spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=32, depth=3)
+    with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+        train_classifier(
+            spec, TrainConfig(epochs=5, lr=1e12, seed=0), xtr, ytr, xte, yte, log=lambda m: None
+        )
+
+
+def test_loading_weights_never_runs_pickled_code(tmp_path):
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as fh:
+        pickle.dump({"spec": {}, "state_dict": Exploit()}, fh)
+    with pytest.raises(pickle.UnpicklingError):
+        load_model(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_reconstruction_scores_known_values():
+    x = np.array([[0.0, 0.0], [2.0, 2.0]])
+    mean = x.mean(0)
+    assert reconstruction_scores(x, x, mean) == (1.0, 0.0)
+    r2, mse = reconstruction_scores(x, np.tile(mean, (2, 1)), mean)
+    assert r2 == pytest.approx(0.0) and mse == pytest.approx(1.0)
+
+
+def test_autoencoder_finds_a_two_dimensional_linear_structure():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(3000, 2))
+    x = (z @ rng.normal(size=(2, 20))).astype(np.float32)
+    cfg = AutoencoderConfig(hidden=32, epochs=30, lr=3e-3, batch_size=128, seed=0)
+    fits = {k: fit_autoencoder(x[:2500], x[2500:], k, cfg, log=lambda m: None) for k in (1, 2)}
+    assert fits[2].r2_validation > 0.98 and fits[2].r2_test > 0.98
+    # one latent unit cannot hold a 2-D Gaussian: a linear code keeps half the variance, a
+    # non-linear one somewhat more, never all of it
+    assert fits[1].r2_validation < 0.9
+    assert fits[2].codes_train.shape == (2500, 2) and fits[2].codes_test.shape == (500, 2)
+    assert choose_latent_size([1, 2], [fits[1].r2_validation, fits[2].r2_validation], 0.95) == (
+        2,
+        True,
+    )
+
+
+def test_choose_latent_size_rule():
+    assert choose_latent_size([8, 2, 4], [0.99, 0.5, 0.95], 0.9) == (4, True)
+    assert choose_latent_size([2, 4], [0.5, 0.6], 0.9) == (4, False)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5])
+def test_twonn_recovers_the_dimension_of_a_linear_manifold(dim):
+    rng = np.random.default_rng(dim)
+    x = rng.uniform(size=(4000, dim)) @ rng.normal(size=(dim, 30))
+    assert twonn_dimension(x) == pytest.approx(dim, rel=0.15)
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.npz"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        open(tmp, "w").write("half")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    save_npz(target, a=np.arange(3))
+    assert list(tmp_path.iterdir()) == [target]
+    np.testing.assert_array_equal(np.load(target)["a"], np.arange(3))
