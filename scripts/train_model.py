@@ -1,0 +1,44 @@
+"""train_model: train one classifier from scratch, save weights and metrics."""
+
+import torch
+
+from neuralhull.datasets import load
+from neuralhull.io import atomic_path
+from neuralhull.models import ModelSpec
+from neuralhull.provenance import job_log
+from neuralhull.training import TrainConfig, history_json, save_model, train_classifier
+
+log = job_log(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+p = snakemake.params.model
+ds = load(snakemake.input.data)
+spec = ModelSpec(
+    arch=p["arch"],
+    in_shape=tuple(ds.x_train.shape[1:]),
+    n_classes=len(ds.classes),
+    width=p["width"],
+    depth=p["depth"],
+    channels=p["channels"],
+)
+cfg = TrainConfig(
+    epochs=p["epochs"],
+    lr=p["lr"],
+    batch_size=p["batch_size"],
+    seed=p["seed"],
+    label_noise=p["label_noise"],
+    weight_decay=p["weight_decay"],
+)
+model, history, norm = train_classifier(
+    spec,
+    cfg,
+    ds.x_train,
+    ds.y_train,
+    ds.x_test,
+    ds.y_test,
+    device=snakemake.params.device,
+    log=log,
+)
+save_model(model, spec, norm, snakemake.output.weights)
+with atomic_path(snakemake.output.metrics) as tmp, open(tmp, "w") as fh:
+    fh.write(history_json(history, spec, cfg))
+log(f"test accuracy {history.test_accuracy[-1]:.4f}; wrote {snakemake.output.weights}")

@@ -1,0 +1,221 @@
+# Python the rules need, in order: validate the config, build the experiment grid,
+# constrain the wildcards, then the input functions.
+
+import hashlib
+import json
+
+import yaml
+
+from snakemake.utils import validate
+
+# ---- 1. validate the config (fills in the schema's defaults) -------------------------
+
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+
+def _model_defaults():
+    """Defaults of a model entry, from the schema (the one place they are written)."""
+    with open(workflow.source_path("../schemas/config.schema.yaml")) as fh:
+        schema = yaml.safe_load(fh)
+    props = schema["properties"]["models"]["items"]["properties"]
+    return {key: spec["default"] for key, spec in props.items() if "default" in spec}
+
+
+def _unique(entries, what):
+    names = [e["name"] for e in entries]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(
+            f"config: {what} names must be unique; repeated: {', '.join(dupes)}"
+        )
+    return {e["name"]: e for e in entries}
+
+
+MODEL_SPECS = {
+    name: {**_model_defaults(), **entry}
+    for name, entry in _unique(config["models"], "models").items()
+}
+DATASET_MODELS = {
+    name: sorted(entry["models"])
+    for name, entry in _unique(config["datasets"], "datasets").items()
+}
+for _ds, _models in DATASET_MODELS.items():
+    for _m in _models:
+        if _m not in MODEL_SPECS:
+            raise ValueError(
+                f"config: dataset {_ds!r} lists model {_m!r}, which is not defined under "
+                f"models: (defined: {', '.join(MODEL_SPECS)})"
+            )
+
+
+# ---- 2. the experiment grid ----------------------------------------------------------
+
+
+DATASETS = sorted(DATASET_MODELS)
+MODELS = sorted({m for models in DATASET_MODELS.values() for m in models})
+LATENT_SIZES = sorted(config["autoencoder"]["latent_sizes"])
+SUMMARY_TABLES = ["models", "latent", "hull", "measures", "deciles"]
+FIGURES = [
+    "fraction_inside",
+    "reconstruction",
+    "intrinsic_vs_accuracy",
+    "accuracy_by_decile",
+    "auroc",
+]
+INPUT_DIMENSION = {"digits": 64, "mnist": 784, "fashion_mnist": 784, "cifar10": 3072}
+
+
+def hidden_size(model):
+    """Width of a model's last hidden layer."""
+    spec = MODEL_SPECS[model]
+    return 512 if spec["arch"] == "resnet18" else spec["width"]
+
+
+def latent_sizes(model):
+    """Latent sizes swept for a model: those smaller than its hidden layer."""
+    return [k for k in LATENT_SIZES if k < hidden_size(model)]
+
+
+def model_spaces(model):
+    """Spaces scored per model: activations, their PCA baseline and the latent codes."""
+    ks = latent_sizes(model)
+    return (
+        ["activation"] + [f"activation-pca{k}" for k in ks] + [f"latent{k}" for k in ks]
+    )
+
+
+def input_spaces(dataset):
+    """Pixel spaces scored per dataset (model-independent)."""
+    if not config["hull"]["input_spaces"]:
+        return []
+    return ["input"] + [
+        f"input-pca{k}" for k in LATENT_SIZES if k < INPUT_DIMENSION[dataset]
+    ]
+
+
+def digest(obj):
+    """Short deterministic hash of a JSON-able object (provenance of the tables)."""
+    text = json.dumps(obj, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ---- 3. wildcard constraints ---------------------------------------------------------
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    model="|".join(MODELS),
+    k=r"\d+",
+    space=r"activation|activation-pca\d+|latent\d+",
+    input_space=r"input|input-pca\d+",
+
+
+# ---- 4. input functions --------------------------------------------------------------
+
+
+def get_final_output():
+    """The final targets: per-dataset tables and figures, and the theory branch."""
+    out = []
+    for ds in DATASETS:
+        out += expand(
+            "results/{dataset}/summary/{table}.tsv", dataset=ds, table=SUMMARY_TABLES
+        )
+        out += expand(
+            "results/{dataset}/figures/{figure}.png", dataset=ds, figure=FIGURES
+        )
+    if config["theory"].get("enabled", False):
+        out += get_theory_output()
+    return out
+
+
+def get_theory_output():
+    return []
+
+
+def model_params(wildcards):
+    """The training settings of one model: only its own entry, so editing another model
+    does not rerun it."""
+    return MODEL_SPECS[wildcards.model]
+
+
+def get_space_inputs(wildcards):
+    """What a model-level space is computed from."""
+    base = f"results/{wildcards.dataset}/{wildcards.model}"
+    if wildcards.space.startswith("latent"):
+        k = wildcards.space.removeprefix("latent")
+        return {"codes": f"{base}/latent/{k}/codes.npz"}
+    return {"activations": f"{base}/activations.npz"}
+
+
+def get_proximity_inputs(wildcards):
+    """A space's points plus the labels and predictions of the model."""
+    base = f"results/{wildcards.dataset}/{wildcards.model}"
+    inputs = {"activations": f"{base}/activations.npz"}
+    if wildcards.space.startswith("input"):
+        inputs["data"] = f"resources/data/{wildcards.dataset}.npz"
+    elif wildcards.space.startswith("latent"):
+        inputs["codes"] = (
+            f"{base}/latent/{wildcards.space.removeprefix('latent')}/codes.npz"
+        )
+    return inputs
+
+
+def get_fits(wildcards):
+    return expand(
+        "results/{dataset}/{model}/latent/{k}/fit.json",
+        dataset=wildcards.dataset,
+        model=wildcards.model,
+        k=latent_sizes(wildcards.model),
+    )
+
+
+def dataset_models(dataset):
+    return DATASET_MODELS[dataset]
+
+
+def get_analysis_inputs(wildcards):
+    """Every per-model result of a dataset that the summary tables read."""
+    ds = wildcards.dataset
+    inputs = {
+        "models": [],
+        "predictions": [],
+        "intrinsic": [],
+        "fits": [],
+        "hull": [],
+        "proximity": [],
+    }
+    for m in dataset_models(ds):
+        base = f"results/{ds}/{m}"
+        inputs["models"].append(f"{base}/train_metrics.json")
+        inputs["predictions"].append(f"{base}/predictions.tsv")
+        inputs["intrinsic"].append(f"{base}/intrinsic_dimension.json")
+        inputs["fits"] += [f"{base}/latent/{k}/fit.json" for k in latent_sizes(m)]
+        inputs["hull"] += [f"{base}/hull/{s}.tsv" for s in model_spaces(m)]
+        inputs["proximity"] += [f"{base}/proximity/{s}.tsv" for s in model_spaces(m)]
+        inputs["proximity"] += [f"{base}/proximity/{s}.tsv" for s in input_spaces(ds)]
+    inputs["hull"] += [f"results/{ds}/input/hull/{s}.tsv" for s in input_spaces(ds)]
+    return inputs
+
+
+def analysis_provenance(wildcards):
+    """Config hash and seeds recorded in every summary table."""
+    ds = wildcards.dataset
+    relevant = {
+        "dataset": ds,
+        "data": config["data"],
+        "models": {m: MODEL_SPECS[m] for m in dataset_models(ds)},
+        "autoencoder": config["autoencoder"],
+        "hull": config["hull"],
+        "proximity": config["proximity"],
+        "analysis": config["analysis"],
+    }
+    return {
+        "config_sha256": digest(relevant),
+        "model_seeds": json.dumps(
+            {m: MODEL_SPECS[m]["seed"] for m in dataset_models(ds)}
+        ),
+        "autoencoder_seed": config["autoencoder"]["seed"],
+        "hull_seed": config["hull"]["seed"],
+        "bootstrap_seed": config["analysis"]["seed"],
+    }

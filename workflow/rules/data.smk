@@ -1,0 +1,20 @@
+# Between-workflow caching (`--cache`) excludes a benchmark file: a cached result has no
+# run time to report. The dataset's log says how long acquisition took.
+rule acquire_dataset:
+    output:
+        multiext("resources/data/{dataset}", ".npz", ".npz.sha256.json"),
+    log:
+        "logs/acquire_dataset/{dataset}.log",
+    cache: "omit-software"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        source=config["data"]["source"],
+        seed=config["data"]["split_seed"],
+        test_fraction=config["data"]["test_fraction"],
+    script:
+        "../../scripts/acquire_dataset.py"

@@ -1,0 +1,63 @@
+rule hull_membership:
+    input:
+        unpack(get_space_inputs),
+    output:
+        "results/{dataset}/{model}/hull/{space}.tsv",
+    log:
+        "logs/hull_membership/{dataset}/{model}/{space}.log",
+    benchmark:
+        "benchmarks/hull_membership/{dataset}/{model}/{space}.tsv"
+    conda:
+        "../../envs/hull.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    params:
+        hull=config["hull"],
+    script:
+        "../../scripts/hull_membership.py"
+
+
+rule hull_membership_input:
+    input:
+        data="resources/data/{dataset}.npz",
+    output:
+        "results/{dataset}/input/hull/{input_space}.tsv",
+    log:
+        "logs/hull_membership_input/{dataset}/{input_space}.log",
+    benchmark:
+        "benchmarks/hull_membership_input/{dataset}/{input_space}.tsv"
+    conda:
+        "../../envs/hull.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        hull=config["hull"],
+    script:
+        "../../scripts/hull_membership.py"
+
+
+rule proximity:
+    input:
+        unpack(get_proximity_inputs),
+    output:
+        "results/{dataset}/{model}/proximity/{space}.tsv",
+    log:
+        "logs/proximity/{dataset}/{model}/{space}.log",
+    benchmark:
+        "benchmarks/proximity/{dataset}/{model}/{space}.tsv"
+    wildcard_constraints:
+        space=r"input|input-pca\d+|activation|activation-pca\d+|latent\d+",
+    conda:
+        "../../envs/hull.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        k=config["proximity"]["k"],
+    script:
+        "../../scripts/proximity.py"

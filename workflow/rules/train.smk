@@ -1,0 +1,44 @@
+rule train_model:
+    input:
+        data="resources/data/{dataset}.npz",
+    output:
+        weights="results/{dataset}/{model}/model.pt",
+        metrics="results/{dataset}/{model}/train_metrics.json",
+    log:
+        "logs/train_model/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/train_model/{dataset}/{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
+    params:
+        model=model_params,
+        device=config["device"],
+    script:
+        "../../scripts/train_model.py"
+
+
+rule extract_activations:
+    input:
+        data="resources/data/{dataset}.npz",
+        weights="results/{dataset}/{model}/model.pt",
+    output:
+        activations="results/{dataset}/{model}/activations.npz",
+        predictions="results/{dataset}/{model}/predictions.tsv",
+    log:
+        "logs/extract_activations/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/extract_activations/{dataset}/{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=30,
+    params:
+        device=config["device"],
+    script:
+        "../../scripts/extract_activations.py"
