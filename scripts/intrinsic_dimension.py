@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from neuralhull.autoencoder import choose_latent_size, twonn_dimension
+from neuralhull.intrinsic import choose_latent_size, twonn_dimension
 from neuralhull.io import load_json, save_json
 from neuralhull.provenance import job_log
 

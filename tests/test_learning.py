@@ -7,13 +7,8 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from neuralhull.autoencoder import (
-    AutoencoderConfig,
-    choose_latent_size,
-    fit_autoencoder,
-    reconstruction_scores,
-    twonn_dimension,
-)
+from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoder, reconstruction_scores
+from neuralhull.intrinsic import choose_latent_size, twonn_dimension
 from neuralhull.io import atomic_path, save_npz
 from neuralhull.models import ModelSpec, build_model
 from neuralhull.training import (

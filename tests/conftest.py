@@ -1,0 +1,61 @@
+"""Shared fixtures: a real Snakemake run of config/tiny.yaml, made once per test session."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def snakemake_cmd(workdir, *args, configfile="config/tiny.yaml"):
+    """Command line running this repository's workflow with its results in ``workdir``."""
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(ROOT / configfile),
+        *args,
+    ]
+
+
+def run_snakemake(workdir, *args, timeout=900, check=True, **kw):
+    """Run Snakemake; on failure, fail the test with its output tail (never hang: timeout)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        snakemake_cmd(workdir, *args, **kw),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+            + proc.stdout[-4000:]
+            + proc.stderr[-4000:]
+        )
+    return proc
+
+
+def copy_workflow_profile(workdir):
+    """The workflow-specific profile is looked up relative to the working directory."""
+    shutil.copytree(ROOT / "profiles", Path(workdir) / "profiles", dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished local run of config/tiny.yaml; returns its working directory."""
+    workdir = tmp_path_factory.mktemp("tiny-local")
+    copy_workflow_profile(workdir)
+    run_snakemake(workdir, "--cores", "2")
+    return workdir

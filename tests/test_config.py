@@ -1,0 +1,54 @@
+"""A malformed config stops Snakemake before any job runs, with a message naming the key."""
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
+
+TINY = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
+
+
+def dry_run(tmp_path, cfg):
+    copy_workflow_profile(tmp_path)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return run_snakemake(tmp_path, "-n", check=False, configfile=str(path))
+
+
+def mutated(edit):
+    cfg = copy.deepcopy(TINY)
+    edit(cfg)
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda c: c["autoencoder"].update(latent_sizse=[2]), ["latent_sizse"]),
+        (lambda c: c["hull"].update(max_queries="many"), ["max_queries", "many"]),
+        (lambda c: c["models"][0].update(epochs=0), ["epochs", "minimum"]),
+        (lambda c: c["models"][0].update(label_noise=1.5), ["label_noise"]),
+        (lambda c: c["datasets"][0].update(name="imagenet"), ["imagenet"]),
+        (lambda c: c["models"][0].update(arch="transformer"), ["transformer"]),
+        (lambda c: c["datasets"][0]["models"].append("nope"), ["nope", "not defined"]),
+        (lambda c: c["models"].append(dict(c["models"][0])), ["unique", "mlp-weak"]),
+    ],
+)
+def test_bad_config_is_refused_before_any_job(tmp_path, edit, words):
+    proc = dry_run(tmp_path, mutated(edit))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for word in words:
+        assert word in out, out[-3000:]
+    assert not (Path(tmp_path) / "results").exists()
+    assert not re.search(r"^rule \w+:", out, flags=re.M)  # no job was even planned
+
+
+def test_the_shipped_configs_are_valid(tmp_path):
+    for name in ("config/config.yaml", "config/tiny.yaml", "config/paper.yaml"):
+        proc = run_snakemake(tmp_path, "-n", "--quiet", "all", check=False, configfile=name)
+        assert proc.returncode == 0, (name, proc.stderr[-3000:])

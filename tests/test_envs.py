@@ -1,0 +1,120 @@
+"""The per-step conda environments: they parse, pin exactly what requirements.txt pins,
+and every rule has one that holds every package its script imports (followed through the
+library's own modules)."""
+
+import ast
+import re
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+IMPORT_TO_PACKAGE = {
+    "numpy": "numpy",
+    "scipy": "scipy",
+    "pandas": "pandas",
+    "sklearn": "scikit-learn",
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "highspy": "highspy",
+    "matplotlib": "matplotlib",
+    "seaborn": "seaborn",
+    "yaml": "pyyaml",
+}
+
+
+def requirement_pins():
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"requirements.txt: {line!r} is not an exact pin"
+            pins[name.lower()] = version
+    return pins
+
+
+def env_pins(path):
+    spec = yaml.safe_load(path.read_text())
+    assert spec["channels"] and "defaults" not in spec["channels"], path
+    pins = {}
+    for dep in spec["dependencies"]:
+        if isinstance(dep, dict):
+            for pip_dep in dep["pip"]:
+                name, _, version = pip_dep.partition("==")
+                pins[name.lower()] = version
+        elif dep != "pip":
+            name, _, version = dep.partition("=")
+            pins[name.lower()] = version
+    return pins
+
+
+def rules():
+    """(rule name, conda env path, script path) of every rule with a script."""
+    out = []
+    for smk in sorted((ROOT / "workflow/rules").glob("*.smk")):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
+            name = block.split(":")[0]
+            conda = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
+            script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
+            out.append((name, conda and conda.group(1), script and script.group(1)))
+    return out
+
+
+def imported_packages(script):
+    """Third-party distributions a script needs, through neuralhull's modules.
+
+    Library modules are followed through every import of another library module (lazy ones
+    included: they run); their third-party imports count when made at module level, since
+    lazy ones inside functions serve optional routes (e.g. torchvision downloads)."""
+    seen, todo, found = set(), [script], set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        tree = ast.parse(path.read_text())
+        top_level = set(tree.body) if path.parent.name == "neuralhull" else None
+        for node in ast.walk(tree):
+            lazy = top_level is not None and node not in top_level
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                top = name.split(".")[0]
+                if top == "neuralhull":
+                    mod = ROOT / (name.replace(".", "/") + ".py")
+                    if mod.exists():
+                        todo.append(mod)
+                elif top in IMPORT_TO_PACKAGE:
+                    if not lazy:
+                        found.add(IMPORT_TO_PACKAGE[top])
+                else:
+                    assert top in sys.stdlib_module_names, f"{path}: unknown import {top}"
+    return found
+
+
+def test_env_pins_agree_with_requirements():
+    req = requirement_pins()
+    envs = sorted((ROOT / "envs").glob("*.yaml"))
+    assert {e.stem for e in envs} == {"data", "torch", "hull", "plot"}
+    for env in envs:
+        for name, version in env_pins(env).items():
+            if name == "python":
+                continue
+            assert name in req, f"{env.name}: {name} is not pinned in requirements.txt"
+            assert version == req[name], f"{env.name}: {name}={version}, requirements {req[name]}"
+
+
+@pytest.mark.parametrize("rule", [r for r in rules() if r[2]], ids=lambda r: r[0])
+def test_every_rule_has_an_env_with_what_its_script_imports(rule):
+    name, conda, script = rule
+    assert conda, f"rule {name} has no conda: directive"
+    env = ROOT / "workflow/rules" / conda
+    needed = imported_packages((ROOT / "workflow/rules" / script).resolve())
+    missing = needed - set(env_pins(env.resolve()))
+    assert not missing, f"rule {name}: {env.name} lacks {sorted(missing)}"

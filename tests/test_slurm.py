@@ -1,0 +1,175 @@
+"""The workflow on a real SLURM cluster, through profiles/slurm.
+
+Needs a running cluster whose default partition takes jobs (CI starts a single-node one with
+`.ci/slurm-up.sh`). Without one the test is skipped, unless the environment variable ``CI`` is
+set: then a missing cluster is a failure.
+
+Independent truths: SLURM's own job table (``squeue`` with MinJobAge long enough) must list
+every job the executor plugin logged, all COMPLETED; every rule that writes a log in a local
+run must have run as a SLURM job; and the summary tables must be byte-identical to those of a
+local run of the same config (the ``tiny_run`` fixture).
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, snakemake_cmd
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+SLURM_PROFILE = ROOT / "profiles" / "slurm"
+RUN_TIMEOUT = 20 * 60  # seconds; the tiny config takes a few minutes on 2 cores
+CANCEL_GRACE = 60  # seconds Snakemake gets to cancel its jobs after an interrupt
+USABLE_NODE_STATES = ("idle", "mixed", "allocated", "completing")
+
+
+def _ci():
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _unavailable(reason):
+    """Skip, or fail when CI promised a cluster."""
+    if _ci():
+        pytest.fail(f"CI is set but the SLURM cluster is not usable: {reason}")
+    pytest.skip(f"no usable SLURM cluster: {reason}")
+
+
+def _slurm_query(*args):
+    """Output of a SLURM client command, or None when it fails."""
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+@pytest.fixture(scope="module")
+def slurm_partition():
+    """The cluster's default partition, once a node in it takes jobs."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        _unavailable("sinfo/sbatch not found (run .ci/slurm-up.sh as root)")
+    partitions = _slurm_query("sinfo", "-h", "-o", "%P")
+    if partitions is None:
+        _unavailable("sinfo fails: is slurmctld running?")
+    default = [p.rstrip("*") for p in partitions.split() if p.endswith("*")]
+    if not default:
+        _unavailable(f"no default partition in sinfo output {partitions.split()}")
+    states = _slurm_query("sinfo", "-h", "-p", default[0], "-o", "%T") or ""
+    if not any(s.startswith(USABLE_NODE_STATES) for s in states.split()):
+        _unavailable(f"no node of partition {default[0]} takes jobs (states: {states.split()})")
+    return default[0]
+
+
+def _local_cluster_resources(partition):
+    """The profile's default resources with the site placeholders filled for this cluster.
+
+    The test cluster has no accounting, hence no accounts: the plugin would reject any
+    account name, so the account is dropped (the plugin then submits without ``-A``).
+    """
+    profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
+    resources = dict(profile["default-resources"])
+    assert "slurm_partition" in resources and "slurm_account" in resources
+    resources["slurm_partition"] = partition
+    del resources["slurm_account"]
+    return [
+        f"{key}={value!r}" if isinstance(value, str) else f"{key}={value}"
+        for key, value in resources.items()
+    ]
+
+
+def _run_on_slurm(workdir, partition):
+    """Run tiny.yaml through the SLURM profile; never hang: interrupt, cancel, then fail."""
+    args = [
+        "--profile",
+        str(SLURM_PROFILE),
+        # profiles/default (the laptop profile) would override default-resources key by key
+        "--workflow-profile",
+        "none",
+        "--slurm-keep-successful-logs",  # the logs are the evidence checked below
+        "--slurm-init-seconds-before-status-checks",
+        "5",
+        # last: it takes any number of values (and would swallow targets after it)
+        "--default-resources",
+        *_local_cluster_resources(partition),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        snakemake_cmd(workdir, *args),
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    timed_out = False
+    try:
+        output, _ = proc.communicate(timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        proc.send_signal(signal.SIGINT)  # Snakemake cancels its SLURM jobs on interrupt
+        try:
+            output, _ = proc.communicate(timeout=CANCEL_GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+    elapsed = time.monotonic() - start
+    run_id = re.search(r"SLURM run ID: (\S+)", output)
+    run_id = run_id.group(1) if run_id else None
+    if timed_out:
+        if run_id:
+            subprocess.run(["scancel", "--name", run_id], capture_output=True, timeout=30)
+        pytest.fail(f"SLURM run did not finish within {RUN_TIMEOUT} s:\n{output[-6000:]}")
+    if proc.returncode != 0:
+        pytest.fail(f"SLURM run failed ({proc.returncode}):\n{output[-6000:]}")
+    assert run_id, "the executor plugin did not report a SLURM run ID: was it used?"
+    print(f"SLURM run {run_id}: {elapsed:.0f} s wall time")
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory, slurm_partition):
+    """A finished run of tiny.yaml on the cluster: (working directory, SLURM run ID)."""
+    workdir = tmp_path_factory.mktemp("tiny-slurm")
+    return workdir, _run_on_slurm(workdir, slurm_partition)
+
+
+def test_every_rule_ran_as_a_completed_slurm_job(slurm_run, slurm_partition, tiny_run):
+    workdir, run_id = slurm_run
+    slurm_logs = workdir / ".snakemake" / "slurm_logs"
+    logged = {p.stem: p for p in slurm_logs.glob("rule_*/**/*.log")}
+    assert logged, f"no SLURM job logs under {slurm_logs}"
+
+    # Every rule that logs in a local run ran as a SLURM job (each rule writes logs/<rule>/),
+    # once per local job.
+    local_logs = Path(tiny_run) / "logs"
+    local_rules = {p.name for p in local_logs.iterdir() if p.is_dir()}
+    slurm_rules = {p.relative_to(slurm_logs).parts[0] for p in logged.values()}
+    slurm_rules = {name.removeprefix("rule_") for name in slurm_rules}
+    assert slurm_rules == local_rules
+    assert len(logged) == sum(1 for _ in local_logs.rglob("*.log"))
+
+    # SLURM's own record: the run's jobs (named by the run ID) are exactly those, all
+    # COMPLETED, in the partition the profile's default resources named.
+    table = _slurm_query("squeue", "-h", "--states=all", "--name", run_id, "--format=%i|%T|%P")
+    assert table is not None, "squeue failed"
+    jobs = {job: (state, part) for job, state, part in (r.split("|") for r in table.splitlines())}
+    assert set(jobs) == set(logged), "squeue and the plugin's logs disagree on the job IDs"
+    assert set(jobs.values()) == {("COMPLETED", slurm_partition)}, jobs
+
+
+def test_summary_tables_identical_to_local_run(slurm_run, tiny_run):
+    workdir, _ = slurm_run
+    local = sorted((Path(tiny_run) / "results" / "digits" / "summary").glob("*.tsv"))
+    assert local, "the local run wrote no summary tables"
+    for table in local:
+        on_slurm = workdir / "results" / "digits" / "summary" / table.name
+        assert on_slurm.read_bytes() == table.read_bytes(), f"{table.name} differs"

@@ -1,0 +1,410 @@
+"""Tests for neuralhull.theory against independent truths.
+
+Truths used: exact binomial sums in integer arithmetic (Wendel); closed-form orthant
+probabilities of equicorrelated Gaussians (n = 2, 3) and Genz's algorithm (larger n);
+exchangeability (g_n(1) = 1/(n+1); in 1-D a new sample is an extreme of N+1 with probability
+2/(N+1); Efron's identity P(new sample outside) = E[#vertices of N+1 samples]/(N+1), counted
+with Qhull); Monte Carlo with a Delaunay (Qhull) or LP oracle; and the exact finite-sample
+moments of Gaussian least squares (inverse Wishart, random projections).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, optimize, spatial, stats
+
+from neuralhull import theory
+
+# ---------------------------------------------------------------------------------------------
+# Independent hull oracles (tests only)
+# ---------------------------------------------------------------------------------------------
+
+
+def lp_in_hull(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Feasibility LP: lambda >= 0, sum lambda = 1, points^T lambda = q (scipy linprog)."""
+    n = points.shape[0]
+    A_eq = np.vstack([points.T, np.ones((1, n))])
+    inside = np.empty(len(queries), dtype=bool)
+    for i, q in enumerate(queries):
+        res = optimize.linprog(
+            np.zeros(n), A_eq=A_eq, b_eq=np.append(q, 1.0), bounds=(0, None), method="highs"
+        )
+        if res.status == 0:
+            inside[i] = True
+        elif res.status == 2:
+            inside[i] = False
+        else:
+            raise RuntimeError(f"linprog could not decide: {res.message}")
+    return inside
+
+
+def delaunay_in_hull(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Qhull: a query is in the hull iff it lies in a simplex of the Delaunay triangulation."""
+    return spatial.Delaunay(points).find_simplex(queries) >= 0
+
+
+def within_3se(estimate: float, stderr: float, truth: float) -> bool:
+    return abs(estimate - truth) <= 3.0 * stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Wendel
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("N", [1, 2, 3, 7, 20, 61])
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 10])
+def test_wendel_equals_exact_integer_sum(N, d):
+    exact = sum(math.comb(N - 1, k) for k in range(min(d, N))) / 2 ** (N - 1)
+    assert theory.wendel_outside_probability(N, d) == pytest.approx(exact, rel=1e-12)
+
+
+def test_wendel_large_N_matches_binomial_cdf_and_low_dimensions():
+    # d = 1: 2^-(N-1); d = 2: N 2^-(N-1); and the binomial CDF for a large case.
+    assert theory.wendel_outside_probability(40, 1) == pytest.approx(2.0**-39, rel=1e-12)
+    assert theory.wendel_outside_probability(40, 2) == pytest.approx(40 * 2.0**-39, rel=1e-12)
+    assert theory.wendel_outside_probability(5000, 2400) == pytest.approx(
+        stats.binom.cdf(2399, 4999, 0.5), rel=1e-9
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# g_n(r)
+# ---------------------------------------------------------------------------------------------
+
+
+def orthant_closed_form(n: int, rho: float) -> float:
+    """P(Y_1..Y_n <= 0) for equicorrelated standard Gaussians, n = 1, 2, 3."""
+    return {
+        1: 0.5,
+        2: 0.25 + np.arcsin(rho) / (2 * np.pi),
+        3: 0.125 + 3 * np.arcsin(rho) / (4 * np.pi),
+    }[n]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("r", [-0.3, -0.1, -1e-4, 0.05, 0.5, 1.0, 4.0])
+def test_kz_g_is_orthant_probability_closed_forms(n, r):
+    if n * r <= -1:
+        pytest.skip("outside the domain")
+    rho = r / (1 + r)
+    assert theory.kz_g(n, r) == pytest.approx(orthant_closed_form(n, rho), abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [4, 5, 7])
+@pytest.mark.parametrize("s", [0.3, 1.0, 3.0])
+def test_kz_g_negative_matches_genz(n, s):
+    r = -(s**2) / (1 + n * s**2)
+    rho = r / (1 + r)
+    cov = np.full((n, n), rho) + (1 - rho) * np.eye(n)
+    mvn = stats.multivariate_normal(np.zeros(n), cov, abseps=1e-9, releps=1e-7, maxpts=2_000_000)
+    reference = mvn.cdf(np.zeros(n), rng=np.random.default_rng(0))
+    value, error = theory.kz_g(n, r, return_error=True)
+    assert error < 1e-12
+    assert value == pytest.approx(reference, abs=3e-8, rel=1e-4)
+
+
+def test_kz_g_negative_is_continuous_at_zero():
+    for n in [2, 5, 8]:
+        assert theory.kz_g(n, -1e-9) == pytest.approx(2.0**-n, rel=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 10, 1000, 100_000])
+def test_kz_g_at_one_is_exchangeability(n):
+    # g_n(1) = P(Z_1..Z_n <= X) = P(X is the largest of n+1 i.i.d.) = 1/(n+1).
+    assert theory.kz_g(n, 1.0) == pytest.approx(1.0 / (n + 1), rel=1e-9)
+
+
+def test_kz_g_rejects_outside_domain():
+    with pytest.raises(ValueError, match="r > -1/n"):
+        theory.kz_g(4, -0.25)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kabluchko-Zaporozhets
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 6, 8, 12])
+def test_kz_at_zero_is_wendel(d):
+    for N in [d + 1, d + 2, 2 * d + 3, 50, 300, 2000]:
+        w = theory.wendel_outside_probability(N, d)
+        assert theory.kz_outside_probability(N, d, 0.0) == pytest.approx(w, rel=1e-9)
+        # and the quadrature paths are continuous as s -> 0
+        assert theory.kz_outside_probability(N, d, 1e-7) == pytest.approx(w, rel=1e-4)
+
+
+@pytest.mark.parametrize("N", [2, 5, 50, 1000, 10_000])
+def test_kz_one_dimension_new_sample(N):
+    # In 1-D, x ~ same law is outside [min, max] iff it is an extreme of N+1: 2/(N+1).
+    assert theory.kz_outside_probability(N, 1, 1.0) == pytest.approx(2.0 / (N + 1), rel=1e-9)
+
+
+@pytest.mark.parametrize("N", [3, 30, 300])
+@pytest.mark.parametrize("s", [0.4, 2.5])
+def test_kz_one_dimension_general_scale(N, s):
+    # P(sZ > max) + P(sZ < min) = 2 Int f_max(m) P(sZ > m) dm, f_max = N Phi^(N-1) phi.
+    def integrand(m):
+        return N * stats.norm.cdf(m) ** (N - 1) * stats.norm.pdf(m) * stats.norm.sf(m / s)
+
+    truth = 2 * integrate.quad(integrand, -12, 12, limit=200, epsabs=1e-13)[0]
+    assert theory.kz_outside_probability(N, 1, s) == pytest.approx(truth, rel=1e-8)
+
+
+@pytest.mark.parametrize(("N", "d"), [(12, 2), (30, 2), (15, 3), (40, 3), (25, 4)])
+def test_kz_new_sample_matches_efron_vertex_count(N, d):
+    # Efron: P(X_{N+1} outside conv(X_1..X_N)) = E[f_0(conv(X_1..X_{N+1}))] / (N+1).
+    rng = np.random.default_rng(1234 + 10 * N + d)
+    reps = 1500
+    fractions = np.array(
+        [
+            len(spatial.ConvexHull(rng.standard_normal((N + 1, d))).vertices) / (N + 1)
+            for _ in range(reps)
+        ]
+    )
+    estimate, stderr = fractions.mean(), fractions.std(ddof=1) / np.sqrt(reps)
+    assert within_3se(estimate, stderr, theory.kz_outside_probability(N, d, 1.0))
+
+
+@pytest.mark.parametrize("s", [0.0, 0.5, 1.0, 2.0])
+@pytest.mark.parametrize("d", [2, 3, 5, 8])
+def test_kz_decreases_with_N(s, d):
+    values = [
+        theory.kz_outside_probability(N, d, s) for N in [d + 1, d + 3, 20, 60, 200, 1000, 5000]
+    ]
+    assert all(b < a for a, b in zip(values, values[1:], strict=False))
+    assert all(0 < v <= 1 for v in values)
+
+
+def test_kz_below_d_plus_one_is_one():
+    assert theory.kz_outside_probability(3, 3, 1.0) == 1.0
+    assert theory.wendel_outside_probability(3, 3) == 1.0
+
+
+def test_kz_reports_instead_of_guessing_when_cancellation_is_too_large():
+    with pytest.warns(RuntimeWarning, match="error bound"):
+        value = theory.kz_outside_probability(40, 20, 5.0, rtol=1e-30)
+    assert np.isnan(value)
+
+
+def test_kz_rejects_bad_input():
+    with pytest.raises(ValueError, match="s must be"):
+        theory.kz_outside_probability(10, 2, -1.0)
+    with pytest.raises(ValueError, match="N must be"):
+        theory.kz_outside_probability(0, 2, 1.0)
+    with pytest.raises(ValueError, match="d must be an integer"):
+        theory.kz_outside_probability(10, 2.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Samplers
+# ---------------------------------------------------------------------------------------------
+
+
+def test_curve_is_full_dimensional_and_prefix_consistent():
+    x8 = theory.curve_samples(500, 8, np.random.default_rng(5))
+    x5 = theory.curve_samples(500, 5, np.random.default_rng(5))
+    np.testing.assert_array_equal(x8[:, :5], x5)
+    assert np.all(np.abs(x8) <= 1.0)
+    # the affine hull of a curve of distinct-frequency cosines is all of R^8
+    assert np.linalg.matrix_rank(x8 - x8.mean(axis=0), tol=1e-8) == 8
+
+
+def test_low_rank_gaussian_spans_rank_dimensions():
+    x = theory.low_rank_gaussian_samples(300, 9, np.random.default_rng(0), rank=4, map_seed=3)
+    s = np.linalg.svd(x, compute_uv=False)
+    assert s[3] > 1e-6 * s[0] and s[4] < 1e-10 * s[0]
+    y = theory.low_rank_gaussian_samples(300, 3, np.random.default_rng(0))
+    assert np.linalg.matrix_rank(y) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Monte Carlo
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("N", "d", "s"), [(15, 3, 1.0), (8, 2, 0.5), (30, 4, 1.0), (20, 3, 1.7)])
+def test_mc_gaussian_matches_kz(N, d, s):
+    p, se = theory.hull_probability_mc(
+        "gaussian",
+        N,
+        d,
+        3000,
+        np.random.default_rng(N * d),
+        query_scale=s,
+        membership=delaunay_in_hull,
+    )
+    assert se > 0
+    assert within_3se(p, se, 1.0 - theory.kz_outside_probability(N, d, s))
+
+
+@pytest.mark.parametrize(("N", "d"), [(8, 3), (12, 5)])
+def test_mc_origin_matches_wendel(N, d):
+    p, se = theory.hull_probability_mc(
+        "gaussian",
+        N,
+        d,
+        3000,
+        np.random.default_rng(7),
+        query_scale=0.0,
+        membership=delaunay_in_hull,
+    )
+    assert within_3se(p, se, 1.0 - theory.wendel_outside_probability(N, d))
+
+
+def test_mc_several_queries_per_set_cluster_stderr():
+    # Same target probability; the cluster standard error must cover the truth too.
+    N, d = 20, 3
+    p, se = theory.hull_probability_mc(
+        "gaussian",
+        N,
+        d,
+        800,
+        np.random.default_rng(11),
+        queries_per_set=8,
+        membership=delaunay_in_hull,
+    )
+    assert within_3se(p, se, 1.0 - theory.kz_outside_probability(N, d, 1.0))
+
+
+def test_mc_low_rank_independent_of_d_and_equals_four_dimensional_kz():
+    N = 30
+    results = {
+        d: theory.hull_probability_mc(
+            "low-rank-gaussian", N, d, 600, np.random.default_rng(d), membership=lp_in_hull
+        )
+        for d in (5, 8)
+    }
+    (p5, se5), (p8, se8) = results[5], results[8]
+    assert abs(p5 - p8) <= 3 * np.hypot(se5, se8)
+    truth = theory.inside_probability_theory("low-rank-gaussian", N, 8)
+    assert truth == pytest.approx(1 - theory.kz_outside_probability(N, 4, 1.0))
+    for p, se in results.values():
+        assert within_3se(p, se, truth)
+
+
+def test_mc_curve_probability_falls_with_dimension():
+    # Balestriero et al.: intrinsic dimension 1 does not keep samples inside the hull.
+    p2, _ = theory.hull_probability_mc(
+        "curve", 50, 2, 300, np.random.default_rng(0), membership=delaunay_in_hull
+    )
+    p6, _ = theory.hull_probability_mc(
+        "curve", 50, 6, 300, np.random.default_rng(0), membership=delaunay_in_hull
+    )
+    assert p2 > 0.8 and p6 < p2
+
+
+def test_mc_with_library_hull_engine():
+    pytest.importorskip("neuralhull.hull")
+    N, d = 25, 3
+    p, se = theory.hull_probability_mc("gaussian", N, d, 1500, np.random.default_rng(3))
+    assert within_3se(p, se, 1.0 - theory.kz_outside_probability(N, d, 1.0))
+
+
+def test_mc_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="unknown sampler"):
+        theory.hull_probability_mc("uniform", 10, 2, 5, rng, membership=lp_in_hull)
+    with pytest.raises(ValueError, match="trials"):
+        theory.hull_probability_mc("gaussian", 10, 2, 1, rng, membership=lp_in_hull)
+    with pytest.raises(ValueError, match="sampler returned shape"):
+        theory.hull_probability_mc(
+            lambda n, d, rng: np.zeros((n, d + 1)), 10, 2, 5, rng, membership=lp_in_hull
+        )
+
+
+def test_inside_probability_theory_kinds():
+    assert np.isnan(theory.inside_probability_theory("curve", 100, 3))
+    assert theory.inside_probability_theory("gaussian", 100, 1) == pytest.approx(1 - 2 / 101)
+    with pytest.raises(ValueError, match="unknown sample kind"):
+        theory.inside_probability_theory("swiss-roll", 10, 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ridgeless least squares
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ridgeless_theory_values():
+    g = np.array([0.5, 1.0, 2.0, 4.0])
+    risk = theory.ridgeless_risk_theory(g, r2=3.0, sigma2=2.0)
+    np.testing.assert_allclose(risk, [2.0, np.inf, 3 * 0.5 + 2.0, 3 * 0.75 + 2 / 3])
+    assert theory.ridgeless_risk_theory(0.25, 1.0, 1.0) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="gamma"):
+        theory.ridgeless_risk_theory([0.5, -1.0], 1.0, 1.0)
+
+
+def exact_finite_n_risk(n: int, p: int, r2: float, sigma2: float) -> float:
+    """E||beta_hat - beta||^2 for Gaussian X exactly (inverse Wishart, random projection)."""
+    if p < n:  # E tr (X^T X)^-1 = p / (n - p - 1)
+        return sigma2 * p / (n - p - 1)
+    # bias: beta's component outside the n-dim row space, E = r2 (p - n) / p;
+    # variance: E tr (X X^T)^-1 = n / (p - n - 1)
+    return r2 * (p - n) / p + sigma2 * n / (p - n - 1)
+
+
+@pytest.mark.parametrize("gamma", [0.3, 0.5, 2.0, 4.0])
+@pytest.mark.parametrize(("r2", "sigma2"), [(1.0, 1.0), (5.0, 0.5)])
+def test_ridgeless_simulation_matches_theory(gamma, r2, sigma2):
+    n = 400
+    p = round(gamma * n)
+    seeds = 8
+    risks = np.array(
+        [
+            theory.ridgeless_risk_simulation(n, p, r2, sigma2, np.random.default_rng(seed))
+            for seed in range(seeds)
+        ]
+    )
+    mean, se = risks.mean(), risks.std(ddof=1) / np.sqrt(seeds)
+    exact = exact_finite_n_risk(n, p, r2, sigma2)
+    assert abs(mean - exact) <= 3 * se + 1e-3 * exact
+    asymptotic = theory.ridgeless_risk_theory(gamma, r2, sigma2)
+    assert abs(mean - asymptotic) <= 3 * se + 0.02 * asymptotic
+
+
+def test_relu_features_show_double_descent_peak():
+    n = 200
+    rng_seeds = range(3)
+
+    def mean_risk(gamma):
+        return np.mean(
+            [
+                theory.ridgeless_risk_simulation(
+                    n,
+                    round(gamma * n),
+                    1.0,
+                    0.25,
+                    np.random.default_rng(s),
+                    features="relu",
+                    n_test=500,
+                )
+                for s in rng_seeds
+            ]
+        )
+
+    peak = mean_risk(1.0)
+    assert peak > 5 * mean_risk(0.3) and peak > 5 * mean_risk(4.0)
+
+
+def test_double_descent_table_layout():
+    table = theory.double_descent_table(60, [0.5, 2.0], [1.0, 4.0], [0, 1], n_test=100)
+    assert isinstance(table, pd.DataFrame)
+    assert len(table) == 2 * 2 * 2 * 2
+    expected = {"model", "gamma", "snr", "r2", "sigma2", "seed", "risk", "theory"}
+    assert expected <= set(table.columns)
+    iso = table[table.model == "isotropic"].set_index(["gamma", "snr", "seed"])
+    # sigma2 = 1, r2 = snr: gamma 0.5 -> 1; gamma 2 -> snr / 2 + 1
+    assert iso.loc[(0.5, 4.0, 0), "theory"] == pytest.approx(1.0)
+    assert iso.loc[(2.0, 4.0, 1), "theory"] == pytest.approx(3.0)
+    assert iso.loc[(2.0, 1.0, 0), "theory"] == pytest.approx(1.5)
+    assert table[table.model == "relu"].theory.isna().all()
+    assert np.all(np.isfinite(table.risk)) and np.all(table.risk >= 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="unknown model"):
+            theory.double_descent_table(10, [0.5], [1.0], [0], models=["lasso"])
