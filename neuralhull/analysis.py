@@ -25,16 +25,15 @@ flags errors (far from the training set, outside its hull, disagreeing neighbour
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+
+from neuralhull.io import atomic_path
 
 #: measure name -> orientation: +1 if a larger value means an error is more likely,
 #: -1 if a larger value means an error is less likely.
@@ -531,26 +530,6 @@ def decile_table(
 # table files
 
 
-@contextlib.contextmanager
-def atomic_output(path) -> Iterator[Path]:
-    """Yield a temporary path in the folder of ``path``; rename it to ``path`` on success.
-
-    An interrupted or failed write leaves no file at ``path`` (and removes the temporary
-    one), so a half-written output never looks finished.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def write_table(df: pd.DataFrame, path, provenance: Mapping[str, object]) -> None:
     """Write ``df`` as a TSV file headed by ``# key: value`` provenance lines, atomically.
 
@@ -571,7 +550,7 @@ def write_table(df: pd.DataFrame, path, provenance: Mapping[str, object]) -> Non
         if "\n" in value or "\r" in value:
             raise ValueError(f"provenance value for {key!r} contains a line break")
         lines.append(f"# {key}: {value}\n")
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
             handle.writelines(lines)
             df.to_csv(handle, sep="\t", index=False, lineterminator="\n")

@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from neuralhull.analysis import MEASURES, atomic_output
+from neuralhull.analysis import MEASURES
+from neuralhull.io import atomic_path
 
 DPI = 150
 
@@ -44,7 +45,7 @@ def _require(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
 
 
 def _save(fig: Figure, path) -> None:
-    with atomic_output(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
 
 

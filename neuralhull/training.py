@@ -176,6 +176,7 @@ def train_classifier(
     )
     for epoch in range(1, cfg.epochs + 1):
         model.train()
+        t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
         loss_sum = 0.0
         for b in range(n_batches):
@@ -192,7 +193,7 @@ def train_classifier(
             opt.step()
             loss_sum += loss.item() * len(idx)
             if (b + 1) % max(1, n_batches // 4) == 0 and b + 1 < n_batches:
-                rate = (b + 1) * cfg.batch_size / (time.perf_counter() - t0 + 1e-9)
+                rate = (b + 1) * cfg.batch_size / (time.perf_counter() - t_epoch + 1e-9)
                 log(
                     f"  epoch {epoch} batch {b + 1}/{n_batches} loss {loss.item():.4f} "
                     f"({rate:.0f} samples/s)"

@@ -7,7 +7,7 @@ log = job_log(snakemake.log[0])
 meta = acquire(
     snakemake.wildcards.dataset,
     snakemake.output[0],
-    source=snakemake.params.source,
+    source=snakemake.config["data"]["source"],
     seed=snakemake.params.seed,
     test_fraction=snakemake.params.test_fraction,
     progress=log,

@@ -94,6 +94,29 @@ def input_spaces(dataset):
     ]
 
 
+def canonical(obj):
+    """``obj`` with dict keys sorted at every level: Snakemake compares params by their text,
+    so key order in a config file must not make a finished job look stale."""
+    if isinstance(obj, dict):
+        return {key: canonical(obj[key]) for key in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    return obj
+
+
+def only(section, keys):
+    """The keys of a config section that a job's result depends on, canonically ordered."""
+    return canonical({key: config[section][key] for key in keys})
+
+
+# What each kind of job depends on: editing anything else does not rerun it.
+AUTOENCODER_FIT = only(
+    "autoencoder",
+    ["hidden", "epochs", "lr", "batch_size", "validation_fraction", "seed"],
+)
+HULL_QUERIES = only("hull", ["max_queries", "seed", "tol"])
+
+
 def digest(obj):
     """Short deterministic hash of a JSON-able object (provenance of the tables)."""
     text = json.dumps(obj, sort_keys=True)
@@ -136,7 +159,9 @@ def get_theory_output():
 def model_params(wildcards):
     """The training settings of one model: only its own entry, so editing another model
     does not rerun it."""
-    return MODEL_SPECS[wildcards.model]
+    return canonical(
+        {k: v for k, v in MODEL_SPECS[wildcards.model].items() if k != "name"}
+    )
 
 
 def get_space_inputs(wildcards):

@@ -15,7 +15,7 @@ rule fit_autoencoder:
         mem_mb=4000,
         runtime=60,
     params:
-        autoencoder=config["autoencoder"],
+        autoencoder=AUTOENCODER_FIT,
         device=config["device"],
     script:
         "../../scripts/fit_autoencoder.py"

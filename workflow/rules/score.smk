@@ -14,7 +14,7 @@ rule hull_membership:
         mem_mb=8000,
         runtime=120,
     params:
-        hull=config["hull"],
+        hull=HULL_QUERIES,
     script:
         "../../scripts/hull_membership.py"
 
@@ -35,7 +35,7 @@ rule hull_membership_input:
         mem_mb=8000,
         runtime=240,
     params:
-        hull=config["hull"],
+        hull=HULL_QUERIES,
     script:
         "../../scripts/hull_membership.py"
 
