@@ -22,13 +22,15 @@ def nearest_neighbours(
     *,
     exclude_self: bool = False,
     chunk: int = 1024,
+    kdtree_max_dim: int = 16,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact Euclidean k nearest training points of each query.
 
-    Candidates are found with a float32 matrix product, then the ``k + 8`` best are
-    re-ranked with exact float64 distances, so rounding in the fast pass cannot change
-    the result unless more than 8 candidates tie within float32 precision.
+    In up to ``kdtree_max_dim`` dimensions a k-d tree answers exactly (float64). Above,
+    candidates are found with a float32 matrix product on centred data, then the ``k + 8``
+    best are re-ranked with exact float64 distances, so rounding in the fast pass cannot
+    change the result unless more than 8 candidates tie within float32 precision.
 
     Parameters
     ----------
@@ -47,6 +49,8 @@ def nearest_neighbours(
     kk = k + int(exclude_self)
     if not 1 <= kk <= n:
         raise ValueError(f"k={k} neighbours requested from {n} training points")
+    if train.shape[1] <= kdtree_max_dim:
+        return _kdtree_neighbours(train, queries, k, exclude_self, chunk, progress)
     c = min(n, kk + 8)
     centre = train.mean(0)  # the float32 pass works on centred data: offsets cost no precision
     t32 = (train - centre).astype(np.float32)
@@ -67,6 +71,27 @@ def nearest_neighbours(
         order = np.lexsort((cand, exact), axis=1)[:, :k]
         out_i[s : s + len(q)] = np.take_along_axis(cand, order, 1)
         out_d[s : s + len(q)] = np.sqrt(np.take_along_axis(exact, order, 1))
+        if progress is not None:
+            progress(min(s + chunk, len(queries)), len(queries))
+    return out_d, out_i
+
+
+def _kdtree_neighbours(train, queries, k, exclude_self, chunk, progress):
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(train)
+    kk = k + int(exclude_self)
+    out_d = np.empty((len(queries), k))
+    out_i = np.empty((len(queries), k), dtype=np.int64)
+    for s in range(0, len(queries), chunk):
+        d, i = tree.query(queries[s : s + chunk], k=kk)
+        d, i = d.reshape(len(d), kk), i.reshape(len(i), kk)
+        if exclude_self:
+            own = i == np.arange(s, s + len(i))[:, None]
+            # drop the query's own index, or the last neighbour if it was not among them
+            own[~own.any(1), -1] = True
+            d, i = d[~own].reshape(len(d), k), i[~own].reshape(len(i), k)
+        out_d[s : s + len(d)], out_i[s : s + len(d)] = d, i
         if progress is not None:
             progress(min(s + chunk, len(queries)), len(queries))
     return out_d, out_i
@@ -97,10 +122,11 @@ def proximity_scores(
     train_labels: np.ndarray,
     queries: np.ndarray,
     query_labels: np.ndarray,
-    query_predictions: np.ndarray,
+    query_predictions: np.ndarray | None,
     *,
     k: int = 10,
     scale: float | None = None,
+    neighbour_labels: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Nearest-neighbour proximity of each query to the training set.
@@ -122,11 +148,21 @@ def proximity_scores(
         scale = distance_scale(train)
     dist, idx = nearest_neighbours(train, queries, k, progress=progress)
     nl = np.asarray(train_labels)[idx]
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "nn_distance": dist[:, 0] / scale,
             "knn_mean_distance": dist.mean(1) / scale,
-            "knn_label_agreement": (nl == np.asarray(query_labels)[:, None]).mean(1),
-            "knn_pred_agreement": (nl == np.asarray(query_predictions)[:, None]).mean(1),
+            "knn_label_agreement": prediction_agreement(nl, query_labels),
         }
     )
+    if query_predictions is not None:
+        out["knn_pred_agreement"] = prediction_agreement(nl, query_predictions)
+    if neighbour_labels:
+        for j in range(k):
+            out[f"nn_label_{j + 1}"] = nl[:, j]
+    return out
+
+
+def prediction_agreement(neighbour_labels: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Fraction of each row of ``neighbour_labels (m, k)`` equal to ``labels (m,)``."""
+    return (np.asarray(neighbour_labels) == np.asarray(labels)[:, None]).mean(1)

@@ -14,6 +14,7 @@ from neuralhull.analysis import (
 )
 from neuralhull.io import load_json
 from neuralhull.provenance import job_log, software_versions
+from neuralhull.proximity import prediction_agreement
 from neuralhull.spaces import parse_space
 
 log = job_log(snakemake.log[0])
@@ -84,30 +85,40 @@ hull_files = {}
 for path in inp.hull:
     header, table = read_scored(path)
     hull_files[(model_of(path), header["space"])] = (header, table)
-subset_frames, full_frames, spaces = {}, {}, []
+proximity_files = {}
 for path in inp.proximity:
-    model = model_of(path)
-    header, prox = read_scored(path)
-    space = header["space"]
-    owner = "input" if space.startswith("input") else model
-    hull_header, hull = hull_files[(owner, space)]
-    pred = predictions[model][["index", "correct"]]
-    full = pred.merge(prox, on="index", validate="one_to_one")
-    full = full.merge(hull, on="index", how="left", validate="one_to_one")
-    queried = full["status"].notna()
-    subset_frames[(model, space)] = full[queried].reset_index(drop=True)
-    # Samples outside the hull subsample carry proximity measures only; their status is
-    # never counted (hull_table reads the subset frames alone).
-    full_frames[(model, space)] = full.assign(status=full["status"].fillna("undecided"))
-    spaces.append(
-        {
-            "model": model,
-            "space": space,
-            "kind": parse_space(space)[0],
-            "dimension": int(hull_header["dimension"]),
-        }
-    )
-    log(f"{model} / {space}: {int(queried.sum())} hull queries, {len(full)} proximity rows")
+    header, table = read_scored(path)
+    proximity_files[(model_of(path), header["space"])] = table
+subset_frames, full_frames, spaces = {}, {}, []
+for model, pred in predictions.items():
+    for (owner, space), prox in proximity_files.items():
+        if owner not in (model, "input"):
+            continue
+        if owner == "input":  # pixel spaces are shared: add this model's agreement here
+            label_columns = [c for c in prox.columns if c.startswith("nn_label_")]
+            by_index = pred.set_index("index")["prediction"]
+            prox = prox.drop(columns=label_columns).assign(
+                knn_pred_agreement=prediction_agreement(
+                    prox[label_columns].to_numpy(), by_index.loc[prox["index"]].to_numpy()
+                )
+            )
+        hull_header, hull = hull_files[(owner, space)]
+        full = pred[["index", "correct"]].merge(prox, on="index", validate="one_to_one")
+        full = full.merge(hull, on="index", how="left", validate="one_to_one")
+        queried = full["status"].notna()
+        subset_frames[(model, space)] = full[queried].reset_index(drop=True)
+        # Samples outside the hull subsample carry proximity measures only; their status is
+        # never counted (hull_table reads the subset frames alone).
+        full_frames[(model, space)] = full.assign(status=full["status"].fillna("undecided"))
+        spaces.append(
+            {
+                "model": model,
+                "space": space,
+                "kind": parse_space(space)[0],
+                "dimension": int(hull_header["dimension"]),
+            }
+        )
+        log(f"{model} / {space}: {int(queried.sum())} hull queries, {len(full)} proximity rows")
 spaces = pd.DataFrame(spaces)
 
 hull = hull_table(subset_frames, spaces)

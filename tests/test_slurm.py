@@ -51,9 +51,13 @@ def _slurm_query(*args):
     return proc.stdout if proc.returncode == 0 else None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def slurm_partition():
-    """The cluster's default partition, once a node in it takes jobs."""
+    """The cluster's default partition, once a node in it takes jobs.
+
+    Session-scoped and requested first, so that a missing cluster skips (or fails) before
+    the local reference run is made.
+    """
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
         _unavailable("sinfo/sbatch not found (run .ci/slurm-up.sh as root)")
     partitions = _slurm_query("sinfo", "-h", "-o", "%P")
@@ -71,8 +75,8 @@ def slurm_partition():
 def _local_cluster_resources(partition):
     """The profile's default resources with the site placeholders filled for this cluster.
 
-    The test cluster has no accounting, hence no accounts: the plugin would reject any
-    account name, so the account is dropped (the plugin then submits without ``-A``).
+    The test cluster has no accounting, hence no accounts: the account placeholder is
+    dropped, and the plugin submits without ``-A``.
     """
     profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
     resources = dict(profile["default-resources"])
@@ -142,7 +146,7 @@ def slurm_run(tmp_path_factory, slurm_partition):
     return workdir, _run_on_slurm(workdir, slurm_partition)
 
 
-def test_every_rule_ran_as_a_completed_slurm_job(slurm_run, slurm_partition, tiny_run):
+def test_every_rule_ran_as_a_completed_slurm_job(slurm_partition, slurm_run, tiny_run):
     workdir, run_id = slurm_run
     slurm_logs = workdir / ".snakemake" / "slurm_logs"
     logged = {p.stem: p for p in slurm_logs.glob("rule_*/**/*.log")}
@@ -166,7 +170,7 @@ def test_every_rule_ran_as_a_completed_slurm_job(slurm_run, slurm_partition, tin
     assert set(jobs.values()) == {("COMPLETED", slurm_partition)}, jobs
 
 
-def test_summary_tables_identical_to_local_run(slurm_run, tiny_run):
+def test_summary_tables_identical_to_local_run(slurm_partition, slurm_run, tiny_run):
     workdir, _ = slurm_run
     local = sorted((Path(tiny_run) / "results" / "digits" / "summary").glob("*.tsv"))
     assert local, "the local run wrote no summary tables"

@@ -73,7 +73,7 @@ def test_hull_rows_agree_with_an_independent_lp(tiny_run):
 def test_proximity_rows_agree_with_brute_force(tiny_run):
     ds = load(tiny_run / "resources/data/digits.npz")
     train, test = flatten_images(ds.x_train), flatten_images(ds.x_test)
-    rows = pd.read_csv(tiny_run / "results/digits/mlp/proximity/input.tsv", sep="\t", comment="#")
+    rows = pd.read_csv(tiny_run / "results/digits/input/proximity/input.tsv", sep="\t", comment="#")
     assert len(rows) == len(test)
     d = np.sqrt(((test[:50, None, :] - train[None, :, :]) ** 2).sum(-1))
     ratio = d.min(1) / rows["nn_distance"].to_numpy()[:50]

@@ -153,7 +153,10 @@ def get_final_output():
 
 
 def get_theory_output():
-    return []
+    """The theory branch's tables and figures (experiments: workflow/rules/theory.smk)."""
+    return expand(
+        "results/theory/{experiment}.tsv", experiment=THEORY_EXPERIMENTS
+    ) + expand("results/theory/figures/{experiment}.png", experiment=THEORY_EXPERIMENTS)
 
 
 def model_params(wildcards):
@@ -174,15 +177,11 @@ def get_space_inputs(wildcards):
 
 
 def get_proximity_inputs(wildcards):
-    """A space's points plus the labels and predictions of the model."""
-    base = f"results/{wildcards.dataset}/{wildcards.model}"
-    inputs = {"activations": f"{base}/activations.npz"}
-    if wildcards.space.startswith("input"):
-        inputs["data"] = f"resources/data/{wildcards.dataset}.npz"
-    elif wildcards.space.startswith("latent"):
-        inputs["codes"] = (
-            f"{base}/latent/{wildcards.space.removeprefix('latent')}/codes.npz"
-        )
+    """A model-level space's points plus the model's labels and predictions."""
+    inputs = get_space_inputs(wildcards)
+    inputs["activations"] = (
+        f"results/{wildcards.dataset}/{wildcards.model}/activations.npz"
+    )
     return inputs
 
 
@@ -218,8 +217,10 @@ def get_analysis_inputs(wildcards):
         inputs["fits"] += [f"{base}/latent/{k}/fit.json" for k in latent_sizes(m)]
         inputs["hull"] += [f"{base}/hull/{s}.tsv" for s in model_spaces(m)]
         inputs["proximity"] += [f"{base}/proximity/{s}.tsv" for s in model_spaces(m)]
-        inputs["proximity"] += [f"{base}/proximity/{s}.tsv" for s in input_spaces(ds)]
     inputs["hull"] += [f"results/{ds}/input/hull/{s}.tsv" for s in input_spaces(ds)]
+    inputs["proximity"] += [
+        f"results/{ds}/input/proximity/{s}.tsv" for s in input_spaces(ds)
+    ]
     return inputs
 
 

@@ -49,8 +49,27 @@ rule proximity:
         "logs/proximity/{dataset}/{model}/{space}.log",
     benchmark:
         "benchmarks/proximity/{dataset}/{model}/{space}.tsv"
-    wildcard_constraints:
-        space=r"input|input-pca\d+|activation|activation-pca\d+|latent\d+",
+    conda:
+        "../../envs/hull.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        k=config["proximity"]["k"],
+    script:
+        "../../scripts/proximity.py"
+
+
+rule proximity_input:
+    input:
+        data="resources/data/{dataset}.npz",
+    output:
+        "results/{dataset}/input/proximity/{input_space}.tsv",
+    log:
+        "logs/proximity_input/{dataset}/{input_space}.log",
+    benchmark:
+        "benchmarks/proximity_input/{dataset}/{input_space}.tsv"
     conda:
         "../../envs/hull.yaml"
     threads: 1

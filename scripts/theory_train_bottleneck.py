@@ -1,0 +1,50 @@
+"""theory_train_bottleneck: train a CNN whose last hidden layer has k units; save it and the
+embeddings of every training and test image."""
+
+import json
+
+import numpy as np
+import torch
+
+from neuralhull.datasets import load
+from neuralhull.io import atomic_path, save_npz
+from neuralhull.provenance import job_log
+from neuralhull.theory_experiments import train_bottleneck
+from neuralhull.training import history_json, save_model
+
+log = job_log(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+p = snakemake.params.training
+k = int(snakemake.wildcards.k)
+ds = load(snakemake.input.data)
+result = train_bottleneck(
+    k,
+    ds.x_train,
+    ds.y_train,
+    ds.x_test,
+    ds.y_test,
+    n_classes=len(ds.classes),
+    channels=p["channels"],
+    depth=p["depth"],
+    epochs=p["epochs"],
+    lr=p["lr"],
+    batch_size=p["batch_size"],
+    seed=p["seed"],
+    device=snakemake.params.device,
+    log=log,
+)
+if not (np.isfinite(result.train_embeddings).all() and np.isfinite(result.test_embeddings).all()):
+    raise ValueError(f"bottleneck k={k}: embeddings contain NaN or inf")
+save_model(result.model, result.spec, result.norm, snakemake.output.weights)
+save_npz(
+    snakemake.output.embeddings,
+    train=result.train_embeddings,
+    test=result.test_embeddings,
+    y_test=ds.y_test,
+    pred_test=result.test_predictions,
+)
+metrics = json.loads(history_json(result.history, result.spec, result.train_config))
+del metrics["seconds"]  # the metrics file is a result: the same on every run
+with atomic_path(snakemake.output.metrics) as tmp, open(tmp, "w") as fh:
+    json.dump(metrics, fh, indent=2)
+log(f"k={k}: test accuracy {result.test_accuracy:.4f}; wrote {snakemake.output.weights}")
