@@ -21,9 +21,9 @@ def snakemake_cmd(workdir, *args, configfile="config/tiny.yaml"):
         str(ROOT / "Snakefile"),
         "--directory",
         str(workdir),
+        *args,  # targets first: --configfile takes every word after it
         "--configfile",
         str(ROOT / configfile),
-        *args,
     ]
 
 
