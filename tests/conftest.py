@@ -52,10 +52,14 @@ def copy_workflow_profile(workdir):
     shutil.copytree(ROOT / "profiles", Path(workdir) / "profiles", dirs_exist_ok=True)
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """A finished local run of config/tiny.yaml; returns its working directory."""
-    workdir = tmp_path_factory.mktemp("tiny-local")
+def finished_tiny_run(workdir):
+    """Run config/tiny.yaml to the end, locally, in ``workdir``; return ``workdir``."""
     copy_workflow_profile(workdir)
     run_snakemake(workdir, "--cores", "2")
     return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A finished local run of config/tiny.yaml; returns its working directory."""
+    return finished_tiny_run(tmp_path_factory.mktemp("tiny-local"))

@@ -1,0 +1,95 @@
+"""Partial reruns and determinism, read from Snakemake's own dry-run plan."""
+
+import copy
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import ROOT, finished_tiny_run, run_snakemake
+
+pytestmark = pytest.mark.workflow
+TINY = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
+
+
+def planned_jobs(run, cfg, tmp_path):
+    """(rule, wildcards) of every job a dry run with ``cfg`` would execute."""
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(run, "-n", configfile=str(path))
+    jobs = []
+    for block in re.split(r"\n(?=\S*rule \w+:)", proc.stdout):
+        m = re.match(r"\S*rule (\w+):", block.strip())
+        if not m or m.group(1) == "all":
+            continue
+        w = re.search(r"^\s*wildcards: (.*)$", block, flags=re.M)
+        wildcards = dict(kv.split("=", 1) for kv in w.group(1).split(", ")) if w else {}
+        jobs.append((m.group(1), wildcards))
+    return jobs
+
+
+def edited(edit):
+    cfg = copy.deepcopy(TINY)
+    edit(cfg)
+    return cfg
+
+
+def test_unchanged_config_reruns_nothing(tiny_run, tmp_path):
+    assert planned_jobs(tiny_run, TINY, tmp_path) == []
+
+
+def test_autoencoder_change_reruns_only_what_depends_on_it(tiny_run, tmp_path):
+    jobs = planned_jobs(tiny_run, edited(lambda c: c["autoencoder"].update(epochs=31)), tmp_path)
+    rules = {r for r, _ in jobs}
+    assert {"fit_autoencoder", "intrinsic_dimension", "summarise", "figures"} <= rules
+    assert not rules & {"acquire_dataset", "train_model", "extract_activations"}
+    assert not rules & {"hull_membership_input"}
+    for rule, w in jobs:
+        if rule in ("hull_membership", "proximity"):
+            assert w["space"].startswith("latent"), (rule, w)
+
+
+def test_one_models_epochs_rerun_that_models_chain_only(tiny_run, tmp_path):
+    def edit(c):
+        next(m for m in c["models"] if m["name"] == "mlp")["epochs"] = 21
+
+    jobs = planned_jobs(tiny_run, edited(edit), tmp_path)
+    rules = {r for r, _ in jobs}
+    assert {"train_model", "extract_activations", "fit_autoencoder", "summarise"} <= rules
+    assert all(w.get("model", "mlp") == "mlp" for _, w in jobs), jobs
+    assert not rules & {"acquire_dataset", "hull_membership_input"}
+
+
+def test_adding_a_model_adds_only_its_jobs(tiny_run, tmp_path):
+    def edit(c):
+        c["models"].append({"name": "mlp-wide", "arch": "mlp", "width": 8, "epochs": 1})
+        c["datasets"][0]["models"].append("mlp-wide")
+
+    jobs = planned_jobs(tiny_run, edited(edit), tmp_path)
+    per_model = {w["model"] for _, w in jobs if "model" in w}
+    assert per_model == {"mlp-wide"}
+    assert {r for r, w in jobs if "model" not in w} == {"summarise", "figures"}
+
+
+@pytest.fixture(scope="module")
+def second_run(tmp_path_factory):
+    return finished_tiny_run(tmp_path_factory.mktemp("tiny-again"))
+
+
+def test_two_runs_from_scratch_are_identical(tiny_run, second_run):
+    tables = sorted((tiny_run / "results").rglob("*.tsv"))
+    assert len(tables) > 30
+    for path in tables:
+        other = second_run / path.relative_to(tiny_run)
+        assert other.read_bytes() == path.read_bytes(), path
+    arrays = sorted((tiny_run / "results").rglob("*.npz"))
+    assert len(arrays) >= 5
+    for path in arrays:
+        a, b = np.load(path), np.load(second_run / path.relative_to(tiny_run))
+        assert a.files == b.files
+        for key in a.files:
+            assert np.array_equal(a[key], b[key]), (path, key)
+    data = Path("resources/data/digits.npz")
+    assert (tiny_run / data).read_bytes() == (second_run / data).read_bytes()
