@@ -1,5 +1,6 @@
 """Models, training, autoencoders and intrinsic dimension, against known facts."""
 
+import os
 import pickle
 
 import numpy as np
@@ -159,4 +160,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     save_npz(target, a=np.arange(3))
     assert list(tmp_path.iterdir()) == [target]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
     np.testing.assert_array_equal(np.load(target)["a"], np.arange(3))

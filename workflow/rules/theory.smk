@@ -14,74 +14,75 @@ THEORY_EXPERIMENTS = [
 ]
 THEORY_DATASET = THEORY["real_data"]["dataset"]
 
-
-def _theory_checks():
-    """What the schema cannot say: the real-data grid fits the dataset, no gamma is 1."""
+# What the schema cannot say: the real-data grid fits the dataset, no gamma is 1.
+if THEORY["enabled"]:
     if THEORY_DATASET not in DATASETS:
         raise ValueError(
             f"config: theory.real_data.dataset {THEORY_DATASET!r} must also be listed under "
             f"datasets: (listed: {', '.join(DATASETS)})"
         )
-    too_big = [
+    _too_big = [
         k
         for k in THEORY["real_data"]["dimensions"]
         if k > INPUT_DIMENSION[THEORY_DATASET]
     ]
-    if too_big:
+    if _too_big:
         raise ValueError(
-            f"config: theory.real_data.dimensions {too_big} exceed the dimension "
+            f"config: theory.real_data.dimensions {_too_big} exceed the dimension "
             f"{INPUT_DIMENSION[THEORY_DATASET]} of {THEORY_DATASET}"
         )
-    n = THEORY["double_descent"]["n"]
-    at_one = [
-        g for g in THEORY["double_descent"]["gammas"] if max(1, round(g * n)) == n
+    _n = THEORY["double_descent"]["n"]
+    _at_one = [
+        g for g in THEORY["double_descent"]["gammas"] if max(1, round(g * _n)) == _n
     ]
-    if at_one:
+    if _at_one:
         raise ValueError(
-            f"config: theory.double_descent.gammas {at_one} give p = n = {n} (gamma = 1, "
+            f"config: theory.double_descent.gammas {_at_one} give p = n = {_n} (gamma = 1, "
             "where the risk is infinite); move them away from 1"
         )
 
-
-if THEORY["enabled"]:
-    _theory_checks()
-
-
-def get_theory_parts(experiment):
-    """The per-job tables an experiment's summary collects."""
-    if experiment == "hull_probability":
-        return expand(
-            "results/theory/hull_probability/{kind}.tsv",
-            kind=THEORY["hull_probability"]["kinds"],
-        )
-    if experiment == "real_dimension":
-        return expand(
-            "results/theory/real_dimension/{dataset}/{method}/{k}.tsv",
-            dataset=THEORY_DATASET,
-            method=THEORY["real_data"]["methods"],
-            k=sorted(THEORY["real_data"]["dimensions"]),
-        )
-    if experiment == "embedding":
-        return expand(
-            "results/theory/embedding/{dataset}/{k}/hull.tsv",
-            dataset=THEORY_DATASET,
-            k=sorted(THEORY["embedding"]["sizes"]),
-        )
-    return expand(
+# The per-job tables each experiment's summary collects.
+THEORY_PARTS = {
+    "hull_probability": expand(
+        "results/theory/hull_probability/{kind}.tsv",
+        kind=THEORY["hull_probability"]["kinds"],
+    ),
+    "real_dimension": expand(
+        "results/theory/real_dimension/{dataset}/{method}/{k}.tsv",
+        dataset=THEORY_DATASET,
+        method=THEORY["real_data"]["methods"],
+        k=sorted(THEORY["real_data"]["dimensions"]),
+    ),
+    "embedding": expand(
+        "results/theory/embedding/{dataset}/{k}/hull.tsv",
+        dataset=THEORY_DATASET,
+        k=sorted(THEORY["embedding"]["sizes"]),
+    ),
+    "double_descent": expand(
         "results/theory/double_descent/{features}.tsv",
         features=THEORY["double_descent"]["models"],
-    )
-
-
-def hull_probability_params(wildcards):
-    """The Monte-Carlo grid of one kind (the rank only matters to the low-rank kind)."""
-    keys = ["dimensions", "sizes", "trials", "queries_per_set", "seed", "tol"]
-    if wildcards.kind == "low-rank-gaussian":
-        keys.append("rank")
-    return canonical({key: THEORY["hull_probability"][key] for key in keys})
-
+    ),
+}
 
 # What each kind of theory job depends on: editing anything else does not rerun it.
+# The Monte-Carlo grid of each kind (the rank only matters to the low-rank kind):
+HULL_PROBABILITY_GRID = {
+    kind: canonical(
+        {
+            key: THEORY["hull_probability"][key]
+            for key in [
+                "dimensions",
+                "sizes",
+                "trials",
+                "queries_per_set",
+                "seed",
+                "tol",
+            ]
+            + (["rank"] if kind == "low-rank-gaussian" else [])
+        }
+    )
+    for kind in THEORY["hull_probability"]["kinds"]
+}
 THEORY_QUERIES = canonical(
     {key: THEORY["real_data"][key] for key in ["max_queries", "seed", "tol"]}
 )
@@ -98,22 +99,30 @@ THEORY_RIDGELESS = canonical(
     }
 )
 
-
-def theory_provenance(experiment):
-    """Config hash and seeds recorded in an experiment's summary table."""
-    if experiment == "hull_probability":
-        section = THEORY["hull_probability"]
-        seeds = {"mc_seed": section["seed"]}
-    elif experiment == "double_descent":
-        section = THEORY["double_descent"]
-        seeds = {"simulation_seeds": json.dumps(section["seeds"])}
-    else:
-        section = {"real_data": THEORY["real_data"], "data": config["data"]}
-        seeds = {"subsample_seed": THEORY["real_data"]["seed"]}
-        if experiment == "embedding":
-            section["embedding"] = THEORY["embedding"]
-            seeds["training_seed"] = THEORY["embedding"]["seed"]
-    return {"experiment": experiment, "config_sha256": digest(section), **seeds}
+# Config hash and seeds recorded in each experiment's summary table.
+_REAL = {
+    "real_data": THEORY["real_data"],
+    "split": {key: config["data"][key] for key in ["split_seed", "test_fraction"]},
+}
+THEORY_PROVENANCE = {
+    "hull_probability": {
+        "config_sha256": digest(THEORY["hull_probability"]),
+        "mc_seed": THEORY["hull_probability"]["seed"],
+    },
+    "real_dimension": {
+        "config_sha256": digest(_REAL),
+        "subsample_seed": THEORY["real_data"]["seed"],
+    },
+    "embedding": {
+        "config_sha256": digest({**_REAL, "embedding": THEORY["embedding"]}),
+        "subsample_seed": THEORY["real_data"]["seed"],
+        "training_seed": THEORY["embedding"]["seed"],
+    },
+    "double_descent": {
+        "config_sha256": digest(THEORY["double_descent"]),
+        "simulation_seeds": json.dumps(THEORY["double_descent"]["seeds"]),
+    },
+}
 
 
 rule theory_hull_probability:
@@ -130,9 +139,9 @@ rule theory_hull_probability:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=60,
+        runtime=120,
     params:
-        grid=hull_probability_params,
+        grid=lambda wildcards: HULL_PROBABILITY_GRID[wildcards.kind],
     script:
         "../../scripts/theory_hull_probability.py"
 
@@ -153,7 +162,7 @@ rule theory_real_dimension:
     threads: 1
     resources:
         mem_mb=6000,
-        runtime=60,
+        runtime=120,
     params:
         hull=THEORY_QUERIES,
     script:
@@ -178,7 +187,7 @@ rule theory_train_bottleneck:
     threads: 1
     resources:
         mem_mb=6000,
-        runtime=60,
+        runtime=240,
     params:
         training=THEORY_TRAINING,
         device=config["device"],
@@ -231,7 +240,7 @@ rule theory_double_descent:
 
 rule theory_summary_hull_probability:
     input:
-        parts=get_theory_parts("hull_probability"),
+        parts=THEORY_PARTS["hull_probability"],
     output:
         table=report(
             "results/theory/hull_probability.tsv",
@@ -257,14 +266,14 @@ rule theory_summary_hull_probability:
         runtime=10,
     params:
         experiment="hull_probability",
-        provenance=theory_provenance("hull_probability"),
+        provenance=THEORY_PROVENANCE["hull_probability"],
     script:
         "../../scripts/theory_summary.py"
 
 
 rule theory_summary_real_dimension:
     input:
-        parts=get_theory_parts("real_dimension"),
+        parts=THEORY_PARTS["real_dimension"],
     output:
         table=report(
             "results/theory/real_dimension.tsv",
@@ -290,14 +299,14 @@ rule theory_summary_real_dimension:
         runtime=10,
     params:
         experiment="real_dimension",
-        provenance=theory_provenance("real_dimension"),
+        provenance=THEORY_PROVENANCE["real_dimension"],
     script:
         "../../scripts/theory_summary.py"
 
 
 rule theory_summary_embedding:
     input:
-        parts=get_theory_parts("embedding"),
+        parts=THEORY_PARTS["embedding"],
     output:
         table=report(
             "results/theory/embedding.tsv",
@@ -323,14 +332,14 @@ rule theory_summary_embedding:
         runtime=10,
     params:
         experiment="embedding",
-        provenance=theory_provenance("embedding"),
+        provenance=THEORY_PROVENANCE["embedding"],
     script:
         "../../scripts/theory_summary.py"
 
 
 rule theory_summary_double_descent:
     input:
-        parts=get_theory_parts("double_descent"),
+        parts=THEORY_PARTS["double_descent"],
     output:
         table=report(
             "results/theory/double_descent.tsv",
@@ -356,6 +365,6 @@ rule theory_summary_double_descent:
         runtime=10,
     params:
         experiment="double_descent",
-        provenance=theory_provenance("double_descent"),
+        provenance=THEORY_PROVENANCE["double_descent"],
     script:
         "../../scripts/theory_summary.py"

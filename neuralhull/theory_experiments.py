@@ -1,0 +1,726 @@
+"""Experiments of the theory branch: random samples, real data in growing dimension, embeddings.
+
+Balestriero, Pesenti & LeCun (2021, "Learning in high dimension always amounts to
+extrapolation") ask how often a new sample falls inside the convex hull of a training set.
+This module holds the measurements the workflow's theory branch makes:
+
+1. :func:`hull_probability_table`: Monte-Carlo P(new sample inside the hull of N samples)
+   over a grid of N and d for one kind of random sample, beside the exact value where a
+   theorem gives it (their Fig. 1).
+2. :func:`reduce_dimension`: a real image data set seen in about ``k`` dimensions, by its
+   first ``k`` principal components, by a centred crop of about ``k`` pixels, or by smoothing
+   and subsampling to about ``k`` pixels (their Fig. 3); :func:`hull_counts` then counts the
+   test samples inside the training set's hull, with undecided answers counted, never
+   guessed.
+3. :func:`bottleneck_spec`, :func:`train_bottleneck`: a CNN whose last hidden layer (the
+   embedding) has ``k`` units, and the embeddings of the training and test images (their
+   embedding table).
+
+The torch-dependent functions import torch lazily, so the module also loads in an
+environment without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from neuralhull import theory
+
+__all__ = [
+    "HULL_PROBABILITY_COLUMNS",
+    "REAL_DIMENSION_METHODS",
+    "SAMPLE_KINDS",
+    "BottleneckResult",
+    "affine_rank",
+    "bottleneck_spec",
+    "centre_crop",
+    "collect_parts",
+    "grid_side",
+    "hull_counts",
+    "hull_probability_cell",
+    "hull_probability_table",
+    "reduce_dimension",
+    "smooth_subsample",
+    "smoothing_matrix",
+    "train_bottleneck",
+]
+
+SAMPLE_KINDS = ("gaussian", "curve", "low-rank-gaussian")
+"""Kinds of random samples, in a fixed order (the order seeds the Monte Carlo cells)."""
+
+REAL_DIMENSION_METHODS = ("pca", "crop", "smooth")
+"""Ways of seeing images in about k dimensions: principal components, a centred crop of
+about k pixels, smoothing then subsampling to about k pixels."""
+
+HULL_PROBABILITY_COLUMNS = (
+    "kind",
+    "d",
+    "N",
+    "trials",
+    "queries_per_set",
+    "undecided",
+    "p_inside",
+    "stderr",
+    "theory",
+    "z",
+)
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Random samples
+# ---------------------------------------------------------------------------------------------
+
+
+def _hull_status(points: np.ndarray, queries: np.ndarray, *, tol: float) -> np.ndarray:
+    from neuralhull import hull
+
+    return hull.membership(points, queries, tol=tol).status
+
+
+def hull_probability_cell(
+    sampler: Callable[[int, int, np.random.Generator], np.ndarray],
+    N: int,
+    d: int,
+    trials: int,
+    rng: np.random.Generator,
+    *,
+    queries_per_set: int = 1,
+    membership: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> dict[str, float]:
+    """Monte-Carlo P(a new sample lies inside the hull of N samples), undecided answers kept.
+
+    Draws like :func:`neuralhull.theory.hull_probability_mc` (each trial one call
+    ``sampler(N + q, d, rng)``, the first N rows the training set, the rest the new
+    samples), but asks a membership oracle that may answer "undecided" and counts those
+    answers instead of guessing them. The estimate is the ratio estimator
+    ``sum_t inside_t / sum_t decided_t`` over independent training sets t, its standard
+    error the cluster (linearisation) formula
+    ``sqrt(sum_t (inside_t - p decided_t)^2 / (T (T - 1))) / mean_t decided_t``. With nothing
+    undecided both equal those of :func:`~neuralhull.theory.hull_probability_mc` on the same
+    random stream (mean and ``sd / sqrt(T)`` of the per-trial fractions).
+
+    Parameters
+    ----------
+    sampler : callable
+        ``sampler(n, d, rng) -> (n, d)``.
+    N, d, trials : int
+        Training-set size, dimension, number of training sets (>= 2).
+    rng : numpy.random.Generator
+    queries_per_set : int
+    membership : callable
+        ``membership(points (n, d), queries (m, d)) -> (m,) int`` status codes of
+        :mod:`neuralhull.hull` (``INSIDE`` 1, ``OUTSIDE`` 2, ``UNDECIDED`` 0).
+
+    Returns
+    -------
+    dict
+        ``p_inside``, ``stderr`` (NaN if nothing was decided), ``undecided`` (count).
+    """
+    from neuralhull.hull import INSIDE, OUTSIDE, UNDECIDED
+
+    trials = _check_positive_int(trials, "trials")
+    if trials < 2:
+        raise ValueError(f"trials must be >= 2, got {trials}")
+    queries_per_set = _check_positive_int(queries_per_set, "queries_per_set")
+    inside = np.empty(trials)
+    decided = np.empty(trials)
+    for t in range(trials):
+        samples = np.asarray(sampler(N + queries_per_set, d, rng), dtype=float)
+        status = np.asarray(membership(samples[:N], samples[N:]))
+        if (
+            status.shape != (queries_per_set,)
+            or not np.isin(status, [INSIDE, OUTSIDE, UNDECIDED]).all()
+        ):
+            raise ValueError(f"membership returned {status!r}, expected {queries_per_set} codes")
+        inside[t] = np.sum(status == INSIDE)
+        decided[t] = np.sum(status != UNDECIDED)
+    undecided = int(trials * queries_per_set - decided.sum())
+    if decided.sum() == 0:
+        return {"p_inside": float("nan"), "stderr": float("nan"), "undecided": undecided}
+    p = inside.sum() / decided.sum()
+    residual = inside - p * decided
+    stderr = np.sqrt(np.sum(residual**2) / (trials * (trials - 1))) / decided.mean()
+    return {"p_inside": float(p), "stderr": float(stderr), "undecided": undecided}
+
+
+def hull_probability_table(
+    kind: str,
+    dimensions: Sequence[int],
+    sizes: Sequence[int],
+    trials: int,
+    seed: int,
+    *,
+    queries_per_set: int = 1,
+    rank: int = 4,
+    tol: float = 1e-7,
+    membership: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Monte-Carlo and exact P(a new sample lies inside the hull of N samples), on a grid.
+
+    Every cell (d, N) draws ``trials`` independent training sets of N samples of ``kind``
+    in R^d and ``queries_per_set`` new samples per set, from
+    ``numpy.random.default_rng([seed, SAMPLE_KINDS.index(kind), d, N])``: a cell is
+    reproducible on its own, whatever else the grid holds. Estimate and standard error:
+    :func:`hull_probability_cell`.
+
+    The hull oracle is :func:`neuralhull.hull.membership`: every answer is certified, and
+    a query it can certify neither inside nor outside is counted in the ``undecided``
+    column and left out of the estimate, never guessed.
+
+    Parameters
+    ----------
+    kind : one of :data:`SAMPLE_KINDS`
+        ``"gaussian"``: N(0, I_d); ``"curve"``: a fixed one-dimensional curve in R^d;
+        ``"low-rank-gaussian"``: a ``rank``-dimensional Gaussian mapped linearly into R^d.
+    dimensions : sequence of int
+        Dimensions d >= 1.
+    sizes : sequence of int
+        Training-set sizes N >= 1 (the grid of the x-axis, usually logarithmic).
+    trials : int
+        Training sets per cell, >= 2.
+    seed : int
+        Seed of the whole grid (>= 0).
+    queries_per_set : int
+        New samples scored per training set.
+    rank : int
+        Rank of the low-rank Gaussian (ignored by the other kinds).
+    tol : float
+        Relative tolerance of the hull oracle.
+    membership : callable, optional
+        ``membership(points (n, d), queries (m, d)) -> (m,) int`` status codes replacing
+        the oracle (tests use an independent LP); see :func:`hull_probability_cell`.
+    progress : callable(str), optional
+        Called with a line per finished cell.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (d, N), columns :data:`HULL_PROBABILITY_COLUMNS`. ``theory`` is the
+        exact probability (``"gaussian"``: 1 - KZ(N, d, 1), Kabluchko & Zaporozhets 2020;
+        ``"low-rank-gaussian"``: the same in dimension min(d, rank), independent of d once
+        d >= rank) and NaN for ``"curve"``. ``z = (p_inside - theory) / stderr``, NaN where
+        there is no theory or the standard error is 0 (every answer of the cell agreed).
+    """
+    if kind not in SAMPLE_KINDS:
+        raise ValueError(f"unknown sample kind {kind!r}; expected one of {list(SAMPLE_KINDS)}")
+    dimensions = [_check_positive_int(d, "dimension") for d in dimensions]
+    sizes = [_check_positive_int(n, "training-set size N") for n in sizes]
+    if not dimensions or not sizes:
+        raise ValueError("dimensions and sizes must each hold at least one value")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    rank = _check_positive_int(rank, "rank")
+    if kind == "low-rank-gaussian":
+        sampler = partial(theory.low_rank_gaussian_samples, rank=rank)
+    else:
+        sampler = theory.SAMPLERS[kind]
+    if membership is None:
+        membership = partial(_hull_status, tol=tol)
+    rows = []
+    for d in dimensions:
+        for N in sizes:
+            rng = np.random.default_rng([int(seed), SAMPLE_KINDS.index(kind), d, N])
+            cell = hull_probability_cell(
+                sampler,
+                N,
+                d,
+                trials,
+                rng,
+                queries_per_set=queries_per_set,
+                membership=membership,
+            )
+            p_inside, stderr = cell["p_inside"], cell["stderr"]
+            exact = theory.inside_probability_theory(kind, N, d, rank=rank)
+            z = (p_inside - exact) / stderr if stderr > 0 and np.isfinite(exact) else np.nan
+            rows.append(
+                dict(
+                    kind=kind,
+                    d=d,
+                    N=N,
+                    trials=trials,
+                    queries_per_set=queries_per_set,
+                    undecided=cell["undecided"],
+                    p_inside=p_inside,
+                    stderr=stderr,
+                    theory=exact,
+                    z=z,
+                )
+            )
+            if progress is not None:
+                progress(
+                    f"{kind} d={d} N={N}: p_inside {p_inside:.4f} +- {stderr:.4f}, "
+                    f"theory {exact:.4f}, undecided {cell['undecided']}"
+                )
+    return pd.DataFrame(rows, columns=list(HULL_PROBABILITY_COLUMNS))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Real data in growing dimension
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_images(images, name: str) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"{name} must be images (n, C, H, W), got shape {images.shape}")
+    return images
+
+
+def grid_side(k: int, image_shape: tuple[int, int, int]) -> int:
+    """Side s of the square s x s pixel grid whose C s^2 values come closest to ``k``.
+
+    ``s = round(sqrt(k / C))``, clipped to ``[1, min(H, W)]``.
+
+    Parameters
+    ----------
+    k : int
+        Target dimension, >= 1.
+    image_shape : (C, H, W)
+    """
+    k = _check_positive_int(k, "target dimension k")
+    c, h, w = image_shape
+    return int(np.clip(round(np.sqrt(k / c)), 1, min(h, w)))
+
+
+def centre_crop(images: np.ndarray, side: int) -> np.ndarray:
+    """The centred ``side x side`` window of every image.
+
+    The window starts at row ``(H - side) // 2`` and column ``(W - side) // 2``: its centre
+    is the image's centre, or half a pixel above / left of it when ``H - side`` (``W - side``)
+    is odd.
+
+    Parameters
+    ----------
+    images : (n, C, H, W) array
+    side : int
+        1 <= side <= min(H, W).
+
+    Returns
+    -------
+    (n, C, side, side) array, same dtype
+    """
+    images = _check_images(images, "images")
+    _, _, h, w = images.shape
+    side = _check_positive_int(side, "crop side")
+    if side > min(h, w):
+        raise ValueError(f"crop side {side} exceeds the image size {h}x{w}")
+    top, left = (h - side) // 2, (w - side) // 2
+    return images[:, :, top : top + side, left : left + side]
+
+
+def smoothing_matrix(size: int, side: int) -> np.ndarray:
+    """Linear map from ``size`` pixels along one axis to ``side`` smoothed samples.
+
+    Gaussian smoothing with sigma = max(0, (f - 1) / 2), f = size / side the subsampling
+    factor (the usual anti-aliasing choice), kernel truncated at 4 sigma and normalised,
+    edge pixels repeated beyond the border; then
+    linear interpolation at the centres of ``side`` equal cells, positions
+    ``(i + 1/2) f - 1/2``. Every row is non-negative and sums to 1, so a constant signal
+    stays constant and values stay in the range of the input.
+
+    Parameters
+    ----------
+    size : int
+        Pixels along the axis.
+    side : int
+        Samples kept, 1 <= side <= size.
+
+    Returns
+    -------
+    (side, size) float64
+    """
+    size = _check_positive_int(size, "size")
+    side = _check_positive_int(side, "side")
+    if side > size:
+        raise ValueError(f"cannot subsample {size} pixels to more samples ({side})")
+    factor = size / side
+    sigma = max(0.0, (factor - 1.0) / 2.0)
+    if sigma > 0:
+        radius = int(4.0 * sigma + 0.5)  # the kernel truncated at 4 sigma
+        offsets = np.arange(-radius, radius + 1)
+        kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+        kernel /= kernel.sum()
+        smooth = np.zeros((size, size))
+        for i in range(size):
+            np.add.at(smooth[i], np.clip(i + offsets, 0, size - 1), kernel)
+    else:
+        smooth = np.eye(size)
+    positions = (np.arange(side) + 0.5) * factor - 0.5
+    lower = np.clip(np.floor(positions).astype(int), 0, size - 1)
+    upper = np.minimum(lower + 1, size - 1)
+    frac = np.clip(positions - lower, 0.0, 1.0)
+    interpolate = np.zeros((side, size))
+    np.add.at(interpolate, (np.arange(side), lower), 1.0 - frac)
+    np.add.at(interpolate, (np.arange(side), upper), frac)
+    return interpolate @ smooth
+
+
+def smooth_subsample(images: np.ndarray, side: int, *, chunk: int = 8192) -> np.ndarray:
+    """Smooth every image and subsample it to a ``side x side`` grid.
+
+    Separable: ``out[c] = M_H image[c] M_W^T`` with ``M = smoothing_matrix(...)`` per axis.
+
+    Parameters
+    ----------
+    images : (n, C, H, W) array (any real dtype)
+    side : int
+        1 <= side <= min(H, W).
+    chunk : int
+        Images processed at a time (bounds the memory of the float64 copy).
+
+    Returns
+    -------
+    (n, C, side, side) float64, in the units of ``images``
+    """
+    images = _check_images(images, "images")
+    n, c, h, w = images.shape
+    side = _check_positive_int(side, "grid side")
+    if side > min(h, w):
+        raise ValueError(f"grid side {side} exceeds the image size {h}x{w}")
+    rows, cols = smoothing_matrix(h, side), smoothing_matrix(w, side)
+    out = np.empty((n, c, side, side))
+    for start in range(0, n, chunk):
+        block = images[start : start + chunk].astype(np.float64)
+        out[start : start + chunk] = rows @ block @ cols.T
+    return out
+
+
+def reduce_dimension(
+    method: str, x_train: np.ndarray, x_test: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and test images seen in about ``k`` dimensions.
+
+    ``"pca"``: the first ``k`` principal components of the training pixels (``x / 255``),
+    exactly ``k`` dimensions (:func:`neuralhull.spaces.pca_project`). ``"crop"``: the
+    centred s x s window, ``"smooth"``: smoothing and subsampling to an s x s grid, both
+    with ``s = grid_side(k, (C, H, W))``, so ``C s^2`` dimensions (about ``k``).
+
+    Parameters
+    ----------
+    method : one of :data:`REAL_DIMENSION_METHODS`
+    x_train : (n, C, H, W) uint8 images
+    x_test : (m, C, H, W) uint8 images
+    k : int
+        Target dimension, 1 <= k <= C H W.
+
+    Returns
+    -------
+    train : (n, k') float64 and test : (m, k') float64, k' the actual dimension
+    """
+    from neuralhull.spaces import flatten_images, pca_project
+
+    x_train, x_test = _check_images(x_train, "x_train"), _check_images(x_test, "x_test")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(
+            f"training and test images differ in shape: {x_train.shape[1:]} vs {x_test.shape[1:]}"
+        )
+    k = _check_positive_int(k, "target dimension k")
+    image_shape = tuple(x_train.shape[1:])
+    total = int(np.prod(image_shape))
+    if k > total:
+        raise ValueError(f"target dimension k={k} exceeds the image dimension {total}")
+    if method == "pca":
+        return pca_project(flatten_images(x_train), flatten_images(x_test), k)
+    side = grid_side(k, image_shape)
+    if method == "crop":
+        return (
+            flatten_images(centre_crop(x_train, side)),
+            flatten_images(centre_crop(x_test, side)),
+        )
+    if method == "smooth":
+        return (
+            smooth_subsample(x_train, side).reshape(len(x_train), -1) / 255.0,
+            smooth_subsample(x_test, side).reshape(len(x_test), -1) / 255.0,
+        )
+    raise ValueError(f"unknown method {method!r}; expected one of {list(REAL_DIMENSION_METHODS)}")
+
+
+def affine_rank(points: np.ndarray, *, rtol: float = 1e-9) -> int:
+    """Dimension of the affine hull of ``points (n, d)``.
+
+    The number of singular values of the centred points above
+    ``rtol * max(s_max, sqrt(n) * max_ij |x_ij|)``: relative to the largest singular value,
+    and to the size of the points themselves, so rounding noise of identical points does
+    not count (0 for a single distinct point).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or len(points) == 0:
+        raise ValueError(f"points must be a non-empty (n, d) array, got shape {points.shape}")
+    centred = points - points.mean(0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    size = np.sqrt(len(points)) * np.abs(points).max()
+    threshold = rtol * max(singular.max(initial=0.0), size)
+    return int(np.sum(singular > threshold)) if threshold > 0 else 0
+
+
+def hull_counts(
+    train: np.ndarray,
+    queries: np.ndarray,
+    *,
+    tol: float = 1e-7,
+    n_jobs: int | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, float]:
+    """How many queries lie inside / outside the convex hull of ``train``, certified.
+
+    Parameters
+    ----------
+    train : (n, d) float
+        Hull points (duplicates and rank deficiency allowed).
+    queries : (m, d) float
+    tol, n_jobs, seed, progress
+        Passed to :func:`neuralhull.hull.membership`.
+
+    Returns
+    -------
+    dict
+        ``queries``, ``inside``, ``outside``, ``undecided`` (counts) and
+        ``fraction_inside = inside / (inside + outside)``, the fraction of the decided
+        queries (NaN if none was decided). Undecided queries are counted, never guessed.
+    """
+    from neuralhull.hull import INSIDE, OUTSIDE, UNDECIDED, membership
+
+    train, queries = np.asarray(train), np.asarray(queries)
+    if train.ndim != 2 or queries.ndim != 2 or train.shape[1] != queries.shape[1]:
+        raise ValueError(
+            f"train (n, d) and queries (m, d) must share d; got {train.shape}, {queries.shape}"
+        )
+    result = membership(train, queries, tol=tol, n_jobs=n_jobs, seed=seed, progress=progress)
+    inside = int(np.sum(result.status == INSIDE))
+    outside = int(np.sum(result.status == OUTSIDE))
+    undecided = int(np.sum(result.status == UNDECIDED))
+    decided = inside + outside
+    return {
+        "queries": len(queries),
+        "inside": inside,
+        "outside": outside,
+        "undecided": undecided,
+        "fraction_inside": inside / decided if decided else float("nan"),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Embeddings of bottleneck classifiers
+# ---------------------------------------------------------------------------------------------
+
+
+def bottleneck_spec(
+    k: int,
+    image_shape: tuple[int, int, int],
+    n_classes: int,
+    *,
+    channels: int = 4,
+    depth: int = 2,
+):
+    """A CNN whose last hidden layer (the embedding) has ``k`` units.
+
+    :class:`neuralhull.models.ModelSpec` with ``arch="cnn"`` and ``width=k``: ``depth``
+    convolution blocks from ``channels`` channels, then a k-unit ReLU layer and the linear
+    head.
+    """
+    from neuralhull.models import ModelSpec
+
+    return ModelSpec(
+        arch="cnn",
+        in_shape=tuple(int(s) for s in image_shape),
+        n_classes=_check_positive_int(n_classes, "n_classes"),
+        width=_check_positive_int(k, "bottleneck size k"),
+        depth=_check_positive_int(depth, "depth"),
+        channels=_check_positive_int(channels, "channels"),
+    )
+
+
+@dataclass
+class BottleneckResult:
+    """A trained bottleneck classifier and its embeddings.
+
+    Attributes
+    ----------
+    model : neuralhull.models.Classifier
+    spec : neuralhull.models.ModelSpec
+    history : neuralhull.training.TrainResult
+    norm : dict
+        Input normalisation (``mean``, ``std``).
+    train_embeddings : (n, k) float32
+        Last hidden layer of every training image.
+    test_embeddings : (m, k) float32
+    test_predictions : (m,) int64
+    test_accuracy : float
+    train_config : neuralhull.training.TrainConfig
+    """
+
+    model: object
+    spec: object
+    history: object
+    norm: dict
+    train_embeddings: np.ndarray
+    test_embeddings: np.ndarray
+    test_predictions: np.ndarray
+    test_accuracy: float
+    train_config: object = None
+
+
+def train_bottleneck(
+    k: int,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    n_classes: int,
+    channels: int = 4,
+    depth: int = 2,
+    epochs: int = 1,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    seed: int = 0,
+    device: str = "auto",
+    log: Callable[[str], None] = print,
+) -> BottleneckResult:
+    """Train a bottleneck CNN (:func:`bottleneck_spec`) and embed every image.
+
+    Training is :func:`neuralhull.training.train_classifier` (seeded, deterministic on the
+    CPU); the embeddings are :func:`neuralhull.training.extract_activations`.
+
+    Parameters
+    ----------
+    k : int
+        Bottleneck size.
+    x_train, x_test : (n, C, H, W), (m, C, H, W) uint8 images
+    y_train, y_test : (n,), (m,) int labels in ``[0, n_classes)``
+    n_classes, channels, depth : int
+    epochs, lr, batch_size, seed : training settings
+    device : {"auto", "cpu", "cuda"}
+    log : callable(str)
+
+    Returns
+    -------
+    BottleneckResult
+    """
+    from neuralhull.training import TrainConfig, extract_activations, train_classifier
+
+    spec = bottleneck_spec(k, tuple(x_train.shape[1:]), n_classes, channels=channels, depth=depth)
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    model, history, norm = train_classifier(
+        spec, cfg, x_train, y_train, x_test, y_test, device=device, log=log
+    )
+    dev = str(next(model.parameters()).device)
+    train_embeddings, _ = extract_activations(model, x_train, norm, device=dev)
+    test_embeddings, predictions = extract_activations(model, x_test, norm, device=dev)
+    return BottleneckResult(
+        model=model,
+        spec=spec,
+        history=history,
+        norm=norm,
+        train_embeddings=train_embeddings,
+        test_embeddings=test_embeddings,
+        test_predictions=predictions,
+        test_accuracy=float(np.mean(predictions == np.asarray(y_test))),
+        train_config=cfg,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary tables
+# ---------------------------------------------------------------------------------------------
+
+_SUMMARY_COLUMNS = {
+    "hull_probability": list(HULL_PROBABILITY_COLUMNS),
+    "real_dimension": [
+        "dataset",
+        "method",
+        "k",
+        "dimension",
+        "rank",
+        "n_train",
+        "queries",
+        "inside",
+        "outside",
+        "undecided",
+        "fraction_inside",
+    ],
+    "embedding": [
+        "dataset",
+        "k",
+        "test_accuracy",
+        "train_accuracy",
+        "rank",
+        "dead_units",
+        "n_train",
+        "queries",
+        "inside",
+        "outside",
+        "undecided",
+        "fraction_inside",
+    ],
+    "double_descent": [
+        "model",
+        "gamma",
+        "snr",
+        "r2",
+        "sigma2",
+        "seed",
+        "n",
+        "p",
+        "risk",
+        "theory",
+    ],
+}
+
+
+def collect_parts(experiment: str, parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """One experiment's summary table from the tables of its jobs.
+
+    Concatenates the parts, checks the columns and orders the rows (sample kinds and
+    methods in their fixed order, then numerically), so the table does not depend on the
+    order in which jobs finished.
+
+    Parameters
+    ----------
+    experiment : {"hull_probability", "real_dimension", "embedding", "double_descent"}
+    parts : sequence of DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if experiment not in _SUMMARY_COLUMNS:
+        raise ValueError(
+            f"unknown theory experiment {experiment!r}; expected one of {list(_SUMMARY_COLUMNS)}"
+        )
+    if not parts:
+        raise ValueError(f"{experiment}: no parts to collect")
+    columns = _SUMMARY_COLUMNS[experiment]
+    for i, part in enumerate(parts):
+        missing = [c for c in columns if c not in part.columns]
+        if missing:
+            raise ValueError(f"{experiment}: part {i} lacks column(s) {missing}")
+    table = pd.concat([part[columns] for part in parts], ignore_index=True)
+    if experiment == "hull_probability":
+        order = table["kind"].map({kind: i for i, kind in enumerate(SAMPLE_KINDS)})
+        keys = [order, table["d"], table["N"]]
+    elif experiment == "real_dimension":
+        order = table["method"].map({m: i for i, m in enumerate(REAL_DIMENSION_METHODS)})
+        keys = [order, table["k"]]
+    elif experiment == "embedding":
+        keys = [table["k"]]
+    else:
+        order = table["model"].map({"isotropic": 0, "relu": 1})
+        keys = [order, table["gamma"], table["snr"], table["seed"]]
+    sort = pd.DataFrame({f"key{i}": key for i, key in enumerate(keys)})
+    return table.loc[sort.sort_values(list(sort.columns), kind="stable").index].reset_index(
+        drop=True
+    )

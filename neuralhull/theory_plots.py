@@ -1,0 +1,287 @@
+"""Figures of the theory branch (PNG).
+
+Each function takes one summary table of the theory branch (see
+:func:`neuralhull.theory_experiments.collect_parts`) and an output path, and writes one PNG
+atomically. As in :mod:`neuralhull.plots`, figures are :class:`matplotlib.figure.Figure`
+objects (no pyplot state) and seaborn styles are applied through context managers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from neuralhull.plots import _palette, _require, _save, _style
+from neuralhull.theory import ridgeless_risk_theory
+
+__all__ = [
+    "FIGURES",
+    "plot_double_descent",
+    "plot_embedding",
+    "plot_hull_probability",
+    "plot_real_dimension",
+]
+
+
+def _log2_x(ax, values) -> None:
+    """Logarithmic x-axis (base 2, plain tick labels) when values span a factor 4 or more."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size and values.max() / values.min() >= 4:
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(LogLocator(base=2))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _undecided_note(df: pd.DataFrame) -> str:
+    if "undecided" in df.columns and df["undecided"].sum() > 0:
+        return (
+            f"undecided: {int(df['undecided'].sum())} of {int(df['queries'].sum())} queries "
+            "(left out of the fractions)"
+        )
+    return ""
+
+
+def plot_hull_probability(df: pd.DataFrame, path) -> None:
+    """P(new sample inside the hull of N samples) vs N: one panel per kind, a colour per d.
+
+    Monte-Carlo estimates are points with +- 1 standard error bars; the exact probability
+    (where a theorem gives it) is a line of the same colour through the table's N. Undecided
+    answers (left out of the estimates) are counted in the title.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Columns kind, d, N, p_inside, stderr, theory.
+    path : str or Path
+        PNG to write.
+    """
+    _require(df, ["kind", "d", "N", "p_inside", "stderr", "theory"], "hull probability table")
+    kinds = list(dict.fromkeys(df["kind"]))
+    dims = sorted(df["d"].unique())
+    colours = dict(zip(dims, sns.color_palette("viridis", len(dims)), strict=True))
+    with _style():
+        fig = Figure(figsize=(4.2 * len(kinds), 3.9))
+        axes = np.atleast_1d(fig.subplots(1, len(kinds), sharey=True, squeeze=False)[0])
+        for ax, kind in zip(axes, kinds, strict=True):
+            data = df[df["kind"] == kind]
+            for d in dims:
+                cell = data[data["d"] == d].sort_values("N")
+                if cell.empty:
+                    continue
+                ax.errorbar(
+                    cell["N"],
+                    cell["p_inside"],
+                    yerr=cell["stderr"],
+                    fmt="o",
+                    ms=3.5,
+                    capsize=2,
+                    color=colours[d],
+                )
+                exact = cell.dropna(subset=["theory"])
+                if not exact.empty:
+                    ax.plot(exact["N"], exact["theory"], "-", lw=1.2, color=colours[d])
+                else:
+                    ax.plot(cell["N"], cell["p_inside"], ":", lw=0.8, color=colours[d])
+            ax.set_xscale("log")
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_title(kind)
+            ax.set_xlabel("training-set size N")
+        axes[0].set_ylabel("P(new sample inside the hull)")
+        if "undecided" in df.columns and df["undecided"].sum() > 0:
+            fig.suptitle(
+                f"undecided: {int(df['undecided'].sum())} answers (left out of the estimates)",
+                fontsize="small",
+            )
+        handles = [Line2D([], [], color=colours[d], lw=2, label=f"d = {d}") for d in dims]
+        handles += [
+            Line2D([], [], color="grey", marker="o", ls="none", label="Monte Carlo +- 1 s.e."),
+            Line2D([], [], color="grey", ls="-", label="exact"),
+        ]
+        axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        _save(fig, path)
+
+
+def plot_real_dimension(df: pd.DataFrame, path) -> None:
+    """Fraction of test samples inside the training hull vs dimension, a line per method.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Columns method, dimension, fraction_inside (and dataset, queries, undecided).
+    path : str or Path
+        PNG to write.
+    """
+    _require(df, ["method", "dimension", "fraction_inside"], "real dimension table")
+    labels = {
+        "pca": "first k principal components",
+        "crop": "centred crop",
+        "smooth": "smoothed + subsampled",
+    }
+    data = df.assign(method=df["method"].map(lambda m: labels.get(m, m)))
+    with _style():
+        fig = Figure(figsize=(6.4, 4.4))
+        ax = fig.subplots()
+        sns.lineplot(
+            data=data.dropna(subset=["fraction_inside"]),
+            x="dimension",
+            y="fraction_inside",
+            hue="method",
+            style="method",
+            markers=True,
+            dashes=False,
+            estimator=None,
+            sort=True,
+            palette=_palette(data["method"]),
+            ax=ax,
+        )
+        _log2_x(ax, data["dimension"])
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("dimension")
+        ax.set_ylabel("fraction of test samples inside the hull")
+        title = []
+        if "dataset" in df.columns:
+            title.append(f"{df['dataset'].iloc[0]}, full training set")
+        if "queries" in df.columns:
+            title.append(f"{int(df['queries'].max())} test queries")
+        note = _undecided_note(df)
+        if note:
+            title.append(note)
+        ax.set_title("; ".join(title), fontsize="small")
+        ax.legend(title=None, loc="upper right", frameon=False)
+        _save(fig, path)
+
+
+def plot_embedding(df: pd.DataFrame, path) -> None:
+    """Bottleneck CNNs: fraction of test embeddings inside the hull beside test accuracy.
+
+    Left: fraction inside vs the bottleneck size k (an embedding whose training points
+    span fewer than k dimensions is labelled with that rank). Right: test accuracy vs k.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Columns k, fraction_inside, test_accuracy (and rank, dataset, queries, undecided).
+    path : str or Path
+        PNG to write.
+    """
+    _require(df, ["k", "fraction_inside", "test_accuracy"], "embedding table")
+    data = df.sort_values("k")
+    colour = sns.color_palette("colorblind", 2)
+    with _style():
+        fig = Figure(figsize=(9.6, 3.9), layout="constrained")
+        left, right = fig.subplots(1, 2)
+        left.plot(data["k"], data["fraction_inside"], "o-", color=colour[0])
+        if "rank" in data.columns:
+            for _, row in data[data["rank"] < data["k"]].iterrows():
+                left.annotate(
+                    f"rank {int(row['rank'])}",
+                    (row["k"], row["fraction_inside"]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize="x-small",
+                )
+        left.set_ylim(-0.03, 1.03)
+        left.set_xlabel("bottleneck size k")
+        left.set_ylabel("fraction of test embeddings inside the hull")
+        right.plot(data["k"], data["test_accuracy"], "s-", color=colour[1])
+        right.set_xlabel("bottleneck size k")
+        right.set_ylabel("test accuracy")
+        for ax in (left, right):
+            _log2_x(ax, data["k"])
+        title = []
+        if "dataset" in df.columns:
+            title.append(f"{df['dataset'].iloc[0]}")
+        if "queries" in df.columns:
+            title.append(f"{int(df['queries'].max())} test queries")
+        note = _undecided_note(df)
+        if note:
+            title.append(note)
+        if title:
+            fig.suptitle("; ".join(title), fontsize="small")
+        _save(fig, path)
+
+
+def plot_double_descent(df: pd.DataFrame, path) -> None:
+    """Test risk of min-norm least squares vs gamma = p / n, one panel per feature model.
+
+    Simulations: mean over seeds +- 1 standard error, a colour per SNR; the asymptotic
+    theory (isotropic features) as lines; the interpolation threshold gamma = 1 dashed.
+    Both axes are logarithmic.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Columns model, gamma, snr, r2, sigma2, seed, risk, theory.
+    path : str or Path
+        PNG to write.
+    """
+    _require(df, ["model", "gamma", "snr", "r2", "sigma2", "risk"], "double descent table")
+    models = list(dict.fromkeys(df["model"]))
+    snrs = sorted(df["snr"].unique())
+    colours = _palette(snrs)
+    summary = (
+        df.groupby(["model", "snr", "gamma"])["risk"]
+        .agg(mean="mean", sd="std", count="count")
+        .reset_index()
+    )
+    summary["stderr"] = summary["sd"].fillna(0.0) / np.sqrt(summary["count"])
+    with _style():
+        fig = Figure(figsize=(4.6 * len(models), 4.0))
+        axes = np.atleast_1d(fig.subplots(1, len(models), sharey=True, squeeze=False)[0])
+        for ax, model in zip(axes, models, strict=True):
+            for snr in snrs:
+                cell = summary[(summary["model"] == model) & (summary["snr"] == snr)]
+                if cell.empty:
+                    continue
+                ax.errorbar(
+                    cell["gamma"],
+                    cell["mean"],
+                    yerr=cell["stderr"],
+                    fmt="o",
+                    ms=3.5,
+                    capsize=2,
+                    color=colours[snr],
+                )
+                if model == "isotropic":
+                    rows = df[(df["model"] == model) & (df["snr"] == snr)]
+                    r2, sigma2 = float(rows["r2"].iloc[0]), float(rows["sigma2"].iloc[0])
+                    lo, hi = df["gamma"].min(), df["gamma"].max()
+                    for segment in (np.geomspace(lo, 0.99, 200), np.geomspace(1.01, hi, 200)):
+                        segment = segment[(segment >= lo) & (segment <= hi)]
+                        if segment.size:
+                            ax.plot(
+                                segment,
+                                ridgeless_risk_theory(segment, r2, sigma2),
+                                "-",
+                                lw=1.2,
+                                color=colours[snr],
+                            )
+            ax.axvline(1.0, color="black", ls="--", lw=0.8)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{model} features")
+            ax.set_xlabel("gamma = p / n")
+        axes[0].set_ylabel("excess test risk")
+        handles = [Line2D([], [], color=colours[s], lw=2, label=f"SNR {s:g}") for s in snrs]
+        handles += [
+            Line2D([], [], color="grey", marker="o", ls="none", label="simulation +- 1 s.e."),
+            Line2D([], [], color="grey", ls="-", label="theory (isotropic)"),
+            Line2D([], [], color="black", ls="--", lw=0.8, label="gamma = 1"),
+        ]
+        axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        _save(fig, path)
+
+
+FIGURES = {
+    "hull_probability": plot_hull_probability,
+    "real_dimension": plot_real_dimension,
+    "embedding": plot_embedding,
+    "double_descent": plot_double_descent,
+}
+"""The figure of each theory experiment, by name."""

@@ -1,0 +1,434 @@
+"""Tests for neuralhull.theory_experiments (and the theory figures) against independent truths.
+
+Truths used: pixel positions encoded in the pixel values (which pixels a crop keeps);
+scipy.ndimage's Gaussian filter and interpolation (a second implementation of smoothing +
+subsampling); symmetric kernels and linear interpolation reproduce affine signals; scikit-
+learn's PCA (a second solver); points built on a known affine subspace; a scipy/HiGHS
+feasibility LP as hull oracle; exchangeability in one dimension (a new sample is inside the
+hull of N with probability (N - 1) / (N + 1)); the Kabluchko-Zaporozhets formula; and a
+trivially learnable image task.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage, optimize
+
+from neuralhull import theory, theory_experiments, theory_plots
+from neuralhull.theory_experiments import (
+    affine_rank,
+    centre_crop,
+    collect_parts,
+    grid_side,
+    hull_counts,
+    hull_probability_table,
+    reduce_dimension,
+    smooth_subsample,
+    smoothing_matrix,
+)
+
+
+def lp_in_hull(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Independent oracle: lambda >= 0, sum lambda = 1, points^T lambda = q (HiGHS via scipy)."""
+    n = len(points)
+    a_eq = np.vstack([points.T, np.ones((1, n))])
+    inside = np.empty(len(queries), dtype=bool)
+    for i, q in enumerate(queries):
+        res = optimize.linprog(
+            np.zeros(n), A_eq=a_eq, b_eq=np.append(q, 1.0), bounds=(0, None), method="highs"
+        )
+        assert res.status in (0, 2), res.message
+        inside[i] = res.status == 0
+    return inside
+
+
+def lp_status(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The LP oracle's answers as hull status codes (INSIDE 1, OUTSIDE 2)."""
+    return np.where(lp_in_hull(points, queries), 1, 2)
+
+
+def position_images(n: int, c: int, h: int, w: int) -> np.ndarray:
+    """Images whose pixel (ch, r, col) holds the value ch * h * w + r * w + col."""
+    one = np.arange(c * h * w).reshape(c, h, w)
+    return np.broadcast_to(one, (n, c, h, w)).copy()
+
+
+# ---------------------------------------------------------------------------------------------
+# crops
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 9, 16, 30, 100, 784])
+def test_crop_keeps_a_centred_square_of_about_k_pixels(k):
+    images = position_images(3, 1, 28, 28)
+    side = grid_side(k, (1, 28, 28))
+    crop = centre_crop(images, side)
+    assert crop.shape == (3, 1, side, side)
+    # the square with the closest number of pixels
+    assert all(abs(side * side - k) <= abs(t * t - k) for t in range(1, 29))
+    rows, cols = np.divmod(crop[0, 0], 28)
+    # a contiguous square block of the image ...
+    assert (rows == rows[:, :1]).all() and (cols == cols[:1]).all()
+    np.testing.assert_array_equal(np.diff(rows[:, 0]), np.ones(side - 1))
+    np.testing.assert_array_equal(np.diff(cols[0]), np.ones(side - 1))
+    # ... whose centre is the image centre (13.5, 13.5) to within half a pixel
+    assert abs(rows.mean() - 13.5) <= 0.5 and abs(cols.mean() - 13.5) <= 0.5
+    # even margins leave it exactly centred
+    if (28 - side) % 2 == 0:
+        assert rows.mean() == 13.5 and cols.mean() == 13.5
+
+
+def test_crop_of_colour_images_keeps_every_channel():
+    images = position_images(2, 3, 32, 32)
+    side = grid_side(48, (3, 32, 32))  # 48 values = 3 channels x 4 x 4
+    assert side == 4
+    crop = centre_crop(images, side)
+    assert crop.shape == (2, 3, 4, 4)
+    channels = crop[0] // (32 * 32)
+    np.testing.assert_array_equal(channels[:, 0, 0], [0, 1, 2])
+
+
+def test_crop_and_grid_reject_bad_sizes():
+    images = position_images(1, 1, 8, 8)
+    with pytest.raises(ValueError, match="exceeds"):
+        centre_crop(images, 9)
+    with pytest.raises(ValueError, match="positive"):
+        grid_side(0, (1, 8, 8))
+    with pytest.raises(ValueError, match=r"\(n, C, H, W\)"):
+        centre_crop(np.zeros((8, 8)), 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# smoothing + subsampling
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size, side", [(28, 1), (28, 3), (28, 7), (28, 9), (28, 14), (8, 3)])
+def test_smoothing_matrix_is_an_average_and_matches_scipy_ndimage(size, side):
+    m = smoothing_matrix(size, side)
+    assert m.shape == (side, size)
+    assert (m >= 0).all()
+    np.testing.assert_allclose(m.sum(1), 1.0, rtol=0, atol=1e-13)
+    # second implementation: scipy's Gaussian filter (edge pixels repeated, truncated at
+    # 4 sigma) then linear interpolation at the cell centres
+    signal = np.random.default_rng(size * side).uniform(0, 255, size)
+    factor = size / side
+    sigma = max(0.0, (factor - 1) / 2)
+    smoothed = ndimage.gaussian_filter1d(signal, sigma, mode="nearest") if sigma else signal
+    positions = (np.arange(side) + 0.5) * factor - 0.5
+    expected = ndimage.map_coordinates(smoothed, [positions], order=1, mode="nearest")
+    np.testing.assert_allclose(m @ signal, expected, rtol=1e-12, atol=1e-10)
+
+
+def test_smoothing_at_full_size_is_the_identity():
+    np.testing.assert_allclose(smoothing_matrix(28, 28), np.eye(28), atol=0)
+
+
+def test_smooth_subsample_of_a_constant_image_is_constant():
+    images = np.full((4, 1, 28, 28), 137, dtype=np.uint8)
+    for side in (1, 3, 9, 20):
+        out = smooth_subsample(images, side)
+        assert out.shape == (4, 1, side, side)
+        np.testing.assert_allclose(out, 137.0, rtol=0, atol=1e-10)
+
+
+def test_smooth_subsample_reproduces_a_linear_ramp_away_from_the_border():
+    # a symmetric kernel and linear interpolation reproduce affine signals; the border
+    # (edge pixels repeated) breaks that, so only samples 4 sigma from the border count
+    h = w = 64
+    ramp = (3.0 * np.arange(h)[:, None] + 2.0 * np.arange(w)[None, :])[None, None]
+    side = 16
+    out = smooth_subsample(ramp, side)[0, 0]
+    factor = h / side
+    sigma = (factor - 1) / 2
+    pos = (np.arange(side) + 0.5) * factor - 0.5
+    interior = (pos > 4 * sigma + 1) & (pos < h - 1 - 4 * sigma - 1)
+    expected = 3.0 * pos[:, None] + 2.0 * pos[None, :]
+    np.testing.assert_allclose(
+        out[np.ix_(interior, interior)], expected[np.ix_(interior, interior)], rtol=1e-12
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# reduce_dimension
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_images():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.round(digits.images * (255 / 16)).astype(np.uint8)[:, None]
+    return images[:1200], images[1200:]
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_pca_dimension_and_variances_match_scikit_learn(digits_images, k):
+    from sklearn.decomposition import PCA
+
+    x_train, x_test = digits_images
+    train, test = reduce_dimension("pca", x_train, x_test, k)
+    assert train.shape == (len(x_train), k) and test.shape == (len(x_test), k)
+    reference = PCA(n_components=k, svd_solver="full").fit(x_train.reshape(len(x_train), -1) / 255)
+    np.testing.assert_allclose(train.var(0, ddof=1), reference.explained_variance_, rtol=1e-8)
+    # the same subspace: projections agree up to the sign of each axis
+    ref_test = reference.transform(x_test.reshape(len(x_test), -1) / 255)
+    np.testing.assert_allclose(np.abs(test), np.abs(ref_test), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["crop", "smooth"])
+@pytest.mark.parametrize("k", [1, 4, 9, 16, 64])
+def test_pixel_methods_give_s_squared_dimensions(digits_images, method, k):
+    x_train, x_test = digits_images
+    train, test = reduce_dimension(method, x_train, x_test, k)
+    side = grid_side(k, (1, 8, 8))
+    assert train.shape == (len(x_train), side * side)
+    assert test.shape == (len(x_test), side * side)
+    assert train.min() >= 0 and train.max() <= 1  # pixel units x / 255, averages stay inside
+    if method == "crop":
+        direct = x_train[:, 0, (8 - side) // 2 :, (8 - side) // 2 :][:, :side, :side]
+        np.testing.assert_array_equal(train, direct.reshape(len(x_train), -1) / 255)
+
+
+def test_reduce_dimension_refuses_bad_input(digits_images):
+    x_train, x_test = digits_images
+    with pytest.raises(ValueError, match="exceeds the image dimension 64"):
+        reduce_dimension("pca", x_train, x_test, 65)
+    with pytest.raises(ValueError, match="unknown method"):
+        reduce_dimension("fourier", x_train, x_test, 4)
+    with pytest.raises(ValueError, match="differ in shape"):
+        reduce_dimension("crop", x_train, x_test[:, :, :4], 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# affine rank and hull counts
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("r, d", [(0, 3), (1, 3), (2, 5), (5, 5), (3, 40)])
+def test_affine_rank_of_points_on_a_known_subspace(r, d):
+    rng = np.random.default_rng(r * 100 + d)
+    basis = np.linalg.qr(rng.standard_normal((d, d)))[0][:, :r]
+    points = rng.standard_normal((60, r)) @ basis.T + rng.standard_normal(d)
+    assert affine_rank(points) == r
+
+
+def test_hull_counts_agree_with_an_independent_lp():
+    rng = np.random.default_rng(3)
+    train = rng.standard_normal((80, 4))
+    queries = 1.3 * rng.standard_normal((40, 4))
+    counts = hull_counts(train, queries)
+    truth = lp_in_hull(train, queries)
+    assert counts["queries"] == 40
+    assert counts["undecided"] == 0
+    assert counts["inside"] == truth.sum() and counts["outside"] == (~truth).sum()
+    assert counts["fraction_inside"] == pytest.approx(truth.mean())
+    assert 0 < truth.sum() < 40  # the test exercises both answers
+
+
+def test_hull_counts_of_a_degenerate_training_set():
+    # a flat training set in R^3: queries off its plane are outside, others decided by 2-D
+    rng = np.random.default_rng(4)
+    plane = np.c_[rng.uniform(-1, 1, (50, 2)), np.zeros(50)]
+    queries = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.1], [5.0, 0.0, 0.0]])
+    counts = hull_counts(plane, queries)
+    assert (counts["inside"], counts["outside"], counts["undecided"]) == (1, 2, 0)
+
+
+def test_hull_counts_checks_shapes():
+    with pytest.raises(ValueError, match="share d"):
+        hull_counts(np.zeros((5, 2)), np.zeros((3, 3)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Monte-Carlo hull probabilities
+# ---------------------------------------------------------------------------------------------
+
+
+def test_gaussian_table_with_an_lp_oracle_matches_the_exact_formula():
+    table = hull_probability_table(
+        "gaussian", [2, 3], [8, 30], trials=150, seed=1, queries_per_set=4, membership=lp_status
+    )
+    assert list(table.columns) == list(theory_experiments.HULL_PROBABILITY_COLUMNS)
+    assert len(table) == 4
+    for row in table.itertuples():
+        exact = 1.0 - theory.kz_outside_probability(row.N, row.d, 1.0)
+        assert row.theory == pytest.approx(exact, rel=1e-12)
+        assert abs(row.p_inside - exact) <= 4 * row.stderr, row
+        assert row.z == pytest.approx((row.p_inside - exact) / row.stderr)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "curve", "low-rank-gaussian"])
+def test_one_dimension_matches_exchangeability(kind):
+    # in 1-D a new sample is inside the hull of N unless it is an extreme of the N + 1:
+    # P(inside) = (N - 1) / (N + 1) for any continuous distribution (the curve included)
+    table = hull_probability_table(kind, [1], [4, 19], trials=300, seed=2, queries_per_set=3)
+    for row in table.itertuples():
+        assert abs(row.p_inside - (row.N - 1) / (row.N + 1)) <= 4 * row.stderr, row
+
+
+def test_low_rank_theory_is_independent_of_d_and_curve_has_none():
+    low = hull_probability_table("low-rank-gaussian", [3, 6, 9], [40], trials=2, seed=0, rank=3)
+    assert low["theory"].nunique() == 1
+    assert low["theory"].iloc[0] == pytest.approx(1 - theory.kz_outside_probability(40, 3, 1.0))
+    curve = hull_probability_table("curve", [2], [10], trials=2, seed=0)
+    assert np.isnan(curve["theory"]).all() and np.isnan(curve["z"]).all()
+
+
+@pytest.mark.parametrize("queries_per_set", [1, 4])
+def test_cell_estimate_equals_the_theory_modules_estimator_when_all_is_decided(queries_per_set):
+    # theory.hull_probability_mc (a separate implementation, boolean oracle) on the same
+    # random stream: the ratio estimator and its cluster standard error reduce to it
+    args = (theory.gaussian_samples, 12, 2, 40)
+    ours = theory_experiments.hull_probability_cell(
+        *args, np.random.default_rng(5), queries_per_set=queries_per_set, membership=lp_status
+    )
+    p, se = theory.hull_probability_mc(
+        *args, np.random.default_rng(5), queries_per_set=queries_per_set, membership=lp_in_hull
+    )
+    assert ours["undecided"] == 0
+    assert ours["p_inside"] == pytest.approx(p, abs=1e-15)
+    assert ours["stderr"] == pytest.approx(se, rel=1e-12)
+
+
+def test_undecided_answers_are_counted_and_left_out():
+    def half_undecided(points, queries):  # first query undecided, the others inside
+        return np.r_[0, np.ones(len(queries) - 1, dtype=int)]
+
+    cell = theory_experiments.hull_probability_cell(
+        theory.gaussian_samples,
+        5,
+        2,
+        10,
+        np.random.default_rng(0),
+        queries_per_set=3,
+        membership=half_undecided,
+    )
+    assert cell == {"p_inside": 1.0, "stderr": 0.0, "undecided": 10}
+    nothing = theory_experiments.hull_probability_cell(
+        theory.gaussian_samples,
+        5,
+        2,
+        10,
+        np.random.default_rng(0),
+        queries_per_set=2,
+        membership=lambda points, queries: np.zeros(len(queries), dtype=int),
+    )
+    assert nothing["undecided"] == 20 and np.isnan(nothing["p_inside"])
+
+
+def test_a_cell_does_not_depend_on_the_rest_of_the_grid():
+    alone = hull_probability_table("gaussian", [3], [25], trials=20, seed=7)
+    in_grid = hull_probability_table("gaussian", [2, 3], [10, 25], trials=20, seed=7)
+    cell = in_grid[(in_grid["d"] == 3) & (in_grid["N"] == 25)]
+    assert cell["p_inside"].item() == alone["p_inside"].item()
+
+
+def test_hull_probability_table_refuses_bad_input():
+    with pytest.raises(ValueError, match="unknown sample kind"):
+        hull_probability_table("uniform", [2], [10], 5, 0)
+    with pytest.raises(ValueError, match="dimension"):
+        hull_probability_table("gaussian", [0], [10], 5, 0)
+    with pytest.raises(ValueError, match="seed"):
+        hull_probability_table("gaussian", [2], [10], 5, -1)
+
+
+# ---------------------------------------------------------------------------------------------
+# bottleneck classifiers
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 2, 7])
+def test_bottleneck_features_have_width_k(k):
+    torch = pytest.importorskip("torch")
+    from neuralhull.models import build_model
+
+    spec = theory_experiments.bottleneck_spec(k, (1, 28, 28), 10, channels=2, depth=2)
+    assert (spec.arch, spec.width) == ("cnn", k)
+    model = build_model(spec)
+    features = model.features(torch.zeros(5, 1, 28, 28))
+    assert features.shape == (5, k)
+    assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+
+
+def test_train_bottleneck_learns_an_easy_task_and_embeds_every_image():
+    pytest.importorskip("torch")
+    # class 0: bright top half, class 1: bright bottom half, plus noise
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    images = rng.integers(0, 60, (300, 1, 8, 8))
+    images[labels == 0, :, :4] += 180
+    images[labels == 1, :, 4:] += 180
+    images = images.astype(np.uint8)
+    result = theory_experiments.train_bottleneck(
+        3,
+        images[:200],
+        labels[:200],
+        images[200:],
+        labels[200:],
+        n_classes=2,
+        channels=2,
+        depth=1,
+        epochs=15,
+        lr=0.01,
+        batch_size=32,
+        device="cpu",
+        log=lambda msg: None,
+    )
+    assert result.train_embeddings.shape == (200, 3)
+    assert result.test_embeddings.shape == (100, 3)
+    assert result.test_accuracy == pytest.approx(np.mean(result.test_predictions == labels[200:]))
+    assert result.test_accuracy > 0.95
+    assert (result.train_embeddings >= 0).all()  # a ReLU layer
+
+
+# ---------------------------------------------------------------------------------------------
+# summary tables and figures
+# ---------------------------------------------------------------------------------------------
+
+
+def test_collect_parts_orders_rows_whatever_the_order_of_the_parts():
+    parts = [
+        pd.DataFrame({"method": [m], "k": [k], "dataset": ["digits"]}).assign(
+            dimension=k, rank=k, n_train=10, queries=5, inside=1, outside=4, undecided=0
+        )
+        for m, k in [("smooth", 8), ("pca", 32), ("crop", 2), ("pca", 2)]
+    ]
+    for p in parts:
+        p["fraction_inside"] = 0.2
+    table = collect_parts("real_dimension", parts[::-1])
+    assert list(zip(table["method"], table["k"], strict=True)) == [
+        ("pca", 2),
+        ("pca", 32),
+        ("crop", 2),
+        ("smooth", 8),
+    ]
+    with pytest.raises(ValueError, match="lacks column"):
+        collect_parts("real_dimension", [parts[0].drop(columns="undecided")])
+    with pytest.raises(ValueError, match="unknown theory experiment"):
+        collect_parts("nonsense", parts)
+
+
+def test_figures_are_written_and_refuse_tables_without_their_columns(tmp_path):
+    hp = hull_probability_table("gaussian", [2], [5, 20], trials=5, seed=0)
+    dd = theory.double_descent_table(20, [0.5, 2.0], [1.0], [0, 1], models=("isotropic", "relu"))
+    emb = pd.DataFrame(
+        {"k": [2, 8], "fraction_inside": [0.9, 0.3], "test_accuracy": [0.6, 0.9], "rank": [2, 6]}
+    )
+    real = pd.DataFrame(
+        {"method": ["pca", "pca"], "dimension": [2, 16], "fraction_inside": [0.9, 0.0]}
+    )
+    for name, table in [
+        ("hull_probability", hp),
+        ("double_descent", dd),
+        ("embedding", emb),
+        ("real_dimension", real),
+    ]:
+        path = tmp_path / f"{name}.png"
+        theory_plots.FIGURES[name](table, path)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with pytest.raises(ValueError, match="lacks column"):
+            theory_plots.FIGURES[name](table.iloc[:, :1], tmp_path / "bad.png")
