@@ -22,6 +22,7 @@ IMPORT_TO_PACKAGE = {
     "matplotlib": "matplotlib",
     "seaborn": "seaborn",
     "yaml": "pyyaml",
+    "threadpoolctl": "threadpoolctl",
 }
 
 
@@ -66,9 +67,11 @@ def rules():
 def imported_packages(script):
     """Third-party distributions a script needs, through neuralhull's modules.
 
-    Library modules are followed through every import of another library module (lazy ones
-    included: they run); their third-party imports count when made at module level, since
-    lazy ones inside functions serve optional routes (e.g. torchvision downloads)."""
+    A script's imports all count (a script runs top to bottom). In library modules only
+    module-level imports count, of third-party packages and of other library modules: lazy
+    imports inside functions serve routes a step may not take (torchvision downloads, the
+    bottleneck training of the theory branch), and the steps that take them say so with an
+    env that has the package."""
     seen, todo, found = set(), [script], set()
     while todo:
         path = todo.pop()
@@ -88,7 +91,7 @@ def imported_packages(script):
                 top = name.split(".")[0]
                 if top == "neuralhull":
                     mod = ROOT / (name.replace(".", "/") + ".py")
-                    if mod.exists():
+                    if mod.exists() and not lazy:
                         todo.append(mod)
                 elif top in IMPORT_TO_PACKAGE:
                     if not lazy:
