@@ -57,8 +57,6 @@ header = {
     "max_queries": p["max_queries"],
     "subsample_seed": p["seed"],
     "tol": p["tol"],
-    "seconds_membership": round(seconds_membership, 2),
-    "seconds_distance": round(seconds_distance, 2),
     "rank": res.stats.get("rank"),
     **{f"n_{k}": v for k, v in counts.items()},
 }

@@ -202,6 +202,94 @@ def test_boundary_points_are_inside():
     assert_certified(result, points, queries)
 
 
+def test_near_boundary_of_a_simplex():
+    """Barycentric coordinates decide membership in a simplex exactly; distance to a facet
+    is (negative coordinate) x (height of the opposite vertex over it)."""
+    rng = np.random.default_rng(12)
+    d = 15
+    vertices = rng.standard_normal((d + 1, d))
+    filler = rng.dirichlet(np.ones(d + 1), 300) @ vertices  # more points, same hull
+    points = np.vstack([filler[:150], vertices, filler[150:]])
+    bary = rng.dirichlet(np.ones(d + 1), 12) * 0.5 + 0.5 / (d + 1)
+    delta = np.array([1e-5, -1e-6, 1e-4, -1e-4] * 3)  # first coordinate set to +-delta
+    bary[:, 0] = 0.0
+    bary /= bary.sum(axis=1, keepdims=True)
+    bary *= (1 - delta)[:, None]
+    bary[:, 0] = delta
+    queries = bary @ vertices
+    # height of vertex 0 over the affine hull of the others
+    base = vertices[1]
+    edges = (vertices[2:] - base).T
+    coef, *_ = np.linalg.lstsq(edges, vertices[0] - base, rcond=None)
+    height = np.linalg.norm(vertices[0] - base - edges @ coef)
+
+    result = membership(points, queries)
+    assert_certified(result, points, queries)
+    assert (result.inside == (delta >= 0)).all()
+    dist = hull_distance(points, queries)
+    np.testing.assert_allclose(dist, np.where(delta < 0, -delta * height, 0.0), rtol=1e-5)
+
+
+def test_constant_columns_are_an_exact_reduction():
+    rng = np.random.default_rng(13)
+    points = np.hstack([rng.standard_normal((80, 3)), np.zeros((80, 2)), np.full((80, 1), 0.7)])
+    inside = np.hstack([rng.dirichlet(np.ones(6), 3) @ points[:6, :3], np.zeros((3, 2))])
+    inside = np.hstack([inside, np.full((3, 1), 0.7)])
+    off = inside.copy()
+    off[:, 3] = 1e-5  # leaves the affine hull through a constant column
+    queries = np.vstack([inside, off])
+    result = membership(points, queries)
+    assert result.status.tolist() == [INSIDE] * 3 + [OUTSIDE] * 3
+    assert (result.method[3:] == "affine").all()
+    assert_certified(result, points, queries)
+    np.testing.assert_allclose(hull_distance(points, queries), [0, 0, 0] + [1e-5] * 3, rtol=1e-6)
+
+
+def test_fallback_lp_certificates_when_rounds_run_out():
+    rng = np.random.default_rng(14)
+    points = rng.standard_normal((400, 12))
+    queries = np.vstack(
+        [rng.dirichlet(np.ones(13), 6) @ points[-13:], rng.standard_normal((6, 12)) * 0.9]
+    )
+    result = membership(points, queries, max_rounds=1)
+    assert_certified(result, points, queries)
+    assert (result.method == "highs").any()
+    assert result.inside.tolist() == [lp_inside(points, q) for q in queries]
+
+
+def test_many_queries_in_low_dimension_match_delaunay():
+    # >= 500 queries in rank <= 5 take the qhull-vertices path of the engine
+    from scipy.spatial import Delaunay
+
+    rng = np.random.default_rng(15)
+    points = rng.standard_normal((3000, 3))
+    queries = rng.standard_normal((600, 3)) * 1.2
+    result = membership(points, queries)
+    assert_certified(result, points, queries)
+    truth = Delaunay(points).find_simplex(queries) >= 0
+    assert (result.inside == truth).all()
+    dist = hull_distance(points, queries)
+    assert ((dist > 0) == ~truth).all()
+
+
+def test_agrees_with_independent_lp_in_higher_dimension():
+    rng = np.random.default_rng(16)
+    points = rng.standard_normal((400, 40)) * rng.uniform(0.5, 2, 40)  # anisotropic
+    points = np.vstack([points, points[:50]])  # with duplicates
+    queries = np.vstack(
+        [
+            rng.dirichlet(np.ones(30), 8) @ points[rng.choice(400, 30, replace=False)],
+            rng.dirichlet(np.ones(41), 8) @ points[rng.choice(400, 41, replace=False)],
+            points[:400].mean(axis=0) + 0.05 * rng.standard_normal((8, 40)),
+            rng.standard_normal((8, 40)),
+        ]
+    )
+    result = membership(points, queries)
+    assert_certified(result, points, queries)
+    assert result.inside.tolist() == [lp_inside(points, q) for q in queries]
+    assert result.inside[:16].all()
+
+
 # ---------------------------------------------------------------------------
 # distance
 

@@ -255,9 +255,9 @@ rule theory_summary_hull_probability:
             subcategory="Figures",
         ),
     log:
-        "logs/theory_summary/hull_probability.log",
+        "logs/theory_summary_hull_probability/hull_probability.log",
     benchmark:
-        "benchmarks/theory_summary/hull_probability.tsv"
+        "benchmarks/theory_summary_hull_probability/hull_probability.tsv"
     conda:
         "../../envs/plot.yaml"
     threads: 1
@@ -288,9 +288,9 @@ rule theory_summary_real_dimension:
             subcategory="Figures",
         ),
     log:
-        "logs/theory_summary/real_dimension.log",
+        "logs/theory_summary_real_dimension/real_dimension.log",
     benchmark:
-        "benchmarks/theory_summary/real_dimension.tsv"
+        "benchmarks/theory_summary_real_dimension/real_dimension.tsv"
     conda:
         "../../envs/plot.yaml"
     threads: 1
@@ -321,9 +321,9 @@ rule theory_summary_embedding:
             subcategory="Figures",
         ),
     log:
-        "logs/theory_summary/embedding.log",
+        "logs/theory_summary_embedding/embedding.log",
     benchmark:
-        "benchmarks/theory_summary/embedding.tsv"
+        "benchmarks/theory_summary_embedding/embedding.tsv"
     conda:
         "../../envs/plot.yaml"
     threads: 1
@@ -354,9 +354,9 @@ rule theory_summary_double_descent:
             subcategory="Figures",
         ),
     log:
-        "logs/theory_summary/double_descent.log",
+        "logs/theory_summary_double_descent/double_descent.log",
     benchmark:
-        "benchmarks/theory_summary/double_descent.tsv"
+        "benchmarks/theory_summary_double_descent/double_descent.tsv"
     conda:
         "../../envs/plot.yaml"
     threads: 1

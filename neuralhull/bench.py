@@ -1,0 +1,248 @@
+"""Benchmarks of the library's numerical engines.
+
+Usage::
+
+    python -m neuralhull.bench hull            # full table (about 15-25 minutes, 2 cores)
+    python -m neuralhull.bench hull --quick    # a small subset (under 2 minutes)
+    python -m neuralhull.bench hull --large    # only n=60,000, d=784 pixels / d=256 ReLU
+
+``hull`` compares :func:`neuralhull.hull.membership` with the obvious baseline, one
+``scipy.optimize.linprog(method="highs")`` feasibility LP per query, on the same data and
+prints, per case: n, d, data kind, queries, baseline ms/query (on a seeded subsample of
+the queries when the baseline is slow: the column ``base_q`` says how many), engine
+ms/query (all queries, preprocessing included), their ratio, agreement on the queries both
+decided, and how many each left undecided.
+
+Queries per case: half fresh samples (Gaussian draws, or MNIST test images), half convex
+combinations of 2..d+1 random training points (inside by construction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from neuralhull.hull import INSIDE, OUTSIDE, UNDECIDED, hull_distance, membership
+
+
+def _baseline(points: np.ndarray, query: np.ndarray) -> int:
+    """One feasibility LP: INSIDE, OUTSIDE or UNDECIDED (HiGHS gave neither)."""
+    from scipy.optimize import linprog
+
+    n = points.shape[0]
+    res = linprog(
+        np.zeros(n),
+        A_eq=np.vstack([points.T, np.ones(n)]),
+        b_eq=np.append(query, 1.0),
+        bounds=(0, None),
+        method="highs",
+    )
+    return {0: INSIDE, 2: OUTSIDE}.get(res.status, UNDECIDED)
+
+
+def _mnist_pixels(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+    """(60000, 784) train and (10000, 784) test pixels in [0, 1], and a description."""
+    try:
+        from neuralhull.datasets import load_mnist_offline
+
+        x_train, _, x_test, _ = load_mnist_offline()
+        return (
+            x_train.reshape(len(x_train), -1) / 255.0,
+            x_test.reshape(len(x_test), -1) / 255.0,
+            "mnist",
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure: fall back and say so
+        from sklearn.datasets import load_digits
+
+        print(f"# MNIST unavailable ({exc}); using sklearn digits + noise instead", flush=True)
+        x = load_digits().data / 16.0
+        idx = rng.integers(0, len(x), 70000)
+        x = np.clip(x[idx] + 0.1 * rng.standard_normal((70000, x.shape[1])), 0, 1)
+        return x[:60000], x[60000:], "digits+noise"
+
+
+def _case_data(kind, n, d, rng, pixels):
+    if kind == "gaussian":
+        return rng.standard_normal((n, d)), rng.standard_normal((100, d))
+    x_train, x_test, _ = pixels
+    train = x_train[rng.choice(len(x_train), n, replace=False)]
+    test = x_test[rng.choice(len(x_test), 100, replace=False)]
+    mean = train.mean(axis=0)
+    _, _, vt = np.linalg.svd(train[: min(n, 5000)] - mean, full_matrices=False)
+    proj = vt[:d].T
+    return (train - mean) @ proj, (test - mean) @ proj
+
+
+def _convex_combinations(points, count, rng):
+    n, d = points.shape
+    out = np.empty((count, d))
+    for i in range(count):
+        k = int(rng.integers(2, min(n, d + 1) + 1))
+        out[i] = rng.dirichlet(np.ones(k)) @ points[rng.choice(n, k, replace=False)]
+    return out
+
+
+def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs):
+    points, fresh = _case_data(kind, n, d, rng, pixels)
+    queries = np.vstack([fresh, _convex_combinations(points, 100, rng)])
+    m = len(queries)
+
+    t0 = time.perf_counter()
+    result = membership(points, queries, n_jobs=n_jobs)
+    engine_s = time.perf_counter() - t0
+
+    # baseline on a seeded random order of the queries until the time budget is spent
+    order = rng.permutation(m)
+    base_status = {}
+    t0 = time.perf_counter()
+    for j in order:
+        base_status[int(j)] = _baseline(points, queries[j])
+        if time.perf_counter() - t0 > baseline_budget_s and len(base_status) >= 3:
+            break
+    base_s = time.perf_counter() - t0
+    done = np.array(sorted(base_status))
+    base = np.array([base_status[j] for j in done])
+    eng = result.status[done]
+    both = (base != UNDECIDED) & (eng != UNDECIDED)
+    agree = float(np.mean(base[both] == eng[both])) if both.any() else float("nan")
+    base_ms = 1e3 * base_s / len(done)
+    engine_ms = 1e3 * engine_s / m
+    return {
+        "n": n,
+        "d": d,
+        "kind": kind if kind == "gaussian" else f"{pixels[2]}-pca",
+        "queries": m,
+        "base_q": len(done),
+        "base_ms": base_ms,
+        "engine_ms": engine_ms,
+        "ratio": base_ms / engine_ms,
+        "agree": agree,
+        "undec_base": int(np.sum(base == UNDECIDED)),
+        "undec_engine": result.n_undecided,
+        "inside": int(result.inside.sum()),
+        "verified": bool(result.verify(points, queries).all()),
+    }
+
+
+_COLUMNS = (
+    ("n", "{:>6}"),
+    ("d", "{:>4}"),
+    ("kind", "{:>15}"),
+    ("queries", "{:>7}"),
+    ("base_q", "{:>6}"),
+    ("base_ms", "{:>10.1f}"),
+    ("engine_ms", "{:>9.2f}"),
+    ("ratio", "{:>7.0f}x"),
+    ("agree", "{:>6.1%}"),
+    ("undec_base", "{:>10}"),
+    ("undec_engine", "{:>12}"),
+    ("inside", "{:>6}"),
+    ("verified", "{:>8}"),
+)
+
+
+def _print_header():
+    widths = [6, 4, 15, 7, 6, 10, 9, 8, 6, 10, 12, 6, 8]
+    print(" ".join(f"{name:>{w}}" for (name, _), w in zip(_COLUMNS, widths, strict=True)))
+
+
+def _print_row(row):
+    print(" ".join(fmt.format(row[name]) for name, fmt in _COLUMNS), flush=True)
+
+
+def _relu_features(pixels, d, rng):
+    """Activation-like data: ReLU of a random layer on MNIST pixels (many exact zeros)."""
+    x_train, x_test, _ = pixels
+    weights = rng.standard_normal((x_train.shape[1], d)) / np.sqrt(x_train.shape[1])
+    bias = -0.5 * rng.random(d)
+    return np.maximum(x_train @ weights + bias, 0), np.maximum(x_test @ weights + bias, 0)
+
+
+def _large(pixels, rng, n_jobs, n_combinations=5):
+    """n=60,000: raw pixels (d=784) and ReLU activation-like features (d=256).
+
+    200 test samples (what the workflow scores) for membership and distance, then a few
+    convex combinations of up to d+1 training points: inside with a large support, the
+    engine's worst case in high dimension.
+    """
+    x_train, x_test, name = pixels
+    feats_train, feats_test = _relu_features(pixels, 256, rng)
+    print(f"\n# large cases, n=60000, {name}; 200 test samples unless said otherwise")
+    print(
+        f"{'case':>28} {'rank':>5} {'inside':>6} {'undec':>5} {'member ms/q':>11} {'dist ms/q':>9}"
+    )
+    for label, train, test in (
+        ("pixels d=784", x_train, x_test),
+        ("relu d=256", feats_train, feats_test),
+    ):
+        queries = test[rng.choice(len(test), 200, replace=False)]
+        t0 = time.perf_counter()
+        result = membership(train, queries, n_jobs=n_jobs)
+        member_ms = 1e3 * (time.perf_counter() - t0) / len(queries)
+        assert result.verify(train, queries).all()
+        t0 = time.perf_counter()
+        dist = hull_distance(train, queries, n_jobs=n_jobs, full_output=True)
+        dist_ms = 1e3 * (time.perf_counter() - t0) / len(queries)
+        print(
+            f"{label:>28} {result.stats['rank']:>5} {int(result.inside.sum()):>6} "
+            f"{result.n_undecided:>5} {member_ms:>11.1f} {dist_ms:>9.1f}"
+            f"   (distance converged {int(dist.converged.sum())}/{len(queries)}, "
+            f"preprocessing {result.stats['preprocess_s']:.1f} s of each call)",
+            flush=True,
+        )
+        combos = _convex_combinations(train, n_combinations, rng)
+        t0 = time.perf_counter()
+        result = membership(train, combos, n_jobs=n_jobs)
+        member_ms = 1e3 * (time.perf_counter() - t0) / len(combos)
+        print(
+            f"{label + f' {n_combinations} convex combos':>28} {result.stats['rank']:>5} "
+            f"{int(result.inside.sum()):>6} {result.n_undecided:>5} {member_ms:>11.1f} {'':>9}"
+            f"   (rounds {result.rounds.min()}..{result.rounds.max()})",
+            flush=True,
+        )
+
+
+def bench_hull(quick: bool = False, large_only: bool = False, n_jobs: int | None = 1) -> None:
+    rng = np.random.default_rng(0)
+    pixels = _mnist_pixels(rng)
+    if not large_only:
+        if quick:
+            cases = [(k, n, d) for k in ("gaussian", "pca") for n, d in ((2000, 5), (10000, 20))]
+            cases.append(("pca", 10000, 50))
+            budget = 4.0
+        else:
+            cases = [
+                (k, n, d)
+                for n in (2000, 10000, 60000)
+                for d in (5, 20, 50, 200)
+                for k in ("gaussian", "pca")
+            ]
+            budget = 20.0
+        print(
+            f"# hull membership: engine (n_jobs={n_jobs}) vs one linprog(highs) per query; "
+            f"baseline budget {budget:.0f} s per case"
+        )
+        _print_header()
+        for kind, n, d in cases:
+            _print_row(_run_case(kind, n, d, rng, pixels, budget, n_jobs))
+    if large_only or not quick:
+        _large(pixels, rng, n_jobs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m neuralhull.bench", description=__doc__)
+    parser.add_argument("what", choices=["hull"])
+    parser.add_argument("--quick", action="store_true", help="small subset, under 2 minutes")
+    parser.add_argument("--large", action="store_true", help="only the n=60,000 large cases")
+    parser.add_argument("--n-jobs", type=int, default=1, help="engine worker processes")
+    args = parser.parse_args(argv)
+    if args.what == "hull":
+        bench_hull(quick=args.quick, large_only=args.large, n_jobs=args.n_jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
