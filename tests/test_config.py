@@ -52,3 +52,14 @@ def test_the_shipped_configs_are_valid(tmp_path):
     for name in ("config/config.yaml", "config/tiny.yaml", "config/paper.yaml"):
         proc = run_snakemake(tmp_path, "-n", "--quiet", "all", check=False, configfile=name)
         assert proc.returncode == 0, (name, proc.stderr[-3000:])
+
+
+def test_torch_steps_ask_for_a_gpu_only_when_the_config_says_cuda(tmp_path):
+    def train_resources(device):
+        proc = run_snakemake(tmp_path, "-n", "--config", f"device={device}")
+        blocks = [b for b in proc.stdout.split("\n\n") if "rule train_model:" in b]
+        assert blocks, proc.stdout[-2000:]
+        return [line for b in blocks for line in b.splitlines() if "resources:" in line]
+
+    assert all("gpu=1" in line for line in train_resources("cuda"))
+    assert all("gpu=0" in line for line in train_resources("cpu"))

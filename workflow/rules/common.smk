@@ -109,6 +109,10 @@ def only(section, keys):
     return canonical({key: config[section][key] for key in keys})
 
 
+# GPUs asked of the scheduler per torch job: one when the config says `device: cuda`
+# (`auto` uses a GPU if the node has one but requests none).
+GPUS = 1 if config["device"] == "cuda" else 0
+
 # What each kind of job depends on: editing anything else does not rerun it.
 AUTOENCODER_FIT = only(
     "autoencoder",

@@ -12,6 +12,7 @@ rule fit_autoencoder:
         "../../envs/torch.yaml"
     threads: 1
     resources:
+        gpu=GPUS,
         mem_mb=4000,
         runtime=60,
     params:

@@ -186,6 +186,7 @@ rule theory_train_bottleneck:
     # single-threaded jobs use 2 cores better
     threads: 1
     resources:
+        gpu=GPUS,
         mem_mb=6000,
         runtime=240,
     params:

@@ -12,6 +12,7 @@ rule train_model:
         "../../envs/torch.yaml"
     threads: 2
     resources:
+        gpu=GPUS,
         mem_mb=6000,
         runtime=120,
     params:
@@ -36,6 +37,7 @@ rule extract_activations:
         "../../envs/torch.yaml"
     threads: 2
     resources:
+        gpu=GPUS,
         mem_mb=6000,
         runtime=30,
     params:
