@@ -49,7 +49,10 @@ def test_only_theory_and_its_dataset_ran(theory_run):
         "theory_train_bottleneck",
         "theory_embedding_hull",
         "theory_double_descent",
-        "theory_summary",
+        "theory_summary_hull_probability",
+        "theory_summary_real_dimension",
+        "theory_summary_embedding",
+        "theory_summary_double_descent",
     }
     for target in TARGETS:
         assert (theory_run / target).stat().st_size > 0
