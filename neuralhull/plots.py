@@ -50,8 +50,11 @@ def _save(fig: Figure, path) -> None:
 
 
 def _palette(names) -> dict:
+    """One distinct colour per name: the colour-blind palette while it lasts (10 colours),
+    evenly spaced hues beyond, so no two spaces or models ever share a colour."""
     names = list(dict.fromkeys(names))
-    return dict(zip(names, sns.color_palette("colorblind", len(names)), strict=True))
+    scheme = "colorblind" if len(names) <= 10 else "husl"
+    return dict(zip(names, sns.color_palette(scheme, len(names)), strict=True))
 
 
 def _maybe_log_x(ax, values, base: float = 10) -> None:

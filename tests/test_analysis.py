@@ -412,6 +412,16 @@ def test_figures_write_valid_png_and_leave_no_open_figure(
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+@pytest.mark.parametrize("count", [1, 4, 10, 11, 17, 30])
+def test_palette_gives_every_name_its_own_colour(count):
+    # The default run has 17 spaces per model: colours must not cycle.
+    names = [f"space{i}" for i in range(count)] + ["space0"]
+    palette = plots._palette(names)
+    assert list(palette) == [f"space{i}" for i in range(count)]
+    colours = {tuple(round(c, 6) for c in colour) for colour in palette.values()}
+    assert len(colours) == count
+
+
 def test_figures_reject_missing_columns(tmp_path):
     with pytest.raises(ValueError, match="fraction_inside"):
         plots.plot_fraction_inside(pd.DataFrame({"model": ["m"]}), tmp_path / "x.png")

@@ -13,8 +13,8 @@ rule fit_autoencoder:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=autoencoder_mem,
+        runtime=autoencoder_runtime,
     params:
         autoencoder=AUTOENCODER_FIT,
         device=config["device"],

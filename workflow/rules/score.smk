@@ -11,8 +11,8 @@ rule hull_membership:
         "../../envs/hull.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=hull_mem,
+        runtime=hull_runtime,
     params:
         hull=HULL_QUERIES,
     script:
@@ -32,8 +32,8 @@ rule hull_membership_input:
         "../../envs/hull.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=hull_mem,
+        runtime=hull_runtime,
     params:
         hull=HULL_QUERIES,
     script:
@@ -53,8 +53,8 @@ rule proximity:
         "../../envs/hull.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=proximity_mem,
+        runtime=proximity_runtime,
     params:
         k=config["proximity"]["k"],
     script:
@@ -74,8 +74,8 @@ rule proximity_input:
         "../../envs/hull.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=proximity_mem,
+        runtime=proximity_runtime,
     params:
         k=config["proximity"]["k"],
     script:

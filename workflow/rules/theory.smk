@@ -139,7 +139,7 @@ rule theory_hull_probability:
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=120,
+        runtime=theory_probability_runtime,
     params:
         grid=lambda wildcards: HULL_PROBABILITY_GRID[wildcards.kind],
     script:
@@ -161,8 +161,8 @@ rule theory_real_dimension:
         "../../envs/hull.yaml"
     threads: 1
     resources:
-        mem_mb=6000,
-        runtime=120,
+        mem_mb=theory_real_mem,
+        runtime=theory_real_runtime,
     params:
         hull=THEORY_QUERIES,
     script:
@@ -187,8 +187,8 @@ rule theory_train_bottleneck:
     threads: 1
     resources:
         gpu=GPUS,
-        mem_mb=6000,
-        runtime=240,
+        mem_mb=torch_data_mem,
+        runtime=theory_bottleneck_runtime,
     params:
         training=THEORY_TRAINING,
         device=config["device"],
@@ -210,8 +210,8 @@ rule theory_embedding_hull:
         "../../envs/hull.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=theory_embedding_mem,
+        runtime=theory_embedding_runtime,
     params:
         hull=THEORY_QUERIES,
     script:

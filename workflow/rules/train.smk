@@ -13,8 +13,8 @@ rule train_model:
     threads: 2
     resources:
         gpu=GPUS,
-        mem_mb=6000,
-        runtime=120,
+        mem_mb=torch_data_mem,
+        runtime=train_runtime,
     params:
         model=model_params,
         device=config["device"],
@@ -38,8 +38,8 @@ rule extract_activations:
     threads: 2
     resources:
         gpu=GPUS,
-        mem_mb=6000,
-        runtime=30,
+        mem_mb=torch_data_mem,
+        runtime=extract_runtime,
     params:
         device=config["device"],
     script:

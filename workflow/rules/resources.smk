@@ -1,0 +1,231 @@
+# Resources each job asks of the scheduler (`runtime` in minutes, `mem_mb`), grown with the
+# work it does. A cluster kills a job that outlives its runtime or exceeds its memory, and a
+# job that asks for far more than it needs waits longer in the queue, so each request is a
+# cost model whose unit costs come from the default run's `benchmark:` files on a 2-core
+# laptop CPU (one MNIST epoch, one hull query, ...), times RUNTIME_SAFETY for slower nodes;
+# a retried job (profiles/slurm sets `retries`) asks for that much more per attempt.
+# tests/test_config.py checks that a finished tiny run stayed within every request.
+
+import math
+
+RUNTIME_SAFETY = 4  # runtime = SAFETY x estimated CPU time
+MIN_RUNTIME = 10  # minutes: scheduling and Python start-up dominate small jobs
+GPU_SPEEDUP = 10  # torch steps on a GPU (device: cuda) are at least this much faster
+
+# Images per dataset (train + test) and the standard test-set size (digits: split by
+# `data.test_fraction`, as neuralhull.datasets does).
+DATASET_TOTAL = {
+    "digits": 1797,
+    "mnist": 70000,
+    "fashion_mnist": 70000,
+    "cifar10": 60000,
+}
+STANDARD_TEST = {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000}
+
+# Seconds per training image, per input value (pixels x channels), per epoch, on CPU.
+# Measured: mlp (64 x 2) 2 s and cnn (8 channels) 7 s per MNIST epoch (47 M values).
+TRAIN_UNIT = {"mlp": 1.0e-7, "cnn": 1.5e-7, "resnet18": 2.0e-6}
+
+
+def split_sizes(dataset):
+    """(training images, test images) of a dataset."""
+    total = DATASET_TOTAL[dataset]
+    n_test = STANDARD_TEST.get(dataset) or math.ceil(
+        total * config["data"]["test_fraction"]
+    )
+    return total - n_test, n_test
+
+
+def _minutes(seconds, attempt, gpu_part=0.0):
+    """Runtime request: seconds of estimated CPU work (of which `gpu_part` runs on the GPU
+    when the config asks for one) -> minutes with the safety margin, per attempt."""
+    if GPUS:
+        seconds -= gpu_part * (1 - 1 / GPU_SPEEDUP)
+    return max(MIN_RUNTIME, math.ceil(RUNTIME_SAFETY * seconds / 60)) * attempt
+
+
+def _training_seconds(spec, n_train, dimension):
+    """CPU seconds of one training run (all epochs) of a model spec."""
+    unit = TRAIN_UNIT[spec["arch"]]
+    if spec["arch"] == "cnn":
+        unit *= max(1.0, spec["channels"] / 8) ** 2 * max(1, spec["depth"] - 1)
+    elif spec["arch"] == "mlp":
+        unit *= max(1.0, spec["width"] * spec["depth"] / 128)
+    return spec["epochs"] * n_train * dimension * unit
+
+
+def _data_mb(dataset, bytes_per_value=4):
+    """Size of the whole dataset as an array of floats, in MB."""
+    return DATASET_TOTAL[dataset] * INPUT_DIMENSION[dataset] * bytes_per_value / 1e6
+
+
+def _hull_seconds(n_train, n_test, dimension, max_queries):
+    """CPU seconds of scoring the test queries against the hull of n_train points: about a
+    pass over the training points per query (2 ns per value; 5 ms per query in low
+    dimension), plus the preprocessing passes."""
+    queries = n_test if max_queries is None else min(max_queries, n_test)
+    return (
+        30 + 1e-7 * n_train * dimension + queries * (2e-9 * n_train * dimension + 5e-3)
+    )
+
+
+def _hull_mem(n_train, dimension, n_loaded, loaded_dimension):
+    """MB: the engine keeps a few float64 copies of the training points (measured: 4.1 GB
+    for MNIST pixels, 60,000 x 784), the job two of the arrays it reads (pixels for a
+    PCA projection, activations for theirs)."""
+    engine = 16 * n_train * dimension * 8 / 1e6
+    loaded = 2 * n_loaded * loaded_dimension * 8 / 1e6
+    return math.ceil(1000 + engine + loaded)
+
+
+def space_dimension(wildcards):
+    """Dimension of the space a hull or proximity job works in."""
+    space = wildcards.get("space") or wildcards.get("input_space")
+    if space == "input":
+        return INPUT_DIMENSION[wildcards.dataset]
+    if space == "activation":
+        return hidden_size(wildcards.model)
+    for prefix in ["input-pca", "activation-pca", "latent"]:
+        if space.startswith(prefix):
+            return int(space.removeprefix(prefix))
+    raise ValueError(f"unknown space {space!r}")
+
+
+# ---- the callables the rules name; Snakemake passes each job its wildcards and attempt ----
+
+
+def train_runtime(wildcards, attempt):
+    n_train, _ = split_sizes(wildcards.dataset)
+    seconds = _training_seconds(
+        MODEL_SPECS[wildcards.model], n_train, INPUT_DIMENSION[wildcards.dataset]
+    )
+    return _minutes(30 + seconds, attempt, gpu_part=seconds)
+
+
+def torch_data_mem(wildcards, attempt):
+    """MB for a torch step holding the dataset: the framework, plus copies of the data."""
+    return math.ceil(1500 + 8 * _data_mb(wildcards.dataset)) * attempt
+
+
+def extract_runtime(wildcards, attempt):
+    spec = MODEL_SPECS[wildcards.model]
+    forward = _training_seconds(
+        {**spec, "epochs": 1},
+        DATASET_TOTAL[wildcards.dataset],
+        INPUT_DIMENSION[wildcards.dataset],
+    )
+    return _minutes(30 + forward / 2, attempt, gpu_part=forward / 2)
+
+
+def autoencoder_runtime(wildcards, attempt):
+    """Measured: 5 epochs on 60,000 activations of width 64 (hidden 128) in 2-4 s."""
+    n_train, _ = split_sizes(wildcards.dataset)
+    ae = config["autoencoder"]
+    width = hidden_size(wildcards.model) + int(wildcards.k)
+    seconds = 2e-9 * ae["epochs"] * n_train * width * ae["hidden"]
+    return _minutes(30 + seconds, attempt, gpu_part=seconds)
+
+
+def autoencoder_mem(wildcards, attempt):
+    n_total = DATASET_TOTAL[wildcards.dataset]
+    return (
+        math.ceil(1500 + 8 * n_total * hidden_size(wildcards.model) * 4 / 1e6) * attempt
+    )
+
+
+def hull_runtime(wildcards, attempt):
+    n_train, n_test = split_sizes(wildcards.dataset)
+    seconds = _hull_seconds(
+        n_train, n_test, space_dimension(wildcards), config["hull"]["max_queries"]
+    )
+    return _minutes(seconds, attempt)
+
+
+def loaded_dimension(wildcards):
+    """Dimension of the array a scoring job reads: pixels for pixel spaces, the model's
+    activations for the others."""
+    if wildcards.get("input_space"):
+        return INPUT_DIMENSION[wildcards.dataset]
+    return hidden_size(wildcards.model)
+
+
+def hull_mem(wildcards, attempt):
+    n_train, _ = split_sizes(wildcards.dataset)
+    mb = _hull_mem(
+        n_train,
+        space_dimension(wildcards),
+        DATASET_TOTAL[wildcards.dataset],
+        loaded_dimension(wildcards),
+    )
+    return mb * attempt
+
+
+def proximity_runtime(wildcards, attempt):
+    """Brute-force nearest neighbours in high dimension (measured: 18 s for MNIST pixels,
+    60,000 x 10,000 x 784), a k-d tree in low dimension."""
+    n_train, n_test = split_sizes(wildcards.dataset)
+    seconds = 30 + 1e-10 * n_train * n_test * space_dimension(wildcards)
+    return _minutes(seconds, attempt)
+
+
+def proximity_mem(wildcards, attempt):
+    """MB: the array the job reads, and the blocks of query-to-training distances of the
+    brute-force search (1,024 queries at a time; measured: 1.3 GB for 64-unit activations
+    and 1.9 GB for MNIST pixels)."""
+    n_train, _ = split_sizes(wildcards.dataset)
+    n_total = DATASET_TOTAL[wildcards.dataset]
+    loaded = 8 * n_total * loaded_dimension(wildcards) * 8 / 1e6
+    blocks = 3 * 1024 * n_train * 8 / 1e6
+    return math.ceil(1000 + loaded + blocks) * attempt
+
+
+# ---- theory branch ----
+
+
+def theory_real_runtime(wildcards, attempt):
+    n_train, n_test = split_sizes(wildcards.dataset)
+    seconds = _hull_seconds(
+        n_train, n_test, int(wildcards.k), config["theory"]["real_data"]["max_queries"]
+    )
+    return _minutes(seconds, attempt)
+
+
+def theory_real_mem(wildcards, attempt):
+    n_train, _ = split_sizes(wildcards.dataset)
+    dataset = wildcards.dataset
+    mb = _hull_mem(
+        n_train, int(wildcards.k), DATASET_TOTAL[dataset], INPUT_DIMENSION[dataset]
+    )
+    return mb * attempt
+
+
+def theory_bottleneck_runtime(wildcards, attempt):
+    n_train, _ = split_sizes(wildcards.dataset)
+    spec = {**config["theory"]["embedding"], "arch": "cnn"}
+    seconds = _training_seconds(spec, n_train, INPUT_DIMENSION[wildcards.dataset])
+    return _minutes(30 + seconds, attempt, gpu_part=seconds)
+
+
+def theory_embedding_runtime(wildcards, attempt):
+    n_train, n_test = split_sizes(wildcards.dataset)
+    seconds = _hull_seconds(
+        n_train, n_test, int(wildcards.k), config["theory"]["real_data"]["max_queries"]
+    )
+    return _minutes(seconds, attempt)
+
+
+def theory_embedding_mem(wildcards, attempt):
+    n_train, _ = split_sizes(wildcards.dataset)
+    k = int(wildcards.k)
+    return _hull_mem(n_train, k, DATASET_TOTAL[wildcards.dataset], k) * attempt
+
+
+def theory_probability_runtime(wildcards, attempt):
+    """Monte Carlo: per hull query about 0.3 ms plus 10 ns per training value (measured:
+    29 s for 200 x 5 queries at each of 7 x 10 (d, N) cells, N up to 10,000)."""
+    grid = config["theory"]["hull_probability"]
+    queries = grid["trials"] * grid["queries_per_set"]
+    cells = len(grid["dimensions"]) * len(grid["sizes"])
+    values = sum(grid["sizes"]) * sum(grid["dimensions"])
+    seconds = 30 + queries * (3e-4 * cells + 1e-8 * values)
+    return _minutes(seconds, attempt)
