@@ -237,6 +237,21 @@ def plot_intrinsic_vs_accuracy(
         _save(fig, path)
 
 
+_SPACE_KINDS = ("input", "input-pca", "activation", "activation-pca", "latent")
+
+
+def _space_order(values) -> list:
+    """Spaces in reading order: pixels, their PCA, activations, their PCA, latent codes,
+    each by increasing size (so ``latent16`` follows ``latent8``); unknown names last."""
+
+    def key(space: str):
+        kind, size = space.rstrip("0123456789"), space[len(space.rstrip("0123456789")) :]
+        rank = _SPACE_KINDS.index(kind) if kind in _SPACE_KINDS else len(_SPACE_KINDS)
+        return (rank, int(size) if size else -1, space)
+
+    return sorted(dict.fromkeys(values), key=key)
+
+
 def _ordered(values, reference) -> list:
     present = list(dict.fromkeys(values))
     known = [v for v in reference if v in present]
@@ -269,7 +284,7 @@ def plot_accuracy_by_decile(decile_df: pd.DataFrame, path, *, models=None) -> No
         data = data[data["model"].isin(models)]
     model_order = list(models) if models is not None else list(dict.fromkeys(data["model"]))
     measure_order = _ordered(data["measure"], list(MEASURES))
-    palette = _palette(data["space"])
+    palette = _palette(_space_order(data["space"]))
     n_rows, n_cols = len(model_order), len(measure_order)
     with _style():
         fig = Figure(figsize=(2.5 * n_cols + 1.6, 2.2 * n_rows + 0.6))
@@ -323,7 +338,7 @@ def plot_auroc(measures_df: pd.DataFrame, path) -> None:
     data = measures_df.dropna(subset=["auroc"])
     model_order = list(dict.fromkeys(measures_df["model"]))
     measure_order = _ordered(measures_df["measure"], list(MEASURES))
-    space_order = list(dict.fromkeys(measures_df["space"]))
+    space_order = _space_order(measures_df["space"])
     palette = _palette(space_order)
     width = 0.8 / max(1, len(space_order))
     n_cols = min(3, len(model_order))

@@ -422,6 +422,30 @@ def test_palette_gives_every_name_its_own_colour(count):
     assert len(colours) == count
 
 
+def test_spaces_are_shown_in_reading_order():
+    spaces = [
+        "latent16",
+        "input",
+        "activation-pca16",
+        "latent8",
+        "activation",
+        "other",
+        "input-pca4",
+        "activation-pca2",
+        "latent8",
+    ]
+    assert plots._space_order(spaces) == [
+        "input",
+        "input-pca4",
+        "activation",
+        "activation-pca2",
+        "activation-pca16",
+        "latent8",
+        "latent16",
+        "other",
+    ]
+
+
 def test_figures_reject_missing_columns(tmp_path):
     with pytest.raises(ValueError, match="fraction_inside"):
         plots.plot_fraction_inside(pd.DataFrame({"model": ["m"]}), tmp_path / "x.png")
