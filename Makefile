@@ -17,7 +17,7 @@ run: env
 	@echo "report: results/report.html"
 
 test: env lint
-	$(BIN)/pytest -ra
+	$(BIN)/pytest -ra --durations=15
 
 lint: env
 	$(BIN)/ruff check .

@@ -257,6 +257,39 @@ def test_fallback_lp_certificates_when_rounds_run_out():
     assert result.inside.tolist() == [lp_inside(points, q) for q in queries]
 
 
+def test_a_solver_that_gives_up_leaves_undecided_never_a_guess(monkeypatch):
+    # Column generation gets one round, then the fallback LP fails: the queries neither
+    # path certified must come back undecided, with no certificate, and in_hull must not
+    # silently call them outside.
+    import neuralhull.hull as hull_module
+
+    monkeypatch.setattr(hull_module, "_lp_fallback", lambda Y, z: ("failed", None))
+    rng = np.random.default_rng(14)
+    points = rng.standard_normal((400, 12))
+    queries = np.vstack(
+        [rng.dirichlet(np.ones(13), 6) @ points[-13:], rng.standard_normal((6, 12)) * 0.9]
+    )
+    result = membership(points, queries, max_rounds=1)
+    undecided = result.status == UNDECIDED
+    assert undecided.any()
+    assert result.n_undecided == int(undecided.sum())
+    assert (result.method[undecided] == "none").all()
+    assert np.isnan(result.margin[undecided]).all() and np.isnan(result.residual[undecided]).all()
+    assert all(result.weights(j)[0].size == 0 for j in np.flatnonzero(undecided))
+    assert not (result.hyperplane_normal[undecided] != 0).any()
+    # what was decided is still right, and certified
+    truth = np.array([lp_inside(points, q) for q in queries])
+    assert (result.inside == (truth & ~undecided)).all()
+    assert (result.outside == (~truth & ~undecided)).all()
+    assert result.verify(points, queries)[~undecided].all()
+    with pytest.raises(HullUndecidedError, match=f"{int(undecided.sum())} of 12"):
+        in_hull(points, queries, max_rounds=1)
+    as_inside = in_hull(points, queries, max_rounds=1, undecided="inside")
+    as_outside = in_hull(points, queries, max_rounds=1, undecided="outside")
+    assert as_inside[undecided].all() and not as_outside[undecided].any()
+    assert (as_inside[~undecided] == truth[~undecided]).all()
+
+
 def test_many_queries_in_low_dimension_match_delaunay():
     # >= 500 queries in rank <= 5 take the qhull-vertices path of the engine
     from scipy.spatial import Delaunay
