@@ -33,20 +33,31 @@ res = membership(
 seconds_membership = time.perf_counter() - t0
 status = np.asarray(STATUS_NAMES)[res.status]
 outside = status == "outside"
+# Distance: 0 inside; for outside queries the certified distance, or, where the solver
+# stopped before its bounds met, NaN with the bounds kept (never a guess).
 distance = np.where(status == "inside", 0.0, np.nan)
+lower, upper = distance.copy(), distance.copy()
 t0 = time.perf_counter()
 if outside.any():
-    distance[outside] = hull_distance(
+    dist = hull_distance(
         train,
         queries[outside],
         n_jobs=snakemake.threads,
         progress=progress_logger(log, "hull distance queries"),
+        full_output=True,
     )
+    distance[outside], lower[outside], upper[outside] = dist.distance, dist.lower, dist.upper
 seconds_distance = time.perf_counter() - t0
 counts = {s: int((status == s).sum()) for s in ("inside", "outside", "undecided")}
+unconverged = int(np.sum(outside & np.isnan(distance)))
 log(f"{counts}; membership {seconds_membership:.1f} s, distance {seconds_distance:.1f} s")
 if counts["undecided"]:
     log(f"WARNING: {counts['undecided']} queries undecided; they are counted as such in hull.tsv")
+if unconverged:
+    log(
+        f"WARNING: the distance of {unconverged} outside queries did not converge; "
+        "hull_distance is NaN there (bounds in hull_distance_lower / _upper)"
+    )
 
 header = {
     "space": space,
@@ -59,12 +70,15 @@ header = {
     "tol": p["tol"],
     "rank": res.stats.get("rank"),
     **{f"n_{k}": v for k, v in counts.items()},
+    "n_distance_unconverged": unconverged,
 }
 table = pd.DataFrame(
     {
         "index": idx,
         "status": status,
         "hull_distance": distance,
+        "hull_distance_lower": lower,
+        "hull_distance_upper": upper,
         "method": res.method,
         "margin": res.margin,
         "residual": res.residual,
