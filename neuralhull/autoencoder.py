@@ -93,6 +93,8 @@ def fit_autoencoder(
     train : (n_train, d) activations; a seeded ``cfg.validation_fraction`` of them is held
         out for validation, the rest fits the network.
     test : (n_test, d) activations, only encoded and scored.
+    device : where the networks are fitted (``"cpu"``, ``"cuda"``, ...); the codes come back
+        as NumPy arrays on the host either way.
 
     Raises
     ------
@@ -119,15 +121,18 @@ def fit_autoencoder(
     def z(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(((a - mean) / std).astype(np.float32))
 
-    x_fit = z(train[fit_idx])
+    dev = torch.device(device)
+    x_fit = z(train[fit_idx]).to(dev)
     encoder, decoder = _network(d, cfg.hidden, latent_size)
+    encoder.to(dev)
+    decoder.to(dev)
     params = list(encoder.parameters()) + list(decoder.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
     n_batches = math.ceil(len(x_fit) / cfg.batch_size)
     losses = []
     for epoch in range(1, cfg.epochs + 1):
-        order = torch.randperm(len(x_fit), generator=gen)
+        order = torch.randperm(len(x_fit), generator=gen).to(dev)
         total = 0.0
         for b in range(n_batches):
             xb = x_fit[order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
@@ -153,9 +158,9 @@ def fit_autoencoder(
         codes, recon = [], []
         xa = z(a)
         for i in range(0, len(xa), 4096):
-            c = encoder(xa[i : i + 4096])
-            codes.append(c.numpy())
-            recon.append(decoder(c).numpy().astype(np.float64) * std + mean)
+            c = encoder(xa[i : i + 4096].to(dev))
+            codes.append(c.cpu().numpy())
+            recon.append(decoder(c).cpu().numpy().astype(np.float64) * std + mean)
         return np.concatenate(codes).astype(np.float32), np.concatenate(recon)
 
     codes_train, _ = encode_decode(train)

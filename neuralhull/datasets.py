@@ -855,7 +855,13 @@ def acquire(
     x_train, y_train, x_test, y_test, route_source = result
     arrays = _canonical_arrays(spec, x_train, y_train, x_test, y_test, route_source)
     sha256 = {key: array_sha256(value) for key, value in arrays.items()}
-    reference_verified = verify_reference(name, sha256, origin=route_source)
+    origin = route_source
+    if route == "download":  # a corrupt or altered raw download: say which files to drop
+        origin += (
+            f" (raw files kept in {download_dir}: delete that folder and rerun "
+            "acquire_dataset to download them again)"
+        )
+    reference_verified = verify_reference(name, sha256, origin=origin)
     sidecar = {
         "format": SIDECAR_FORMAT,
         "name": name,

@@ -8,8 +8,7 @@ meta = acquire(
     snakemake.wildcards.dataset,
     snakemake.output[0],
     source=snakemake.config["data"]["source"],
-    seed=snakemake.params.seed,
-    test_fraction=snakemake.params.test_fraction,
+    **snakemake.params.split,
     progress=log,
 )
 log(f"wrote {snakemake.output[0]} from {meta.get('source')}")

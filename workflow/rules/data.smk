@@ -1,7 +1,8 @@
 # Between-workflow caching (`--cache`) excludes a benchmark file: a cached result has no
 # run time to report. The dataset's log says how long acquisition took. The source route
 # (config data.source) is read by the script, not a param: every route yields the same
-# checksummed arrays, so switching routes must not rerun anything.
+# checksummed arrays, so switching routes must not rerun anything. The split settings are
+# params of digits only: the other datasets have a standard split and ignore them.
 rule acquire_dataset:
     output:
         multiext("resources/data/{dataset}", ".npz", ".npz.sha256.json"),
@@ -15,7 +16,6 @@ rule acquire_dataset:
         mem_mb=4000,
         runtime=30,
     params:
-        seed=config["data"]["split_seed"],
-        test_fraction=config["data"]["test_fraction"],
+        split=get_split_params,
     script:
         "../../scripts/acquire_dataset.py"

@@ -13,14 +13,11 @@ MIN_RUNTIME = 10  # minutes: scheduling and Python start-up dominate small jobs
 GPU_SPEEDUP = 10  # torch steps on a GPU (device: cuda) are at least this much faster
 
 # Images per dataset (train + test) and the standard test-set size (digits: split by
-# `data.test_fraction`, as neuralhull.datasets does).
-DATASET_TOTAL = {
-    "digits": 1797,
-    "mnist": 70000,
-    "fashion_mnist": 70000,
-    "cifar10": 60000,
+# `data.test_fraction`, as neuralhull.datasets does), from common.smk's DATASET_SHAPES.
+DATASET_TOTAL = {name: shape[3] for name, shape in DATASET_SHAPES.items()}
+STANDARD_TEST = {
+    name: shape[4] for name, shape in DATASET_SHAPES.items() if shape[4] is not None
 }
-STANDARD_TEST = {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000}
 
 # Seconds per training image, per input value (pixels x channels), per epoch, on CPU.
 # Measured: mlp (64 x 2) 2 s and cnn (8 channels) 7 s per MNIST epoch (47 M values).
