@@ -383,8 +383,11 @@ def hull_table(scores_by_model_space, spaces: pd.DataFrame) -> pd.DataFrame:
     DataFrame
         Columns model, space, kind, dimension, queries, inside, outside, undecided,
         fraction_inside (inside / (inside + outside); NaN if nothing was decided),
-        accuracy_inside, accuracy_outside (NaN for an empty group). Undecided samples are
-        counted in ``queries`` and ``undecided`` and in neither fraction.
+        accuracy_inside, accuracy_outside (NaN for an empty group), and
+        distance_unconverged: outside samples whose ``hull_distance`` is NaN because its
+        solver stopped before its bounds met (0 when the frame has no such column).
+        Undecided samples are counted in ``queries`` and ``undecided`` and in neither
+        fraction.
     """
     meta = _space_metadata(spaces)
     by_model = "model" in spaces.columns
@@ -399,6 +402,11 @@ def hull_table(scores_by_model_space, spaces: pd.DataFrame) -> pd.DataFrame:
         inside = status == "inside"
         outside = status == "outside"
         n_in, n_out = int(inside.sum()), int(outside.sum())
+        if "hull_distance" in frame:
+            distance = frame["hull_distance"].to_numpy(dtype=float)
+            unconverged = int(np.sum(outside & np.isnan(distance)))
+        else:
+            unconverged = 0
         rows.append(
             {
                 "model": model,
@@ -412,6 +420,7 @@ def hull_table(scores_by_model_space, spaces: pd.DataFrame) -> pd.DataFrame:
                 "fraction_inside": n_in / (n_in + n_out) if n_in + n_out else np.nan,
                 "accuracy_inside": float(correct[inside].mean()) if n_in else np.nan,
                 "accuracy_outside": float(correct[outside].mean()) if n_out else np.nan,
+                "distance_unconverged": unconverged,
             }
         )
     return pd.DataFrame(rows)

@@ -42,6 +42,22 @@ def progress_logger(log: Callable[[str], None], what: str, every: float = 10.0):
     return progress
 
 
+def merge_versions(recorded: list[dict[str, str]]) -> dict[str, str]:
+    """One version string per package from the versions several jobs recorded.
+
+    Jobs may run in different environments (``--sdm conda`` gives each kind of step its
+    own), so a package absent from one job may have shaped another's result. Per package:
+    the distinct versions seen, sorted and joined by ``" + "`` (one entry when all jobs
+    agree), or ``"absent"`` when no job had it.
+    """
+    names = sorted({name for versions in recorded for name in versions})
+    out = {}
+    for name in names:
+        seen = sorted({v[name] for v in recorded if v.get(name, "absent") != "absent"})
+        out[name] = " + ".join(seen) if seen else "absent"
+    return out
+
+
 def software_versions() -> dict[str, str]:
     """Versions of Python and of the packages that shape the results."""
     out = {"python": platform.python_version()}

@@ -1,6 +1,7 @@
 """hull_membership: test samples inside / outside the training set's convex hull, with
 certificates, and their distance to that hull, in one space."""
 
+import json
 import time
 
 import numpy as np
@@ -8,7 +9,7 @@ import pandas as pd
 
 from neuralhull.hull import STATUS_NAMES, hull_distance, membership
 from neuralhull.io import atomic_path
-from neuralhull.provenance import job_log, progress_logger
+from neuralhull.provenance import job_log, progress_logger, software_versions
 from neuralhull.spaces import load_space, query_subsample
 
 log = job_log(snakemake.log[0])
@@ -71,6 +72,7 @@ header = {
     "rank": res.stats.get("rank"),
     **{f"n_{k}": v for k, v in counts.items()},
     "n_distance_unconverged": unconverged,
+    "software": json.dumps(software_versions(), sort_keys=True),
 }
 table = pd.DataFrame(
     {

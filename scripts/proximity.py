@@ -1,11 +1,13 @@
 """proximity: nearest-neighbour distances and label agreement of every test sample, in a
 model's space, or in a pixel space shared by every model of the dataset."""
 
+import json
+
 import numpy as np
 
 from neuralhull.datasets import load
 from neuralhull.io import atomic_path
-from neuralhull.provenance import job_log, progress_logger
+from neuralhull.provenance import job_log, progress_logger, software_versions
 from neuralhull.proximity import distance_scale, proximity_scores
 from neuralhull.spaces import load_space
 
@@ -36,4 +38,5 @@ table.insert(0, "index", np.arange(len(test)))
 with atomic_path(snakemake.output[0]) as tmp, open(tmp, "w") as fh:
     fh.write(f"# space: {space}\n# dimension: {train.shape[1]}\n# k: {k}\n")
     fh.write(f"# distance_unit: {scale!r}\n")
+    fh.write(f"# software: {json.dumps(software_versions(), sort_keys=True)}\n")
     table.to_csv(fh, sep="\t", index=False)

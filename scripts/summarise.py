@@ -13,14 +13,16 @@ from neuralhull.analysis import (
     write_table,
 )
 from neuralhull.io import load_json
-from neuralhull.provenance import job_log, software_versions
+from neuralhull.provenance import job_log, merge_versions, software_versions
 from neuralhull.proximity import prediction_agreement
 from neuralhull.spaces import parse_space
 
 log = job_log(snakemake.log[0])
 inp, out = snakemake.input, snakemake.output
-provenance = {**software_versions(), **snakemake.params.provenance}
 dataset = snakemake.wildcards.dataset
+# Versions of every environment that shaped the tables: this job's, and those the training,
+# hull and proximity jobs recorded in their outputs (their envs differ under --sdm conda).
+recorded_versions = [software_versions()]
 
 
 def model_of(path):
@@ -44,6 +46,7 @@ models, latent = [], []
 for metrics_path, intrinsic_path in zip(inp.models, inp.intrinsic, strict=True):
     model = model_of(metrics_path)
     metrics, intrinsic = load_json(metrics_path), load_json(intrinsic_path)
+    recorded_versions.append(metrics.get("software", {}))
     models.append(
         {
             "model": model,
@@ -85,13 +88,16 @@ hull_files = {}
 for path in inp.hull:
     header, table = read_scored(path)
     hull_files[(model_of(path), header["space"])] = (header, table)
+    recorded_versions.append(json.loads(header.get("software", "{}")))
 proximity_files = {}
 for path in inp.proximity:
     header, table = read_scored(path)
-    proximity_files[(model_of(path), header["space"])] = table
+    proximity_files[(model_of(path), header["space"])] = (header, table)
+    recorded_versions.append(json.loads(header.get("software", "{}")))
+provenance = {**merge_versions(recorded_versions), **snakemake.params.provenance}
 subset_frames, full_frames, spaces = {}, {}, []
 for model, pred in predictions.items():
-    for (owner, space), prox in proximity_files.items():
+    for (owner, space), (prox_header, prox) in proximity_files.items():
         if owner not in (model, "input"):
             continue
         if owner == "input":  # pixel spaces are shared: add this model's agreement here
@@ -103,6 +109,11 @@ for model, pred in predictions.items():
                 )
             )
         hull_header, hull = hull_files[(owner, space)]
+        # Hull distances in the unit of the proximity distances (the space's median
+        # train-to-train nearest-neighbour distance), so that spaces compare.
+        unit = float(prox_header["distance_unit"])
+        distance_columns = ["hull_distance", "hull_distance_lower", "hull_distance_upper"]
+        hull = hull.assign(**{c: hull[c] / unit for c in distance_columns if c in hull})
         full = pred[["index", "correct"]].merge(prox, on="index", validate="one_to_one")
         full = full.merge(hull, on="index", how="left", validate="one_to_one")
         queried = full["status"].notna()

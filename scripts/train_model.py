@@ -1,11 +1,13 @@
 """train_model: train one classifier from scratch, save weights and metrics."""
 
+import json
+
 import torch
 
 from neuralhull.datasets import load
-from neuralhull.io import atomic_path
+from neuralhull.io import save_json
 from neuralhull.models import ModelSpec
-from neuralhull.provenance import job_log
+from neuralhull.provenance import job_log, software_versions
 from neuralhull.training import TrainConfig, history_json, save_model, train_classifier
 
 log = job_log(snakemake.log[0])
@@ -39,6 +41,7 @@ model, history, norm = train_classifier(
     log=log,
 )
 save_model(model, spec, norm, snakemake.output.weights)
-with atomic_path(snakemake.output.metrics) as tmp, open(tmp, "w") as fh:
-    fh.write(history_json(history, spec, cfg))
+metrics = json.loads(history_json(history, spec, cfg))
+metrics["software"] = software_versions()  # this job's environment, for the tables
+save_json(snakemake.output.metrics, metrics)
 log(f"test accuracy {history.test_accuracy[-1]:.4f}; wrote {snakemake.output.weights}")

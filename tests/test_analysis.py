@@ -201,6 +201,9 @@ def test_hull_table_hand_counts():
     a = scores_frame(
         ["inside", "inside", "outside", "undecided", "outside"],
         [True, False, False, True, True],
+        # one outside distance whose solver stopped before its bounds met (NaN); NaN of an
+        # undecided sample is not such a case
+        hull_distance=[0.0, 0.0, np.nan, np.nan, 2.5],
     )
     b = scores_frame(["undecided", "undecided"], [True, False])
     spaces = pd.DataFrame(
@@ -222,6 +225,7 @@ def test_hull_table_hand_counts():
     assert first["fraction_inside"] == 0.5
     assert first["accuracy_inside"] == 0.5 and first["accuracy_outside"] == 0.5
     assert first["kind"] == "input" and first["dimension"] == 784
+    assert first["distance_unconverged"] == 1 and second["distance_unconverged"] == 0
     assert second["undecided"] == 2 and np.isnan(second["fraction_inside"])
     assert np.isnan(second["accuracy_inside"]) and np.isnan(second["accuracy_outside"])
 
@@ -468,3 +472,16 @@ def test_measures_cover_every_score_column():
     }
     assert set(MEASURES) == expected
     assert all(MEASURES[m] == -1 for m in ("knn_label_agreement", "knn_pred_agreement"))
+
+
+def test_merge_versions_keeps_every_environment():
+    """Under --sdm conda each kind of step has its own env: the summary must record what each
+    recorded, not only what the summary's own env holds."""
+    from neuralhull.provenance import merge_versions
+
+    summary_env = {"numpy": "2.4.6", "torch": "absent", "highspy": "absent"}
+    torch_env = {"numpy": "2.4.6", "torch": "2.14.1", "highspy": "absent"}
+    hull_env = {"numpy": "2.4.5", "torch": "absent", "highspy": "1.12.0"}
+    merged = merge_versions([summary_env, torch_env, hull_env, {}])
+    assert merged == {"highspy": "1.12.0", "numpy": "2.4.5 + 2.4.6", "torch": "2.14.1"}
+    assert merge_versions([{"seaborn": "absent"}]) == {"seaborn": "absent"}

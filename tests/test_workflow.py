@@ -33,8 +33,27 @@ def test_models_table(tiny_run):
     # a 16-unit MLP on digits is known to exceed 90%; the 3-unit, one-epoch one is far worse
     assert models.loc["mlp", "test_accuracy"] > 0.9
     assert models.loc["mlp-weak", "test_accuracy"] < models.loc["mlp", "test_accuracy"] - 0.2
-    assert (models["twonn"] > 0).all()
-    assert set(models["latent_dim"]) <= {2, 4}
+    # the chosen size follows the documented rule, recomputed from the latent table: the
+    # smallest swept size whose held-out R2 reaches the threshold, else the largest
+    latent = table(tiny_run, "latent")
+    for model, rows in latent.groupby("model"):
+        good = rows.loc[rows.r2 >= 0.9, "latent_size"]
+        expected = good.min() if len(good) else rows.latent_size.max()
+        assert models.loc[model, "latent_dim"] == expected, model
+        assert models.loc[model, "threshold_reached"] == bool(len(good))
+        assert rows.chosen.sum() == 1 and rows.loc[rows.chosen, "latent_size"].item() == expected
+    # TwoNN of the training activations, recomputed by brute-force distances (Facco et al.:
+    # regression through the origin of -log(1 - F(mu)) on log(mu), top 10 % of mu dropped)
+    for model in MODELS:
+        with np.load(tiny_run / f"results/digits/{model}/activations.npz") as f:
+            x = np.unique(f["train"].astype(np.float64), axis=0)
+        d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+        np.fill_diagonal(d, np.inf)
+        r = np.sort(d, 1)[:, :2]
+        mu = np.sort(r[:, 1] / r[:, 0])
+        keep = int(np.floor(len(mu) * 0.9))
+        xs, ys = np.log(mu[:keep]), -np.log(1 - np.arange(1, len(mu) + 1)[:keep] / len(mu))
+        assert models.loc[model, "twonn"] == pytest.approx((xs @ ys) / (xs @ xs), rel=1e-6)
 
 
 def test_hull_table_counts_and_science(tiny_run):
@@ -54,6 +73,25 @@ def test_hull_table_counts_and_science(tiny_run):
     assert frac["input"] == 0.0
     assert frac["input-pca2"] > 0.9
     assert (hull.loc[hull.space == "input", "dimension"] == 64).all()
+
+
+def test_accuracy_inside_and_outside_recomputed_from_the_per_sample_files(tiny_run):
+    hull = table(tiny_run, "hull").set_index(["model", "space"])
+    for model in MODELS:
+        pred = pd.read_csv(tiny_run / f"results/digits/{model}/predictions.tsv", sep="\t")
+        for space, owner in [("activation", model), ("latent2", model), ("input", "input")]:
+            rows = pd.read_csv(
+                tiny_run / f"results/digits/{owner}/hull/{space}.tsv", sep="\t", comment="#"
+            ).merge(pred, on="index", validate="one_to_one")
+            row = hull.loc[(model, space)]
+            for status in ("inside", "outside"):
+                group = rows.loc[rows.status == status, "correct"]
+                assert row[status] == len(group), (model, space, status)
+                got = row[f"accuracy_{status}"]
+                if len(group):
+                    assert got == pytest.approx(group.mean()), (model, space, status)
+                else:
+                    assert np.isnan(got)
 
 
 def test_hull_rows_agree_with_an_independent_lp(tiny_run):
@@ -105,9 +143,15 @@ def test_measures_and_deciles(tiny_run):
 
 
 def test_tables_record_provenance(tiny_run):
-    text = (tiny_run / "results/digits/summary/hull.tsv").read_text()
-    for key in ("# torch: 2.14.1", "# config_sha256: ", "# model_seeds: ", "# hull_seed: 0"):
-        assert key in text
+    import importlib.metadata
+
+    versions = {p: importlib.metadata.version(p) for p in ("torch", "highspy", "numpy")}
+    for name in ("models", "latent", "hull", "measures", "deciles"):
+        text = (tiny_run / f"results/digits/summary/{name}.tsv").read_text()
+        for package, version in versions.items():
+            assert f"# {package}: {version}\n" in text, (name, package)
+        for key in ("# config_sha256: ", "# model_seeds: ", "# hull_seed: 0", "# split_seed: "):
+            assert key in text, (name, key)
 
 
 def test_report_is_self_contained(tiny_run):

@@ -8,7 +8,12 @@ rule summarise:
             category="{dataset}",
             subcategory="Tables",
         ),
-        latent="results/{dataset}/summary/latent.tsv",
+        latent=report(
+            "results/{dataset}/summary/latent.tsv",
+            caption="../report/latent.rst",
+            category="{dataset}",
+            subcategory="Tables",
+        ),
         hull=report(
             "results/{dataset}/summary/hull.tsv",
             caption="../report/hull.rst",
@@ -21,7 +26,12 @@ rule summarise:
             category="{dataset}",
             subcategory="Tables",
         ),
-        deciles="results/{dataset}/summary/deciles.tsv",
+        deciles=report(
+            "results/{dataset}/summary/deciles.tsv",
+            caption="../report/deciles.rst",
+            category="{dataset}",
+            subcategory="Tables",
+        ),
     log:
         "logs/summarise/{dataset}.log",
     benchmark:
