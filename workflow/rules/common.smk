@@ -160,8 +160,10 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     model="|".join(MODELS),
     k=r"\d+",
-    space=r"activation|activation-pca\d+|latent\d+",
-    input_space=r"input|input-pca\d+",
+    space="|".join(sorted({s for m in MODELS for s in model_spaces(m)})),
+    input_space="|".join(
+        sorted({s for ds in DATASETS for s in input_spaces(ds)}) or ["input"]
+    ),
 
 
 # ---- 4. input functions --------------------------------------------------------------
