@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import integrate, linalg, optimize, special
 
 __all__ = [
+    "CURVE_FREQUENCIES",
     "SAMPLERS",
     "curve_samples",
     "double_descent_table",
@@ -30,6 +31,7 @@ __all__ = [
     "kz_g",
     "kz_outside_probability",
     "low_rank_gaussian_samples",
+    "ridgeless_risk_finite_n",
     "ridgeless_risk_simulation",
     "ridgeless_risk_theory",
     "wendel_outside_probability",
@@ -308,26 +310,46 @@ def gaussian_samples(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal((n, d))
 
 
-def _curve_parameters(d: int, curve_seed: int) -> tuple[np.ndarray, np.ndarray]:
+CURVE_FREQUENCIES = (4.0, 24.0)
+"""Default range (low, high) of the curve's frequencies (see :func:`curve_samples`)."""
+
+
+def _curve_parameters(
+    d: int, curve_seed: int, frequencies: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    low, high = (float(f) for f in frequencies)
+    if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low < high):
+        raise ValueError(
+            f"curve frequencies must be (low, high) with 0 < low < high, got {frequencies!r}"
+        )
     # Separate streams for frequencies and phases, so the curve in R^d is the first d
     # coordinates of the curve in any higher dimension.
-    frequencies = np.random.default_rng([curve_seed, 0]).uniform(4.0, 24.0, size=d)
+    omega = np.random.default_rng([curve_seed, 0]).uniform(low, high, size=d)
     phases = np.random.default_rng([curve_seed, 1]).uniform(0.0, 2.0 * np.pi, size=d)
-    return frequencies, phases
+    return omega, phases
 
 
-def curve_samples(n: int, d: int, rng: np.random.Generator, *, curve_seed: int = 0) -> np.ndarray:
+def curve_samples(
+    n: int,
+    d: int,
+    rng: np.random.Generator,
+    *,
+    curve_seed: int = 0,
+    frequencies: Sequence[float] = CURVE_FREQUENCIES,
+) -> np.ndarray:
     """n samples on a fixed one-dimensional curve in R^d (intrinsic dimension 1).
 
     x_j = cos(w_j t + phi_j), j = 1..d, with t ~ Uniform(0, 2 pi) drawn from ``rng`` and
-    frequencies w_j ~ Uniform(4, 24), phases phi_j ~ Uniform(0, 2 pi) fixed by
+    frequencies w_j ~ Uniform(low, high) (``frequencies = (low, high)``, default
+    :data:`CURVE_FREQUENCIES` = (4, 24)), phases phi_j ~ Uniform(0, 2 pi), both fixed by
     ``curve_seed``. Distinct frequencies make the cosines and the constant affinely
     independent functions, so the hull is full-dimensional although the data are a curve.
     Slow curves (a trigonometric moment curve, or frequencies around 1) are in or near
     convex position, so new samples essentially never fall inside their hull for d >= 4;
     with several oscillations per coordinate the curve winds through its hull and the
     probability is measurable on the workflow's grid (d = 2..8, N up to 10^4). The curve in
-    R^d is a coordinate projection of the curve in any higher dimension.
+    R^d is a coordinate projection of the curve in any higher dimension (same seed and
+    frequency range).
 
     Returns
     -------
@@ -335,9 +357,10 @@ def curve_samples(n: int, d: int, rng: np.random.Generator, *, curve_seed: int =
     """
     n = _check_int(n, "n", 0)
     d = _check_int(d, "d", 1)
-    frequencies, phases = _curve_parameters(d, curve_seed)
+    curve_seed = _check_int(curve_seed, "curve_seed", 0)
+    omega, phases = _curve_parameters(d, curve_seed, frequencies)
     t = rng.uniform(0.0, 2.0 * np.pi, size=n)
-    return np.cos(np.outer(t, frequencies) + phases)
+    return np.cos(np.outer(t, omega) + phases)
 
 
 def low_rank_gaussian_samples(
@@ -349,7 +372,9 @@ def low_rank_gaussian_samples(
     entries fixed by (map_seed, rank, d). For d >= rank the samples span a rank-dimensional
     subspace; hull membership is invariant under the injective map, so the probability that a
     new sample lies in the hull equals that of N(0, I_rank) in R^rank, whatever d. For
-    d < rank the samples are a full-rank Gaussian in R^d (affinely equivalent to N(0, I_d)).
+    d < rank the samples are a full-rank Gaussian in R^d (affinely equivalent to N(0, I_d)),
+    so the probability does move with d there; the workflow's grid leaves those cells out
+    (:func:`neuralhull.theory_experiments.hull_probability_table`).
 
     Returns
     -------
@@ -358,6 +383,7 @@ def low_rank_gaussian_samples(
     n = _check_int(n, "n", 0)
     d = _check_int(d, "d", 1)
     rank = _check_int(rank, "rank", 1)
+    map_seed = _check_int(map_seed, "map_seed", 0)
     linear_map = np.random.default_rng([map_seed, rank, d]).standard_normal((rank, d))
     linear_map /= np.sqrt(rank)
     return rng.standard_normal((n, rank)) @ linear_map
@@ -375,7 +401,8 @@ def inside_probability_theory(kind: str, N: int, d: int, *, rank: int = 4) -> fl
     """Exact P(a new sample lies inside the hull of N samples), where a theorem gives it.
 
     ``"gaussian"``: 1 - KZ(N, d, s=1). ``"low-rank-gaussian"``: 1 - KZ(N, min(d, rank), 1)
-    (see :func:`low_rank_gaussian_samples`). ``"curve"``: no closed form, NaN.
+    (see :func:`low_rank_gaussian_samples`; independent of d only for d >= rank).
+    ``"curve"``: no closed form, NaN.
     """
     if kind == "gaussian":
         return 1.0 - kz_outside_probability(N, d, 1.0)
@@ -519,6 +546,49 @@ def ridgeless_risk_theory(gamma, r2: float, sigma2: float):
     return float(risk) if risk.ndim == 0 else risk
 
 
+def ridgeless_risk_finite_n(n: int, p: int, r2: float, sigma2: float) -> float:
+    """Exact expected excess risk of min-norm least squares at finite n, isotropic features.
+
+    For X with i.i.d. N(0, 1) entries (n x p), y = X beta + eps, eps ~ N(0, sigma^2 I_n),
+    ||beta||^2 = r^2 (any fixed beta, or beta uniform on that sphere) and
+    beta_hat = pinv(X) y, the expectation over X and eps of ||beta_hat - beta||^2 is
+
+        sigma^2 p / (n - p - 1)                                   p < n - 1
+        r^2 (p - n) / p + sigma^2 n / (p - n - 1)                 p > n + 1
+        inf                                                       n - 1 <= p <= n + 1
+
+    Under-parametrised: beta_hat - beta = (X^T X)^-1 X^T eps, whose expected squared norm is
+    sigma^2 E tr (X^T X)^-1 = sigma^2 p / (n - p - 1) (mean of an inverse Wishart).
+    Over-parametrised: the bias is beta's component outside the row space of X, a uniformly
+    random n-dimensional subspace, E = r^2 (p - n) / p; the variance is
+    sigma^2 E tr (X X^T)^-1 = sigma^2 n / (p - n - 1). For n - 1 <= p <= n + 1 the inverse
+    Wishart has no mean and the expected risk is infinite. As n, p -> inf with p / n ->
+    gamma this tends to :func:`ridgeless_risk_theory`. It is what a finite simulation
+    (:func:`ridgeless_risk_simulation`, ``features="isotropic"``) estimates without bias.
+
+    Parameters
+    ----------
+    n, p : int
+        Training samples and features (>= 1).
+    r2, sigma2 : float
+        Signal strength ||beta||^2 >= 0 and noise variance >= 0.
+
+    Returns
+    -------
+    float
+        The expected excess risk (inf where it diverges).
+    """
+    n = _check_int(n, "n", 1)
+    p = _check_int(p, "p", 1)
+    if r2 < 0 or sigma2 < 0:
+        raise ValueError(f"r2 and sigma2 must be >= 0, got r2={r2}, sigma2={sigma2}")
+    if p < n - 1:
+        return float(sigma2 * p / (n - p - 1))
+    if p > n + 1:
+        return float(r2 * (p - n) / p + sigma2 * n / (p - n - 1))
+    return float("inf")
+
+
 def _min_norm_least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     # pinv(X) y through a complete orthogonal decomposition (LAPACK gelsy): the minimum-norm
     # least-squares solution, rank-revealing near gamma = 1, ~4x faster than the SVD (gelsd).
@@ -548,7 +618,8 @@ def ridgeless_risk_simulation(
     ``features="isotropic"``: rows of X i.i.d. N(0, I_p), beta uniform on the sphere of
     radius sqrt(r2), y = X beta + eps, eps ~ N(0, sigma2). The risk is computed exactly as
     ||beta_hat - beta||^2 = E_x[(x^T (beta_hat - beta))^2] (no test sample needed); this is
-    the quantity :func:`ridgeless_risk_theory` describes.
+    the quantity :func:`ridgeless_risk_theory` describes asymptotically and
+    :func:`ridgeless_risk_finite_n` gives exactly in expectation.
 
     ``features="relu"``: a random-features model. Latent z ~ N(0, I_{n_latent}), features
     x = relu(W z) with W: (p, n_latent) i.i.d. N(0, 1 / n_latent) drawn once per call,
@@ -619,8 +690,11 @@ def double_descent_table(
     -------
     pandas.DataFrame
         One row per (model, gamma, snr, seed), columns ``model, gamma, snr, r2, sigma2,
-        seed, n, p, risk, theory``. ``gamma`` is the realised p / n; ``theory`` is
-        :func:`ridgeless_risk_theory` at that gamma for the isotropic model and NaN for relu.
+        seed, n, p, risk, theory, theory_finite_n``. ``gamma`` is the realised p / n;
+        ``theory`` is the asymptotic risk :func:`ridgeless_risk_theory` at that gamma and
+        ``theory_finite_n`` the exact expected risk at this (n, p),
+        :func:`ridgeless_risk_finite_n` (inf for n - 1 <= p <= n + 1, where it diverges),
+        both for the isotropic model; NaN for relu (no closed form).
     """
     n = _check_int(n, "n", 1)
     for model in models:
@@ -641,11 +715,11 @@ def double_descent_table(
                     risk = ridgeless_risk_simulation(
                         n, p, r2, sigma2, rng, n_test=n_test, features=model, n_latent=n_latent
                     )
-                    theory = (
-                        ridgeless_risk_theory(p / n, r2, sigma2)
-                        if model == "isotropic"
-                        else float("nan")
-                    )
+                    if model == "isotropic":
+                        theory = ridgeless_risk_theory(p / n, r2, sigma2)
+                        finite_n = ridgeless_risk_finite_n(n, p, r2, sigma2)
+                    else:
+                        theory = finite_n = float("nan")
                     rows.append(
                         dict(
                             model=model,
@@ -658,6 +732,7 @@ def double_descent_table(
                             p=p,
                             risk=risk,
                             theory=theory,
+                            theory_finite_n=finite_n,
                         )
                     )
     return pd.DataFrame(rows)

@@ -43,11 +43,13 @@ __all__ = [
     "grid_side",
     "hull_counts",
     "hull_probability_cell",
+    "hull_probability_outliers",
     "hull_probability_table",
     "reduce_dimension",
     "smooth_subsample",
     "smoothing_matrix",
     "train_bottleneck",
+    "wilson_interval",
 ]
 
 SAMPLE_KINDS = ("gaussian", "curve", "low-rank-gaussian")
@@ -163,6 +165,9 @@ def hull_probability_table(
     *,
     queries_per_set: int = 1,
     rank: int = 4,
+    map_seed: int = 0,
+    curve_seed: int = 0,
+    curve_frequencies: Sequence[float] = theory.CURVE_FREQUENCIES,
     tol: float = 1e-7,
     membership: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -178,6 +183,11 @@ def hull_probability_table(
     The hull oracle is :func:`neuralhull.hull.membership`: every answer is certified, and
     a query it can certify neither inside nor outside is counted in the ``undecided``
     column and left out of the estimate, never guessed.
+
+    For ``"low-rank-gaussian"``, dimensions d < ``rank`` are skipped (no rows; ``progress``
+    is told which): there the samples are simply a full-rank Gaussian in R^d and the
+    probability moves with d, whereas for every d >= ``rank`` it is that of N(0, I_rank) in
+    R^rank, one curve whatever d. At least one dimension must be >= ``rank``.
 
     Parameters
     ----------
@@ -196,6 +206,14 @@ def hull_probability_table(
         New samples scored per training set.
     rank : int
         Rank of the low-rank Gaussian (ignored by the other kinds).
+    map_seed : int
+        Seed of the low-rank Gaussian's linear map into R^d
+        (:func:`neuralhull.theory.low_rank_gaussian_samples`; ignored by the other kinds).
+    curve_seed : int
+        Seed of the curve's frequencies and phases (:func:`neuralhull.theory.curve_samples`;
+        ignored by the other kinds).
+    curve_frequencies : (low, high)
+        Range of the curve's frequencies (ignored by the other kinds).
     tol : float
         Relative tolerance of the hull oracle.
     membership : callable, optional
@@ -207,10 +225,11 @@ def hull_probability_table(
     Returns
     -------
     pandas.DataFrame
-        One row per (d, N), columns :data:`HULL_PROBABILITY_COLUMNS`. ``theory`` is the
-        exact probability (``"gaussian"``: 1 - KZ(N, d, 1), Kabluchko & Zaporozhets 2020;
-        ``"low-rank-gaussian"``: the same in dimension min(d, rank), independent of d once
-        d >= rank) and NaN for ``"curve"``. ``z = (p_inside - theory) / stderr``, NaN where
+        One row per (d, N) (d >= rank only for ``"low-rank-gaussian"``), columns
+        :data:`HULL_PROBABILITY_COLUMNS`. ``theory`` is the exact probability
+        (``"gaussian"``: 1 - KZ(N, d, 1), Kabluchko & Zaporozhets 2020;
+        ``"low-rank-gaussian"``: the same in dimension rank, whatever d) and NaN for
+        ``"curve"``. ``z = (p_inside - theory) / stderr``, NaN where
         there is no theory or the standard error is 0 (every answer of the cell agreed).
     """
     if kind not in SAMPLE_KINDS:
@@ -222,8 +241,25 @@ def hull_probability_table(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     rank = _check_positive_int(rank, "rank")
+    for value, name in [(map_seed, "map_seed"), (curve_seed, "curve_seed")]:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     if kind == "low-rank-gaussian":
-        sampler = partial(theory.low_rank_gaussian_samples, rank=rank)
+        sampler = partial(theory.low_rank_gaussian_samples, rank=rank, map_seed=int(map_seed))
+        skipped = [d for d in dimensions if d < rank]
+        dimensions = [d for d in dimensions if d >= rank]
+        if not dimensions:
+            raise ValueError(f"low-rank-gaussian needs a dimension d >= rank {rank}; got {skipped}")
+        if skipped and progress is not None:
+            progress(
+                f"{kind}: skipping d = {', '.join(map(str, skipped))} (< rank {rank}): there "
+                "the samples are a full-rank Gaussian in R^d and the probability moves with d"
+            )
+    elif kind == "curve":
+        theory._curve_parameters(1, int(curve_seed), curve_frequencies)  # checks the range
+        sampler = partial(
+            theory.curve_samples, curve_seed=int(curve_seed), frequencies=curve_frequencies
+        )
     else:
         sampler = theory.SAMPLERS[kind]
     if membership is None:
@@ -264,6 +300,21 @@ def hull_probability_table(
                     f"theory {exact:.4f}, undecided {cell['undecided']}"
                 )
     return pd.DataFrame(rows, columns=list(HULL_PROBABILITY_COLUMNS))
+
+
+def hull_probability_outliers(table: pd.DataFrame, threshold: float = 3.0) -> tuple[int, int]:
+    """How many cells of a hull-probability table have |z| > ``threshold``, out of how many.
+
+    Only cells with a finite z count (an exact value exists and the standard error is
+    positive). With correct formulas and estimators about 0.27% of cells exceed |z| = 3.
+
+    Returns
+    -------
+    (outliers, cells with a finite z)
+    """
+    z = pd.to_numeric(table["z"], errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(z)
+    return int(np.sum(np.abs(z[finite]) > threshold)), int(finite.sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,6 +496,41 @@ def reduce_dimension(
             smooth_subsample(x_test, side).reshape(len(x_test), -1) / 255.0,
         )
     raise ValueError(f"unknown method {method!r}; expected one of {list(REAL_DIMENSION_METHODS)}")
+
+
+def wilson_interval(successes, trials, *, z: float = 1.959963984540054):
+    """Wilson score interval of a binomial proportion (default: 95%).
+
+    ``(p + z^2 / 2n -+ z sqrt(p (1 - p) / n + z^2 / 4n^2)) / (1 + z^2 / n)`` with
+    ``p = successes / n``: inside [0, 1], not empty or degenerate at p = 0 or 1, good
+    coverage for small n. NaN where ``trials`` is 0.
+
+    Parameters
+    ----------
+    successes, trials : int or array of int
+        0 <= successes <= trials.
+    z : float
+        Normal quantile of the two-sided level (1.96 for 95%).
+
+    Returns
+    -------
+    (low, high) : floats or arrays
+    """
+    x = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    if np.any(x < 0) or np.any(x > n):
+        raise ValueError(f"need 0 <= successes <= trials, got {successes!r} of {trials!r}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = x / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        # exact ends at p = 0 and p = 1 (where rounding would leave 1 - 1e-16)
+        low = np.where(x == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+        high = np.where(x == n, 1.0, np.clip(centre + half, 0.0, 1.0))
+        low, high = np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
 
 
 def affine_rank(points: np.ndarray, *, rtol: float = 1e-9) -> int:
@@ -677,6 +763,7 @@ _SUMMARY_COLUMNS = {
         "p",
         "risk",
         "theory",
+        "theory_finite_n",
     ],
 }
 

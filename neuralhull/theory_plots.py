@@ -17,6 +17,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from neuralhull.plots import _palette, _require, _save, _style
 from neuralhull.theory import ridgeless_risk_theory
+from neuralhull.theory_experiments import wilson_interval
 
 __all__ = [
     "FIGURES",
@@ -45,6 +46,17 @@ def _undecided_note(df: pd.DataFrame) -> str:
             "(left out of the fractions)"
         )
     return ""
+
+
+def _wilson_yerr(df: pd.DataFrame) -> np.ndarray:
+    """(2, n) asymmetric error bars: the 95% Wilson interval of inside / (inside + outside)
+    around ``fraction_inside`` (undecided queries left out, as in the fraction)."""
+    low, high = wilson_interval(
+        df["inside"].to_numpy(dtype=int), (df["inside"] + df["outside"]).to_numpy(dtype=int)
+    )
+    low, high = np.atleast_1d(low), np.atleast_1d(high)
+    fraction = df["fraction_inside"].to_numpy(dtype=float)
+    return np.vstack([np.maximum(fraction - low, 0.0), np.maximum(high - fraction, 0.0)])
 
 
 def plot_hull_probability(df: pd.DataFrame, path) -> None:
@@ -110,37 +122,50 @@ def plot_hull_probability(df: pd.DataFrame, path) -> None:
 def plot_real_dimension(df: pd.DataFrame, path) -> None:
     """Fraction of test samples inside the training hull vs dimension, a line per method.
 
+    Each point carries the 95% Wilson interval of the binomial proportion
+    inside / (inside + outside) (the decided queries; undecided ones are left out).
+
     Parameters
     ----------
     df : DataFrame
-        Columns method, dimension, fraction_inside (and dataset, queries, undecided).
+        Columns method, dimension, fraction_inside, inside, outside (and dataset, queries,
+        undecided).
     path : str or Path
         PNG to write.
     """
-    _require(df, ["method", "dimension", "fraction_inside"], "real dimension table")
+    _require(
+        df,
+        ["method", "dimension", "fraction_inside", "inside", "outside"],
+        "real dimension table",
+    )
     labels = {
         "pca": "first k principal components",
         "crop": "centred crop",
         "smooth": "smoothed + subsampled",
     }
-    data = df.assign(method=df["method"].map(lambda m: labels.get(m, m)))
+    methods = list(dict.fromkeys(df["method"]))
+    colours = _palette(methods)
+    markers = dict(zip(methods, ["o", "s", "^", "D", "v", "P", "X"] * 3, strict=False))
     with _style():
         fig = Figure(figsize=(6.4, 4.4))
         ax = fig.subplots()
-        sns.lineplot(
-            data=data.dropna(subset=["fraction_inside"]),
-            x="dimension",
-            y="fraction_inside",
-            hue="method",
-            style="method",
-            markers=True,
-            dashes=False,
-            estimator=None,
-            sort=True,
-            palette=_palette(data["method"]),
-            ax=ax,
-        )
-        _log2_x(ax, data["dimension"])
+        for method in methods:
+            data = df[df["method"] == method].dropna(subset=["fraction_inside"])
+            data = data.sort_values("dimension")
+            if data.empty:
+                continue
+            ax.errorbar(
+                data["dimension"],
+                data["fraction_inside"],
+                yerr=_wilson_yerr(data),
+                fmt="-",
+                marker=markers[method],
+                ms=5,
+                capsize=2.5,
+                color=colours[method],
+                label=labels.get(method, method),
+            )
+        _log2_x(ax, df["dimension"])
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel("dimension")
         ax.set_ylabel("fraction of test samples inside the hull")
@@ -148,7 +173,7 @@ def plot_real_dimension(df: pd.DataFrame, path) -> None:
         if "dataset" in df.columns:
             title.append(f"{df['dataset'].iloc[0]}, full training set")
         if "queries" in df.columns:
-            title.append(f"{int(df['queries'].max())} test queries")
+            title.append(f"{int(df['queries'].max())} test queries, 95% Wilson intervals")
         note = _undecided_note(df)
         if note:
             title.append(note)
@@ -161,12 +186,15 @@ def plot_embedding(df: pd.DataFrame, path) -> None:
     """Bottleneck CNNs: fraction of test embeddings inside the hull beside test accuracy.
 
     Left: fraction inside vs the bottleneck size k (an embedding whose training points
-    span fewer than k dimensions is labelled with that rank). Right: test accuracy vs k.
+    span fewer than k dimensions is labelled with that rank), with the 95% Wilson interval
+    of inside / (inside + outside) where the table has those counts. Right: test accuracy
+    vs k.
 
     Parameters
     ----------
     df : DataFrame
-        Columns k, fraction_inside, test_accuracy (and rank, dataset, queries, undecided).
+        Columns k, fraction_inside, test_accuracy (and inside, outside, rank, dataset,
+        queries, undecided).
     path : str or Path
         PNG to write.
     """
@@ -176,7 +204,10 @@ def plot_embedding(df: pd.DataFrame, path) -> None:
     with _style():
         fig = Figure(figsize=(9.6, 3.9), layout="constrained")
         left, right = fig.subplots(1, 2)
-        left.plot(data["k"], data["fraction_inside"], "o-", color=colour[0])
+        yerr = _wilson_yerr(data) if {"inside", "outside"} <= set(data.columns) else None
+        left.errorbar(
+            data["k"], data["fraction_inside"], yerr=yerr, fmt="o-", capsize=2.5, color=colour[0]
+        )
         if "rank" in data.columns:
             for _, row in data[data["rank"] < data["k"]].iterrows():
                 left.annotate(
@@ -211,8 +242,9 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
     """Test risk of min-norm least squares vs gamma = p / n, one panel per feature model.
 
     Simulations: mean over seeds +- 1 standard error, a colour per SNR; the asymptotic
-    theory (isotropic features) as lines; the interpolation threshold gamma = 1 dashed.
-    Both axes are logarithmic.
+    theory (isotropic features) as lines, the exact expected risk at this finite n
+    (column ``theory_finite_n``, where the table has it and it is finite) as crosses; the
+    interpolation threshold gamma = 1 dashed. Both axes are logarithmic.
 
     Parameters
     ----------
@@ -250,6 +282,12 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
                 )
                 if model == "isotropic":
                     rows = df[(df["model"] == model) & (df["snr"] == snr)]
+                    if "theory_finite_n" in rows.columns:
+                        exact = rows.groupby("gamma")["theory_finite_n"].first()
+                        exact = exact[np.isfinite(exact.to_numpy(dtype=float))]
+                        ax.plot(
+                            exact.index, exact.to_numpy(), "x", ms=5, mew=1.2, color=colours[snr]
+                        )
                     r2, sigma2 = float(rows["r2"].iloc[0]), float(rows["sigma2"].iloc[0])
                     lo, hi = df["gamma"].min(), df["gamma"].max()
                     for segment in (np.geomspace(lo, 0.99, 200), np.geomspace(1.01, hi, 200)):
@@ -271,7 +309,8 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
         handles = [Line2D([], [], color=colours[s], lw=2, label=f"SNR {s:g}") for s in snrs]
         handles += [
             Line2D([], [], color="grey", marker="o", ls="none", label="simulation +- 1 s.e."),
-            Line2D([], [], color="grey", ls="-", label="theory (isotropic)"),
+            Line2D([], [], color="grey", ls="-", label="theory, n -> inf (isotropic)"),
+            Line2D([], [], color="grey", marker="x", ls="none", label="exact at this n"),
             Line2D([], [], color="black", ls="--", lw=0.8, label="gamma = 1"),
         ]
         axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0))

@@ -1,5 +1,9 @@
 """theory_hull_probability: Monte-Carlo P(new sample inside the hull of N samples) for one
-kind of random sample over the configured (d, N) grid, beside the exact value."""
+kind of random sample over the configured (d, N) grid, beside the exact value.
+
+Every setting comes from the config (params.grid): the grid keys, and under ``sampler``
+the settings of this kind's sampler (rank and map_seed of the low-rank Gaussian,
+curve_seed and curve_frequencies of the curve, none for the Gaussian)."""
 
 from neuralhull.analysis import write_table
 from neuralhull.provenance import job_log
@@ -8,7 +12,11 @@ from neuralhull.theory_experiments import hull_probability_table
 log = job_log(snakemake.log[0])
 kind = snakemake.wildcards.kind
 p = snakemake.params.grid
-log(f"{kind}: d in {p['dimensions']}, N in {p['sizes']}, {p['trials']} trials per cell")
+sampler = p["sampler"]
+log(
+    f"{kind}: d in {p['dimensions']}, N in {p['sizes']}, {p['trials']} trials per cell, "
+    f"sampler settings {sampler}"
+)
 table = hull_probability_table(
     kind,
     p["dimensions"],
@@ -16,9 +24,9 @@ table = hull_probability_table(
     p["trials"],
     p["seed"],
     queries_per_set=p["queries_per_set"],
-    rank=p.get("rank", 4),
     tol=p["tol"],
     progress=log,
+    **sampler,
 )
-write_table(table, snakemake.output[0], {"kind": kind, "seed": p["seed"]})
-log(f"wrote {snakemake.output[0]}")
+write_table(table, snakemake.output[0], {"kind": kind, "seed": p["seed"], **sampler})
+log(f"wrote {len(table)} cells to {snakemake.output[0]}")

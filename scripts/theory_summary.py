@@ -3,7 +3,7 @@
 from neuralhull import theory_plots
 from neuralhull.analysis import read_table, write_table
 from neuralhull.provenance import job_log, software_versions
-from neuralhull.theory_experiments import collect_parts
+from neuralhull.theory_experiments import collect_parts, hull_probability_outliers
 
 log = job_log(snakemake.log[0])
 experiment = snakemake.params.experiment
@@ -12,3 +12,9 @@ table = collect_parts(experiment, parts)
 write_table(table, snakemake.output.table, {**software_versions(), **snakemake.params.provenance})
 theory_plots.FIGURES[experiment](table, snakemake.output.figure)
 log(f"{experiment}: {len(table)} rows; wrote {snakemake.output.table}, {snakemake.output.figure}")
+if experiment == "hull_probability":
+    outliers, cells = hull_probability_outliers(table, threshold=3.0)
+    log(
+        f"hull_probability: {outliers} of {cells} cells with an exact value have |z| > 3 "
+        f"(about {0.0027 * cells:.2f} expected by chance)"
+    )

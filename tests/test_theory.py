@@ -406,7 +406,17 @@ def test_double_descent_table_layout():
     table = theory.double_descent_table(60, [0.5, 2.0], [1.0, 4.0], [0, 1], n_test=100)
     assert isinstance(table, pd.DataFrame)
     assert len(table) == 2 * 2 * 2 * 2
-    expected = {"model", "gamma", "snr", "r2", "sigma2", "seed", "risk", "theory"}
+    expected = {
+        "model",
+        "gamma",
+        "snr",
+        "r2",
+        "sigma2",
+        "seed",
+        "risk",
+        "theory",
+        "theory_finite_n",
+    }
     assert expected <= set(table.columns)
     iso = table[table.model == "isotropic"].set_index(["gamma", "snr", "seed"])
     # sigma2 = 1, r2 = snr: gamma 0.5 -> 1; gamma 2 -> snr / 2 + 1
@@ -414,6 +424,52 @@ def test_double_descent_table_layout():
     assert iso.loc[(2.0, 4.0, 1), "theory"] == pytest.approx(3.0)
     assert iso.loc[(2.0, 1.0, 0), "theory"] == pytest.approx(1.5)
     assert table[table.model == "relu"].theory.isna().all()
+    assert table[table.model == "relu"].theory_finite_n.isna().all()
+    for row in table[table.model == "isotropic"].itertuples():
+        assert row.theory_finite_n == pytest.approx(
+            exact_finite_n_risk(row.n, row.p, row.r2, row.sigma2), rel=1e-12
+        )
     assert np.all(np.isfinite(table.risk)) and np.all(table.risk >= 0)
     with pytest.raises(ValueError, match="unknown model"):
         theory.double_descent_table(10, [0.5], [1.0], [0], models=["lasso"])
+
+
+def test_finite_n_risk_is_the_inverse_wishart_moment_and_tends_to_the_limit():
+    for n, p, r2, sigma2 in [
+        (50, 10, 1.0, 1.0),
+        (50, 48, 2.0, 0.5),
+        (50, 52, 2.0, 0.5),
+        (50, 400, 3.0, 1.0),
+        (7, 1, 0.0, 2.0),
+        (3, 200, 1.0, 0.0),
+    ]:
+        assert theory.ridgeless_risk_finite_n(n, p, r2, sigma2) == pytest.approx(
+            exact_finite_n_risk(n, p, r2, sigma2), rel=1e-12
+        )
+    # no mean for n - 1 <= p <= n + 1: the expected risk diverges
+    for p in (49, 50, 51):
+        assert theory.ridgeless_risk_finite_n(50, p, 1.0, 1.0) == np.inf
+    # n, p -> inf at fixed gamma: Hastie et al.'s asymptotic risk
+    n = 10**6
+    for gamma in (0.3, 0.8, 1.25, 4.0):
+        finite = theory.ridgeless_risk_finite_n(n, round(gamma * n), 2.0, 1.0)
+        assert finite == pytest.approx(theory.ridgeless_risk_theory(gamma, 2.0, 1.0), rel=1e-4)
+    with pytest.raises(ValueError, match="r2 and sigma2"):
+        theory.ridgeless_risk_finite_n(10, 3, -1.0, 1.0)
+
+
+def test_double_descent_table_simulations_match_the_finite_n_column():
+    # the exact finite-n expectation is what the simulated mean estimates: 3 SE, no slack,
+    # including gammas near the threshold where the asymptotic risk is still far off
+    n, seeds = 40, range(40)
+    table = theory.double_descent_table(
+        n, [0.25, 0.85, 1.2, 3.0], [1.0, 4.0], seeds, models=("isotropic",)
+    )
+    cells = table.groupby(["p", "snr"])
+    assert cells.ngroups == 8
+    for (p, snr), cell in cells:
+        exact = theory.ridgeless_risk_finite_n(n, int(p), snr, 1.0)
+        assert np.isfinite(exact)
+        assert (cell["theory_finite_n"] == exact).all()
+        se = cell["risk"].std(ddof=1) / np.sqrt(len(cell))
+        assert abs(cell["risk"].mean() - exact) <= 3 * se, (p, snr, cell["risk"].mean(), exact)

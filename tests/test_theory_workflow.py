@@ -1,9 +1,11 @@
 """The theory branch of config/tiny.yaml with real Snakemake (its targets only), and its tables.
 
 Independent truths: the exact hull probabilities (Kabluchko-Zaporozhets), recomputed here;
-the asymptotic ridgeless risk (Hastie et al. 2019); the known fact that digits' test images
-leave the training hull as the number of principal components grows; and the config itself
-(grid sizes, queries). Slow: about a minute on 2 cores (dataset acquisition + 22 jobs).
+the asymptotic ridgeless risk (Hastie et al. 2019) and the exact finite-n expected risk of
+Gaussian least squares (inverse Wishart moments, tests/test_theory.py); the known fact that
+digits' test images leave the training hull as the number of principal components grows;
+and the config itself (grid sizes, queries). Slow: about a minute on 2 cores (dataset
+acquisition + 22 jobs).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import yaml
 
 from neuralhull.analysis import read_provenance, read_table
 from neuralhull.theory import kz_outside_probability, ridgeless_risk_theory
+from neuralhull.theory_experiments import hull_probability_outliers
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
+from tests.test_theory import exact_finite_n_risk
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -61,7 +65,11 @@ def test_only_theory_and_its_dataset_ran(theory_run):
 def test_hull_probability_matches_exact_formulas(theory_run):
     cfg = TINY["theory"]["hull_probability"]
     hp = table(theory_run, "hull_probability")
-    assert len(hp) == len(cfg["kinds"]) * len(cfg["dimensions"]) * len(cfg["sizes"])
+    low_rank_dims = [d for d in cfg["dimensions"] if d >= cfg["rank"]]
+    assert len(hp) == len(cfg["sizes"]) * sum(
+        len(low_rank_dims if kind == "low-rank-gaussian" else cfg["dimensions"])
+        for kind in cfg["kinds"]
+    )
     assert (hp["trials"] == cfg["trials"]).all()
     exact = hp[hp["kind"] != "curve"]
     assert len(exact) > 0 and hp.loc[hp["kind"] == "curve", "theory"].isna().all()
@@ -71,12 +79,37 @@ def test_hull_probability_matches_exact_formulas(theory_run):
         truth = 1.0 - kz_outside_probability(row.N, d, 1.0)
         assert row.theory == pytest.approx(truth, rel=1e-9)
         if row.stderr > 0:
-            assert abs(row.p_inside - truth) <= 4 * row.stderr, row
+            assert abs(row.p_inside - truth) <= 3 * row.stderr, row
         else:
             # every answer agreed: plausible only if the theory makes that likely enough;
             # P(all agree) >= truth^draws (inside) or (1 - truth)^draws (outside)
             agree = truth if row.p_inside == 1 else 1 - truth
             assert agree**draws > 1e-4, row
+
+
+def test_low_rank_curve_does_not_move_with_d(theory_run):
+    # Balestriero et al. Fig. 1: every d >= rank gives the same curve, KZ in dimension rank
+    cfg = TINY["theory"]["hull_probability"]
+    hp = table(theory_run, "hull_probability")
+    low = hp[hp["kind"] == "low-rank-gaussian"]
+    assert sorted(low["d"].unique()) == [d for d in sorted(cfg["dimensions"]) if d >= cfg["rank"]]
+    assert low["d"].nunique() >= 2  # the comparison across d is real
+    for row in low.itertuples():
+        truth = 1.0 - kz_outside_probability(row.N, cfg["rank"], 1.0)
+        assert row.theory == pytest.approx(truth, rel=1e-12)
+        assert row.stderr > 0 and abs(row.p_inside - truth) <= 3 * row.stderr, row
+
+
+def test_the_summary_logs_the_cells_beyond_three_standard_errors(theory_run):
+    hp = table(theory_run, "hull_probability")
+    outliers, cells = hull_probability_outliers(hp)
+    assert cells == hp["theory"].notna().sum()  # every exact cell has a positive stderr here
+    log = (theory_run / "logs/theory_summary_hull_probability/hull_probability.log").read_text()
+    assert f"{outliers} of {cells} cells with an exact value have |z| > 3" in log
+    provenance = read_provenance(theory_run / "results/theory/hull_probability.tsv")
+    cfg = TINY["theory"]["hull_probability"]
+    assert provenance["curve_seed"] == str(cfg["curve_seed"])
+    assert provenance["map_seed"] == str(cfg["map_seed"])
 
 
 def test_real_dimension_table(theory_run):
@@ -112,25 +145,28 @@ def test_embedding_table(theory_run):
     assert emb["test_accuracy"].between(0, 1).all()
 
 
-def test_double_descent_follows_the_asymptotic_risk_away_from_gamma_one(theory_run):
+def test_double_descent_matches_the_exact_finite_n_risk(theory_run):
     cfg = TINY["theory"]["double_descent"]
     dd = table(theory_run, "double_descent")
     assert len(dd) == len(cfg["models"]) * len(cfg["gammas"]) * len(cfg["snrs"]) * len(cfg["seeds"])
     assert not np.isclose(dd["gamma"], 1.0).any()
     iso = dd[dd["model"] == "isotropic"]
-    cells = iso.groupby(["gamma", "snr"])["risk"].agg(["mean", "std", "count"]).reset_index()
+    cells = iso.groupby(["p", "snr"])
     checked = 0
-    for row in cells.itertuples():
-        truth = ridgeless_risk_theory(row.gamma, row.snr * cfg["sigma2"], cfg["sigma2"])
-        cell = iso[(iso["gamma"] == row.gamma) & (iso["snr"] == row.snr)]
-        assert cell["theory"].to_numpy() == pytest.approx(truth)
-        if 0.7 <= row.gamma <= 1.4:
-            continue  # finite n is far from the limit near the threshold
-        stderr = row.std / np.sqrt(row.count)
-        assert abs(row.mean - truth) <= 4 * stderr + 0.1 * truth, row
+    for (p, snr), cell in cells:
+        r2, sigma2, n = snr * cfg["sigma2"], cfg["sigma2"], cfg["n"]
+        assert cell["theory"].to_numpy() == pytest.approx(ridgeless_risk_theory(p / n, r2, sigma2))
+        exact = exact_finite_n_risk(n, int(p), r2, sigma2) if abs(p - n) > 1 else np.inf
+        assert cell["theory_finite_n"].to_numpy() == pytest.approx(exact, rel=1e-12)
+        if not np.isfinite(exact):
+            continue  # n - 1 <= p <= n + 1: the expected risk is infinite, nothing to compare
+        # the simulated mean estimates exactly this expectation: 3 standard errors, no slack
+        stderr = cell["risk"].std(ddof=1) / np.sqrt(len(cell))
+        assert abs(cell["risk"].mean() - exact) <= 3 * stderr, (p, snr, cell["risk"].mean(), exact)
         checked += 1
-    assert checked >= 4
-    assert dd.loc[dd["model"] == "relu", "theory"].isna().all()
+    assert checked == cells.ngroups == len(cfg["gammas"]) * len(cfg["snrs"])
+    relu = dd[dd["model"] == "relu"]
+    assert relu["theory"].isna().all() and relu["theory_finite_n"].isna().all()
 
 
 def planned_rules(run, cfg, tmp_path):
@@ -163,6 +199,15 @@ def test_theory_config_errors_are_caught_before_any_job(tmp_path):
         (lambda c: c["theory"]["real_data"].update(dimensions=[2, 65]), "exceed the dimension"),
         (lambda c: c["theory"]["real_data"].update(dataset="mnist"), "must also be listed"),
         (lambda c: c["theory"]["hull_probability"].update(kinds=["cube"]), "cube"),
+        (
+            lambda c: c["theory"]["hull_probability"].update(rank=9),
+            "theory.hull_probability.rank 9 exceeds every dimension",
+        ),
+        (
+            lambda c: c["theory"]["hull_probability"].update(curve_frequencies=[24.0, 4.0]),
+            "theory.hull_probability.curve_frequencies",
+        ),
+        (lambda c: c["theory"]["double_descent"].update(seeds=[0]), "['double_descent']['seeds']"),
         (lambda c: c["theory"].update(extra=1), "extra"),
     ]
     for edit, words in cases:

@@ -14,7 +14,8 @@ THEORY_EXPERIMENTS = [
 ]
 THEORY_DATASET = THEORY["real_data"]["dataset"]
 
-# What the schema cannot say: the real-data grid fits the dataset, no gamma is 1.
+# What the schema cannot say: the real-data grid fits the dataset, no gamma is 1, the
+# low-rank Gaussian has a dimension d >= rank, the curve's frequency range is ordered.
 if THEORY["enabled"]:
     if THEORY_DATASET not in DATASETS:
         raise ValueError(
@@ -39,6 +40,19 @@ if THEORY["enabled"]:
         raise ValueError(
             f"config: theory.double_descent.gammas {_at_one} give p = n = {_n} (gamma = 1, "
             "where the risk is infinite); move them away from 1"
+        )
+    _hp = THEORY["hull_probability"]
+    if "low-rank-gaussian" in _hp["kinds"] and max(_hp["dimensions"]) < _hp["rank"]:
+        raise ValueError(
+            f"config: theory.hull_probability.rank {_hp['rank']} exceeds every dimension "
+            f"{_hp['dimensions']}; the low-rank-gaussian kind needs some d >= rank (cells "
+            "with d < rank are skipped)"
+        )
+    _low, _high = _hp["curve_frequencies"]
+    if not _low < _high:
+        raise ValueError(
+            f"config: theory.hull_probability.curve_frequencies {[_low, _high]} must be "
+            "[low, high] with low < high"
         )
 
 # The per-job tables each experiment's summary collects.
@@ -65,20 +79,32 @@ THEORY_PARTS = {
 }
 
 # What each kind of theory job depends on: editing anything else does not rerun it.
-# The Monte-Carlo grid of each kind (the rank only matters to the low-rank kind):
+# The Monte-Carlo grid of each kind; under "sampler" the settings of that kind's sampler
+# only (rank and map seed of the low-rank Gaussian, seed and frequency range of the curve).
+# Low-rank cells with d < rank are skipped by the job (and logged), not planned away here.
+HULL_PROBABILITY_SAMPLER = {
+    "gaussian": [],
+    "curve": ["curve_seed", "curve_frequencies"],
+    "low-rank-gaussian": ["rank", "map_seed"],
+}
 HULL_PROBABILITY_GRID = {
     kind: canonical(
         {
-            key: THEORY["hull_probability"][key]
-            for key in [
-                "dimensions",
-                "sizes",
-                "trials",
-                "queries_per_set",
-                "seed",
-                "tol",
-            ]
-            + (["rank"] if kind == "low-rank-gaussian" else [])
+            **{
+                key: THEORY["hull_probability"][key]
+                for key in [
+                    "dimensions",
+                    "sizes",
+                    "trials",
+                    "queries_per_set",
+                    "seed",
+                    "tol",
+                ]
+            },
+            "sampler": {
+                key: THEORY["hull_probability"][key]
+                for key in HULL_PROBABILITY_SAMPLER[kind]
+            },
         }
     )
     for kind in THEORY["hull_probability"]["kinds"]
@@ -108,6 +134,8 @@ THEORY_PROVENANCE = {
     "hull_probability": {
         "config_sha256": digest(THEORY["hull_probability"]),
         "mc_seed": THEORY["hull_probability"]["seed"],
+        "curve_seed": THEORY["hull_probability"]["curve_seed"],
+        "map_seed": THEORY["hull_probability"]["map_seed"],
     },
     "real_dimension": {
         "config_sha256": digest(_REAL),
