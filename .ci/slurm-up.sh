@@ -91,11 +91,14 @@ if ! munge_works; then
     rm -f /run/munge/munged.pid
     runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
     for _ in $(seq 1 20); do
-        [[ -s /run/munge/munged.pid ]] && munge_works && break
+        if [[ -s /run/munge/munged.pid ]]; then
+            # recorded at once, so that slurm-down.sh stops it even if a later step fails
+            record_pid munged "$(cat /run/munge/munged.pid)"
+            munge_works && break
+        fi
         sleep 0.5
     done
     [[ -s /run/munge/munged.pid ]] || die "munged did not start (see /var/log/munge/munged.log)"
-    record_pid munged "$(cat /run/munge/munged.pid)"
     munge_works || die "munged runs but 'munge -n | unmunge' fails (see /var/log/munge/munged.log)"
 elif ! is_ours_running munged; then
     log "munged already running (not started by this script; slurm-down.sh will leave it)"
@@ -188,9 +191,14 @@ start_daemon() { # name command...
     # -D: stay in the foreground, so $! is the daemon itself; setsid: outlive this shell
     setsid "$@" -D >>"$STATE_DIR/$name.out" 2>&1 </dev/null &
     local pid=$!
-    sleep 0.5
-    [[ -d /proc/$pid ]] || die "$name exited at once; see $STATE_DIR/$name.out and $name.log"
+    # recorded before anything can fail (setsid execs in place: same PID and start time), so
+    # that slurm-down.sh stops it even if start-up fails later
     record_pid "$name" "$pid"
+    sleep 0.5
+    if [[ ! -d /proc/$pid ]]; then
+        rm -f "$STATE_DIR/$name.pid"
+        die "$name exited at once; see $STATE_DIR/$name.out and $name.log"
+    fi
 }
 start_daemon slurmctld /usr/sbin/slurmctld -i
 start_daemon slurmd /usr/sbin/slurmd -N localhost

@@ -61,5 +61,8 @@ def test_torch_steps_ask_for_a_gpu_only_when_the_config_says_cuda(tmp_path):
         assert blocks, proc.stdout[-2000:]
         return [line for b in blocks for line in b.splitlines() if "resources:" in line]
 
-    assert all("gpu=1" in line for line in train_resources("cuda"))
-    assert all("gpu=0" in line for line in train_resources("cpu"))
+    for device, gpus in (("cuda", 1), ("cpu", 0)):
+        lines = train_resources(device)
+        # all() of nothing is true: a changed dry-run format must fail, not pass
+        assert lines, f"no resources line for train_model with device={device}"
+        assert all(re.search(rf"\bgpu={gpus}(,|$)", line) for line in lines), (device, lines)

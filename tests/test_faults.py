@@ -1,23 +1,40 @@
-"""Faults: a run killed mid-job leaves no output that looks finished, and a restart finishes."""
+"""Faults: a run killed mid-job leaves no output that looks finished, and a restart finishes;
+training that diverges stops with a clear error instead of writing garbage."""
 
+import copy
 import os
+import re
 import signal
 import subprocess
 import time
 
+import numpy as np
 import pytest
+import yaml
 
+from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoder
+from neuralhull.training import TrainingDiverged
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake, snakemake_cmd
 
-pytestmark = pytest.mark.workflow
+TINY = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
+# tiny's mlp trains 20 epochs: on a fast machine (~10 ms an epoch) over before a poll sees
+# epoch 1. 150 epochs leave a wide margin there; the test checks the kill did land mid-way.
+LONG_EPOCHS = 150
 
 
+@pytest.mark.workflow
 def test_killed_run_leaves_no_finished_looking_output_and_restarts(tmp_path):
+    # mlp trains long enough that the kill below always lands mid-training
+    cfg = copy.deepcopy(TINY)
+    next(m for m in cfg["models"] if m["name"] == "mlp")["epochs"] = LONG_EPOCHS
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+
     copy_workflow_profile(tmp_path)
     target = "results/digits/mlp/model.pt"
     log = tmp_path / "logs/train_model/digits/mlp.log"
     proc = subprocess.Popen(
-        snakemake_cmd(tmp_path, target, "--cores", "2"),
+        snakemake_cmd(tmp_path, target, "--cores", "2", configfile=str(config)),
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
@@ -29,18 +46,48 @@ def test_killed_run_leaves_no_finished_looking_output_and_restarts(tmp_path):
         while "epoch 1/" not in (log.read_text() if log.exists() else ""):
             assert proc.poll() is None, "snakemake ended before training started"
             assert time.monotonic() < deadline, "training never started"
-            time.sleep(0.2)
+            time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)  # the whole job tree, as a power cut would
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    # the kill really landed mid-training: some epochs logged, not the last one
+    epochs = [int(n) for n in re.findall(rf"epoch (\d+)/{LONG_EPOCHS}:", log.read_text())]
+    assert epochs and max(epochs) < LONG_EPOCHS, epochs
     model_dir = tmp_path / "results/digits/mlp"
     assert not (model_dir / "model.pt").exists()
     assert not (model_dir / "train_metrics.json").exists()
     # a killed Snakemake leaves its lock; the documented restart is --unlock, then rerun,
     # which must redo the job (the profile says rerun-incomplete) and finish
-    run_snakemake(tmp_path, "--unlock")
-    run_snakemake(tmp_path, target, "--cores", "2")
+    run_snakemake(tmp_path, "--unlock", configfile=str(config))
+    run_snakemake(tmp_path, target, "--cores", "2", configfile=str(config))
     assert (model_dir / "model.pt").stat().st_size > 0
+    assert f"epoch {LONG_EPOCHS}/{LONG_EPOCHS}:" in log.read_text()
     assert not [p for p in model_dir.iterdir() if ".tmp" in p.name]
+
+
+def _activations():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 10)).astype(np.float32)
+    return x[:250], x[250:]
+
+
+def test_autoencoder_divergence_is_a_clear_error():
+    """A learning rate that blows the loss up stops the fit, naming the config key to change,
+    instead of returning codes and R^2 computed from NaN weights."""
+    train, test = _activations()
+    logged = []
+    cfg = AutoencoderConfig(hidden=16, epochs=5, lr=1e12, batch_size=64, seed=0)
+    with pytest.raises(TrainingDiverged, match=r"k=2.*(nan|inf).*lower autoencoder\.lr"):
+        fit_autoencoder(train, test, 2, cfg, log=logged.append)
+    assert not any("R2" in m for m in logged), logged  # no quality was reported
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_autoencoder_refuses_non_finite_activations(bad):
+    train, test = _activations()
+    train = train.copy()
+    train[3, 4] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        fit_autoencoder(train, test, 2, AutoencoderConfig(epochs=1), log=lambda m: None)

@@ -15,19 +15,38 @@ TINY = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
 
 
 def planned_jobs(run, cfg, tmp_path):
-    """(rule, wildcards) of every job a dry run with ``cfg`` would execute."""
+    """(rule, wildcards) of every job a dry run with ``cfg`` would execute (rule ``all`` left
+    out).
+
+    Checked against Snakemake's own count, so that a change of its output format fails here
+    instead of reading as "no jobs": the parsed jobs must number exactly the ``total`` of
+    its job stats, and a plan of no jobs must say "Nothing to be done".
+    """
     path = tmp_path / "edited.yaml"
     path.write_text(yaml.safe_dump(cfg))
     proc = run_snakemake(run, "-n", configfile=str(path))
+    out = proc.stdout + proc.stderr
     jobs = []
     for block in re.split(r"\n(?=\S*rule \w+:)", proc.stdout):
         m = re.match(r"\S*rule (\w+):", block.strip())
-        if not m or m.group(1) == "all":
+        if not m:
             continue
         w = re.search(r"^\s*wildcards: (.*)$", block, flags=re.M)
         wildcards = dict(kv.split("=", 1) for kv in w.group(1).split(", ")) if w else {}
         jobs.append((m.group(1), wildcards))
-    return jobs
+    totals = {int(t) for t in re.findall(r"^total\s+(\d+)\s*$", out, flags=re.M)}
+    if jobs:
+        assert totals == {len(jobs)}, (totals, len(jobs), out[-3000:])
+    else:
+        assert "Nothing to be done" in out and not totals, out[-3000:]
+    return [(rule, w) for rule, w in jobs if rule != "all"]
+
+
+def assert_only_model_chain_and_summaries(jobs):
+    """No theory job, and the jobs without a model wildcard are exactly the two summaries."""
+    rules = {r for r, _ in jobs}
+    assert not {r for r in rules if r.startswith("theory_")}, sorted(rules)
+    assert {r for r, w in jobs if "model" not in w} == {"summarise", "figures"}, jobs
 
 
 def edited(edit):
@@ -49,6 +68,7 @@ def test_autoencoder_change_reruns_only_what_depends_on_it(tiny_run, tmp_path):
     for rule, w in jobs:
         if rule in ("hull_membership", "proximity"):
             assert w["space"].startswith("latent"), (rule, w)
+    assert_only_model_chain_and_summaries(jobs)
 
 
 def test_one_models_epochs_rerun_that_models_chain_only(tiny_run, tmp_path):
@@ -60,6 +80,7 @@ def test_one_models_epochs_rerun_that_models_chain_only(tiny_run, tmp_path):
     assert {"train_model", "extract_activations", "fit_autoencoder", "summarise"} <= rules
     assert all(w.get("model", "mlp") == "mlp" for _, w in jobs), jobs
     assert not rules & {"acquire_dataset", "hull_membership_input"}
+    assert_only_model_chain_and_summaries(jobs)
 
 
 def test_adding_a_model_adds_only_its_jobs(tiny_run, tmp_path):
@@ -70,7 +91,7 @@ def test_adding_a_model_adds_only_its_jobs(tiny_run, tmp_path):
     jobs = planned_jobs(tiny_run, edited(edit), tmp_path)
     per_model = {w["model"] for _, w in jobs if "model" in w}
     assert per_model == {"mlp-wide"}
-    assert {r for r, w in jobs if "model" not in w} == {"summarise", "figures"}
+    assert_only_model_chain_and_summaries(jobs)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,13 @@ set: then a missing cluster is a failure.
 
 Independent truths: SLURM's own job table (``squeue`` with MinJobAge long enough) must list
 every job the executor plugin logged, all COMPLETED; every rule that writes a log in a local
-run must have run as a SLURM job; and the summary tables must be byte-identical to those of a
-local run of the same config (the ``tiny_run`` fixture).
+run must have run as a SLURM job; and every result table (``results/**/*.tsv``, the theory
+tables too) must be byte-identical to those of a local run of the same config (the
+``tiny_run`` fixture).
+
+The cluster run replaces the profile's site placeholders on the command line, so the profile's
+own ``default-resources`` are checked separately, without a cluster, by a dry run of the
+documented command line.
 """
 
 import os
@@ -21,13 +26,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, snakemake_cmd
-
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+from tests.conftest import ROOT, copy_workflow_profile, run_snakemake, snakemake_cmd
 
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
 RUN_TIMEOUT = 20 * 60  # seconds; the tiny config takes a few minutes on 2 cores
 CANCEL_GRACE = 60  # seconds Snakemake gets to cancel its jobs after an interrupt
+KILL_GRACE = 30  # seconds to collect the output once the process group is killed
 USABLE_NODE_STATES = ("idle", "mixed", "allocated", "completing")
 
 
@@ -89,6 +93,56 @@ def _local_cluster_resources(partition):
     ]
 
 
+def _profile_default_resources():
+    return yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())["default-resources"]
+
+
+def _resources_lines(text):
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("resources:")]
+
+
+@pytest.mark.workflow
+def test_profile_default_resources_reach_every_job_without_a_cluster(tmp_path):
+    """The documented command line plans every job with the profile's own partition and
+    account (a dry run: nothing is submitted, no cluster is needed)."""
+    defaults = _profile_default_resources()
+    partition, account = defaults["slurm_partition"], defaults["slurm_account"]
+    assert isinstance(partition, str) and partition and isinstance(account, str) and account
+    copy_workflow_profile(tmp_path)  # profiles/ is looked up relative to the working directory
+    proc = run_snakemake(
+        tmp_path, "--profile", "profiles/slurm", "--workflow-profile", "none", "-n", timeout=300
+    )
+    out = proc.stdout + proc.stderr
+    total = re.search(r"^total\s+(\d+)\s*$", proc.stdout, flags=re.M)
+    assert total, out[-3000:]
+    lines = _resources_lines(proc.stdout)
+    assert len(lines) == int(total.group(1)), "not every planned job shows its resources"
+    for line in lines:
+        assert f"slurm_partition={partition}," in line + ",", line
+        assert f"slurm_account={account}," in line + ",", line
+        assert re.search(r"\bmem_mb=\d+", line) and re.search(r"\bruntime=\d+", line), line
+    assert not (tmp_path / "results").exists()
+
+
+def _communicate_killing_group(proc, timeout):
+    """proc's output; after ``timeout`` s, SIGKILL its whole process group and collect what
+    is left, with a bound of its own (a stray child holding the pipe never hangs the test)."""
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        return proc.communicate(timeout=KILL_GRACE)[0]
+    except subprocess.TimeoutExpired as e:
+        proc.stdout.close()
+        partial = e.output or ""
+        return partial.decode(errors="replace") if isinstance(partial, bytes) else partial
+
+
 def _run_on_slurm(workdir, partition):
     """Run tiny.yaml through the SLURM profile; never hang: interrupt, cancel, then fail."""
     args = [
@@ -113,6 +167,7 @@ def _run_on_slurm(workdir, partition):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: killable as a whole
     )
     timed_out = False
     try:
@@ -120,18 +175,15 @@ def _run_on_slurm(workdir, partition):
     except subprocess.TimeoutExpired:
         timed_out = True
         proc.send_signal(signal.SIGINT)  # Snakemake cancels its SLURM jobs on interrupt
-        try:
-            output, _ = proc.communicate(timeout=CANCEL_GRACE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate()
+        output = _communicate_killing_group(proc, CANCEL_GRACE)
     elapsed = time.monotonic() - start
     run_id = re.search(r"SLURM run ID: (\S+)", output)
     run_id = run_id.group(1) if run_id else None
     if timed_out:
         if run_id:
             subprocess.run(["scancel", "--name", run_id], capture_output=True, timeout=30)
-        pytest.fail(f"SLURM run did not finish within {RUN_TIMEOUT} s:\n{output[-6000:]}")
+        alive = f" (pid {proc.pid} survived SIGKILL!)" if proc.poll() is None else ""
+        pytest.fail(f"SLURM run did not finish within {RUN_TIMEOUT} s{alive}:\n{output[-6000:]}")
     if proc.returncode != 0:
         pytest.fail(f"SLURM run failed ({proc.returncode}):\n{output[-6000:]}")
     assert run_id, "the executor plugin did not report a SLURM run ID: was it used?"
@@ -146,6 +198,8 @@ def slurm_run(tmp_path_factory, slurm_partition):
     return workdir, _run_on_slurm(workdir, slurm_partition)
 
 
+@pytest.mark.slurm
+@pytest.mark.slow
 def test_every_rule_ran_as_a_completed_slurm_job(slurm_partition, slurm_run, tiny_run):
     workdir, run_id = slurm_run
     slurm_logs = workdir / ".snakemake" / "slurm_logs"
@@ -170,10 +224,19 @@ def test_every_rule_ran_as_a_completed_slurm_job(slurm_partition, slurm_run, tin
     assert set(jobs.values()) == {("COMPLETED", slurm_partition)}, jobs
 
 
-def test_summary_tables_identical_to_local_run(slurm_partition, slurm_run, tiny_run):
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_all_result_tables_identical_to_local_run(slurm_partition, slurm_run, tiny_run):
     workdir, _ = slurm_run
-    local = sorted((Path(tiny_run) / "results" / "digits" / "summary").glob("*.tsv"))
-    assert local, "the local run wrote no summary tables"
-    for table in local:
-        on_slurm = workdir / "results" / "digits" / "summary" / table.name
-        assert on_slurm.read_bytes() == table.read_bytes(), f"{table.name} differs"
+
+    def tables(root):
+        results = Path(root) / "results"
+        return {p.relative_to(results): p for p in results.rglob("*.tsv")}
+
+    local, on_slurm = tables(tiny_run), tables(workdir)
+    assert len(local) > 30, "the local run wrote too few tables"
+    assert any(p.parts[0] == "theory" for p in local), "no theory tables in the local run"
+    assert any(p.parts[:2] == ("digits", "summary") for p in local), "no summary tables"
+    assert set(on_slurm) == set(local), "the two runs wrote different sets of tables"
+    differ = [str(p) for p in sorted(local) if on_slurm[p].read_bytes() != local[p].read_bytes()]
+    assert not differ, f"tables differ between SLURM and local runs: {differ}"
