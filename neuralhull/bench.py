@@ -2,24 +2,30 @@
 
 Usage::
 
-    python -m neuralhull.bench hull            # full table (about 15-25 minutes, 2 cores)
-    python -m neuralhull.bench hull --quick    # a small subset (under 2 minutes)
+    python -m neuralhull.bench hull            # full table (about 30-40 minutes, 2 cores)
+    python -m neuralhull.bench hull --quick    # a small subset (a few minutes)
     python -m neuralhull.bench hull --large    # only n=60,000, d=784 pixels / d=256 ReLU
 
 ``hull`` compares :func:`neuralhull.hull.membership` with the obvious baseline, one
 ``scipy.optimize.linprog(method="highs")`` feasibility LP per query, on the same data and
 prints, per case: n, d, data kind, queries, baseline ms/query (on a seeded subsample of
-the queries when the baseline is slow: the column ``base_q`` says how many), engine
-ms/query (all queries, preprocessing included), their ratio, agreement on the queries both
-decided, and how many each left undecided.
+the queries when the baseline is slow: ``base_q`` says how many, always at least 5 fresh
+samples and 5 convex combinations), engine ms/query (all queries, preprocessing
+included), their ratio, agreement on the queries both decided, and how many each left
+undecided.  The grid includes raw MNIST pixels (d = 784) at n = 2,000, 10,000 and 60,000.
 
 Queries per case: half fresh samples (Gaussian draws, or MNIST test images), half convex
 combinations of 2..d+1 random training points (inside by construction).
+
+The last line is a verdict: every compared case with n >= 10,000 at least 30x faster than
+the baseline, 100% agreement on the queries both decided, no query left undecided by the
+engine, every certificate verified.  The exit code is 1 if the verdict fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 
@@ -68,6 +74,9 @@ def _case_data(kind, n, d, rng, pixels):
     if kind == "gaussian":
         return rng.standard_normal((n, d)), rng.standard_normal((100, d))
     x_train, x_test, _ = pixels
+    if kind == "pixels":  # raw pixels, no projection
+        train = x_train[np.sort(rng.choice(len(x_train), n, replace=False))]
+        return train, x_test[rng.choice(len(x_test), 100, replace=False)]
     train = x_train[rng.choice(len(x_train), n, replace=False)]
     test = x_test[rng.choice(len(x_test), 100, replace=False)]
     mean = train.mean(axis=0)
@@ -85,7 +94,20 @@ def _convex_combinations(points, count, rng):
     return out
 
 
-def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs):
+def _baseline_order(n_fresh: int, n_combos: int, rng, min_each: int = 5) -> np.ndarray:
+    """Seeded order of the queries for the baseline: first ``min_each`` fresh samples
+    (rows ``0..n_fresh-1``) and ``min_each`` convex combinations (the rows after),
+    alternating, then all the others in random order."""
+    fresh = rng.permutation(n_fresh)
+    combos = n_fresh + rng.permutation(n_combos)
+    k = min(min_each, n_fresh, n_combos)
+    head = np.empty(2 * k, dtype=np.int64)
+    head[0::2], head[1::2] = fresh[:k], combos[:k]
+    tail = np.concatenate([fresh[k:], combos[k:]])
+    return np.concatenate([head, rng.permutation(tail)]).astype(np.int64)
+
+
+def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs, min_each=5):
     points, fresh = _case_data(kind, n, d, rng, pixels)
     queries = np.vstack([fresh, _convex_combinations(points, 100, rng)])
     m = len(queries)
@@ -94,14 +116,16 @@ def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs):
     result = membership(points, queries, n_jobs=n_jobs)
     engine_s = time.perf_counter() - t0
 
-    # baseline on a seeded random order of the queries until the time budget is spent
-    order = rng.permutation(m)
+    # baseline on a seeded order of the queries (at least min_each of each kind), then on
+    # until the time budget is spent
+    order = _baseline_order(len(fresh), m - len(fresh), rng, min_each)
+    must = 2 * min(min_each, len(fresh), m - len(fresh))
     base_status = {}
     t0 = time.perf_counter()
     for j in order:
-        base_status[int(j)] = _baseline(points, queries[j])
-        if time.perf_counter() - t0 > baseline_budget_s and len(base_status) >= 3:
+        if len(base_status) >= must and time.perf_counter() - t0 > baseline_budget_s:
             break
+        base_status[int(j)] = _baseline(points, queries[j])
     base_s = time.perf_counter() - t0
     done = np.array(sorted(base_status))
     base = np.array([base_status[j] for j in done])
@@ -110,12 +134,15 @@ def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs):
     agree = float(np.mean(base[both] == eng[both])) if both.any() else float("nan")
     base_ms = 1e3 * base_s / len(done)
     engine_ms = 1e3 * engine_s / m
+    kinds = {"gaussian": "gaussian", "pca": f"{pixels[2]}-pca", "pixels": f"{pixels[2]}-pixels"}
     return {
         "n": n,
-        "d": d,
-        "kind": kind if kind == "gaussian" else f"{pixels[2]}-pca",
+        "d": points.shape[1],
+        "kind": kinds[kind],
         "queries": m,
         "base_q": len(done),
+        "base_fresh": int(np.sum(done < len(fresh))),
+        "base_combo": int(np.sum(done >= len(fresh))),
         "base_ms": base_ms,
         "engine_ms": engine_ms,
         "ratio": base_ms / engine_ms,
@@ -140,7 +167,7 @@ _COLUMNS = (
     ("undec_base", "{:>10}"),
     ("undec_engine", "{:>12}"),
     ("inside", "{:>6}"),
-    ("verified", "{:>8}"),
+    ("verified", "{!s:>8}"),
 )
 
 
@@ -161,6 +188,42 @@ def _relu_features(pixels, d, rng):
     return np.maximum(x_train @ weights + bias, 0), np.maximum(x_test @ weights + bias, 0)
 
 
+def verdict(rows, large=(), *, min_ratio: float = 30.0, min_n: int = 10_000):
+    """(passed, one line): every compared case with ``n >= min_n`` at least ``min_ratio``
+    times faster than the baseline, 100% agreement on the queries both decided, no query
+    left undecided by the engine and every certificate verified (also in ``large``)."""
+    problems = []
+    for row in rows:
+        case = f"n={row['n']} d={row['d']} {row['kind']}"
+        if row["n"] >= min_n and not row["ratio"] >= min_ratio:
+            problems.append(f"{case}: {row['ratio']:.1f}x < {min_ratio:.0f}x")
+        if not row["agree"] == 1.0:  # NaN (nothing compared) fails too
+            problems.append(f"{case}: agreement {row['agree']:.1%}")
+        if row["undec_engine"]:
+            problems.append(f"{case}: {row['undec_engine']} undecided")
+        if not row["verified"]:
+            problems.append(f"{case}: a certificate failed verification")
+    for row in large:
+        if row["undecided"]:
+            problems.append(f"{row['case']}: {row['undecided']} undecided")
+        if not row["verified"]:
+            problems.append(f"{row['case']}: a certificate failed verification")
+    if not rows and not large:
+        problems.append("no case run")
+    fast = [r["ratio"] for r in rows if r["n"] >= min_n]
+    summary = (
+        f"{len(rows)} compared cases, {len(large)} large cases; "
+        f"slowest ratio at n >= {min_n:,}: "
+        + (f"{min(fast):.0f}x" if fast and all(map(math.isfinite, fast)) else "n/a")
+    )
+    if problems:
+        return False, f"VERDICT: FAIL ({summary}): " + "; ".join(problems)
+    return True, (
+        f"VERDICT: PASS ({summary}): >= {min_ratio:.0f}x at every n >= {min_n:,}, "
+        "100% agreement, 0 undecided, all certificates verified"
+    )
+
+
 def _large(pixels, rng, n_jobs, n_combinations=5):
     """n=60,000: raw pixels (d=784) and ReLU activation-like features (d=256).
 
@@ -170,6 +233,7 @@ def _large(pixels, rng, n_jobs, n_combinations=5):
     """
     x_train, x_test, name = pixels
     feats_train, feats_test = _relu_features(pixels, 256, rng)
+    summary = []
     print(f"\n# large cases, n=60000, {name}; 200 test samples unless said otherwise")
     print(
         f"{'case':>28} {'rank':>5} {'inside':>6} {'undec':>5} {'member ms/q':>11} {'dist ms/q':>9}"
@@ -182,7 +246,13 @@ def _large(pixels, rng, n_jobs, n_combinations=5):
         t0 = time.perf_counter()
         result = membership(train, queries, n_jobs=n_jobs)
         member_ms = 1e3 * (time.perf_counter() - t0) / len(queries)
-        assert result.verify(train, queries).all()
+        summary.append(
+            {
+                "case": label,
+                "undecided": result.n_undecided,
+                "verified": bool(result.verify(train, queries).all()),
+            }
+        )
         t0 = time.perf_counter()
         dist = hull_distance(train, queries, n_jobs=n_jobs, full_output=True)
         dist_ms = 1e3 * (time.perf_counter() - t0) / len(queries)
@@ -197,39 +267,56 @@ def _large(pixels, rng, n_jobs, n_combinations=5):
         t0 = time.perf_counter()
         result = membership(train, combos, n_jobs=n_jobs)
         member_ms = 1e3 * (time.perf_counter() - t0) / len(combos)
+        summary.append(
+            {
+                "case": f"{label} convex combos",
+                "undecided": result.n_undecided,
+                "verified": bool(result.verify(train, combos).all()),
+            }
+        )
         print(
             f"{label + f' {n_combinations} convex combos':>28} {result.stats['rank']:>5} "
             f"{int(result.inside.sum()):>6} {result.n_undecided:>5} {member_ms:>11.1f} {'':>9}"
             f"   (rounds {result.rounds.min()}..{result.rounds.max()})",
             flush=True,
         )
+    return summary
 
 
-def bench_hull(quick: bool = False, large_only: bool = False, n_jobs: int | None = 1) -> None:
+def bench_hull(
+    quick: bool = False, large_only: bool = False, n_jobs: int | None = None
+) -> tuple[list, list]:
+    """Run the benchmark, print its tables; returns (compared rows, large-case rows)."""
     rng = np.random.default_rng(0)
     pixels = _mnist_pixels(rng)
+    rows: list = []
+    large: list = []
     if not large_only:
         if quick:
             cases = [(k, n, d) for k in ("gaussian", "pca") for n, d in ((2000, 5), (10000, 20))]
-            cases.append(("pca", 10000, 50))
+            cases += [("pca", 10000, 50), ("pixels", 2000, 784)]
             budget = 4.0
         else:
             cases = [
                 (k, n, d)
                 for n in (2000, 10000, 60000)
-                for d in (5, 20, 50, 200)
-                for k in ("gaussian", "pca")
+                for k, d in [(k, d) for d in (5, 20, 50, 200) for k in ("gaussian", "pca")]
+                + [("pixels", 784)]
             ]
             budget = 20.0
         print(
-            f"# hull membership: engine (n_jobs={n_jobs}) vs one linprog(highs) per query; "
-            f"baseline budget {budget:.0f} s per case"
+            f"# hull membership: engine (n_jobs={n_jobs or 'all cores'}) vs one linprog(highs) "
+            "per query; "
+            f"baseline budget {budget:.0f} s per case (at least 5 fresh + 5 combinations)"
         )
         _print_header()
         for kind, n, d in cases:
-            _print_row(_run_case(kind, n, d, rng, pixels, budget, n_jobs))
+            row = _run_case(kind, n, d, rng, pixels, budget, n_jobs)
+            _print_row(row)
+            rows.append(row)
     if large_only or not quick:
-        _large(pixels, rng, n_jobs)
+        large = _large(pixels, rng, n_jobs)
+    return rows, large
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,11 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=["hull"])
     parser.add_argument("--quick", action="store_true", help="small subset, under 2 minutes")
     parser.add_argument("--large", action="store_true", help="only the n=60,000 large cases")
-    parser.add_argument("--n-jobs", type=int, default=1, help="engine worker processes")
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="engine worker processes (default: all cores)"
+    )
     args = parser.parse_args(argv)
-    if args.what == "hull":
-        bench_hull(quick=args.quick, large_only=args.large, n_jobs=args.n_jobs)
-    return 0
+    rows, large = bench_hull(quick=args.quick, large_only=args.large, n_jobs=args.n_jobs)
+    passed, line = verdict(rows, large)
+    print(line, flush=True)
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

@@ -41,3 +41,60 @@ def test_convex_combinations_are_inside():
     from neuralhull.hull import in_hull
 
     assert in_hull(points, combos).all()
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "pixels"])
+def test_baseline_subsample_always_has_five_fresh_and_five_combinations(small_pixels, kind):
+    # a zero time budget: the baseline still runs on exactly the minimum, 5 + 5 queries
+    rng = np.random.default_rng(3)
+    row = bench._run_case(kind, 600, 5, rng, small_pixels, 0.0, 1)
+    assert row["base_q"] == 10
+    assert row["base_fresh"] == 5 and row["base_combo"] == 5
+    assert row["agree"] == 1.0 and row["undec_engine"] == 0 and row["verified"]
+    if kind == "pixels":  # raw pixels: the full dimension, no projection
+        assert row["d"] == small_pixels[0].shape[1] and row["kind"] == "synthetic-pixels"
+
+
+def test_baseline_order_is_seeded_and_puts_both_kinds_first():
+    order = bench._baseline_order(100, 100, np.random.default_rng(4))
+    assert sorted(order.tolist()) == list(range(200))  # every query exactly once
+    head = order[:10]
+    assert (head[0::2] < 100).all() and (head[1::2] >= 100).all()
+    again = bench._baseline_order(100, 100, np.random.default_rng(4))
+    assert (order == again).all()
+
+
+def _row(n, ratio, agree=1.0, undec=0, verified=True):
+    return {
+        "n": n,
+        "d": 5,
+        "kind": "gaussian",
+        "ratio": ratio,
+        "agree": agree,
+        "undec_engine": undec,
+        "verified": verified,
+    }
+
+
+def test_verdict_checks_speed_agreement_and_undecided():
+    ok, line = bench.verdict([_row(2000, 5.0), _row(10000, 31.0), _row(60000, 400.0)])
+    assert ok and line.startswith("VERDICT: PASS")  # slow cases below n=10,000 allowed
+    for bad in (
+        _row(10000, 29.9),
+        _row(60000, 100.0, agree=0.995),
+        _row(60000, 100.0, agree=float("nan")),
+        _row(2000, 100.0, undec=1),
+        _row(2000, 100.0, verified=False),
+    ):
+        ok, line = bench.verdict([_row(2000, 50.0), bad])
+        assert not ok and line.startswith("VERDICT: FAIL"), bad
+    ok, line = bench.verdict([_row(10000, 50.0)], [{"case": "big", "undecided": 2, "verified": 1}])
+    assert not ok and "big: 2 undecided" in line
+    assert not bench.verdict([], [])[0]
+
+
+def test_main_exit_code_follows_the_verdict(monkeypatch, capsys):
+    for rows, code in (([_row(10000, 50.0)], 0), ([_row(10000, 10.0)], 1)):
+        monkeypatch.setattr(bench, "bench_hull", lambda rows=rows, **kw: (rows, []))
+        assert bench.main(["hull", "--quick"]) == code
+        assert capsys.readouterr().out.strip().splitlines()[-1].startswith("VERDICT")

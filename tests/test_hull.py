@@ -7,7 +7,10 @@ degenerate problems, and brute-force enumeration of faces for the distance.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import os
+from fractions import Fraction
 from math import comb
 
 import numpy as np
@@ -258,12 +261,12 @@ def test_fallback_lp_certificates_when_rounds_run_out():
 
 
 def test_a_solver_that_gives_up_leaves_undecided_never_a_guess(monkeypatch):
-    # Column generation gets one round, then the fallback LP fails: the queries neither
+    # Column generation gets one round, then the exact LP fails: the queries neither
     # path certified must come back undecided, with no certificate, and in_hull must not
     # silently call them outside.
     import neuralhull.hull as hull_module
 
-    monkeypatch.setattr(hull_module, "_lp_fallback", lambda Y, z: ("failed", None))
+    monkeypatch.setattr(hull_module._ElasticLP, "solve", lambda self, z: ("failed", None, None))
     rng = np.random.default_rng(14)
     points = rng.standard_normal((400, 12))
     queries = np.vstack(
@@ -458,8 +461,10 @@ def test_verify_rejects_forged_certificates():
     [
         (np.ones((3, 2)), np.ones((2, 3)), "columns"),
         (np.ones(3), np.ones((2, 3)), "2-D"),
-        (np.array([[np.nan, 1.0]]), np.ones((1, 2)), "NaN"),
-        (np.ones((2, 2)), np.array([[np.inf, 1.0]]), "inf"),
+        (np.array([[np.nan, 1.0]]), np.ones((1, 2)), "points contain NaN"),
+        (np.ones((2, 2)), np.array([[1.0, np.nan]]), "queries contain NaN"),
+        (np.ones((2, 2)), np.array([[np.inf, 1.0]]), "queries contain inf"),
+        (np.array([[0.0, 1.0], [-np.inf, 2.0]]), np.ones((1, 2)), "points contain inf"),
         (np.ones((0, 2)), np.ones((1, 2)), "at least one"),
     ],
 )
@@ -481,3 +486,259 @@ def test_empty_queries():
     result = membership(np.ones((3, 2)), np.zeros((0, 2)))
     assert result.status.shape == (0,)
     assert hull_distance(np.ones((3, 2)), np.zeros((0, 2))).shape == (0,)
+
+
+def test_bad_input_raises_in_distance_and_verify_too():
+    points = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="queries contain NaN"):
+        hull_distance(points, np.array([[np.nan, 0.0]]))
+    result = membership(points, np.array([[0.2, 0.2]]))
+    with pytest.raises(ValueError, match="points contain inf"):
+        result.verify(np.vstack([points[:2], [[np.inf, 0.0]]]), np.array([[0.2, 0.2]]))
+
+
+# ---------------------------------------------------------------------------
+# review gaps: each test fails on the engine as it was before the fix
+
+
+def exact_dot(a, b) -> Fraction:
+    pairs = zip(a, b, strict=True)
+    return sum((Fraction(float(x)) * Fraction(float(y)) for x, y in pairs), Fraction(0))
+
+
+def assert_hyperplane_exact(points, query, normal, offset, min_gap):
+    """In exact rational arithmetic on the float64 numbers: every point on one side of
+    the published hyperplane, the query strictly on the other, gap at least min_gap."""
+    b = Fraction(float(offset))
+    best = max(exact_dot(x, normal) for x in points)
+    qw = exact_dot(query, normal)
+    assert best <= b < qw
+    assert qw - best >= Fraction(float(min_gap)) * Fraction(float(np.linalg.norm(normal)))
+
+
+@pytest.mark.parametrize("rotate", [False, True])
+def test_just_outside_a_flat_hull_is_outside(rotate):
+    # 50 points in the plane z = 0 of R^3 (optionally rotated, so no column is constant).
+    # Geometry: the max-x vertex moved by a in x and lifted by a in z is at distance
+    # sqrt(2) a from the hull (the half-space x <= max x holds the hull, the vertex is in
+    # it); with a = 0.8 tol * scale that is 1.13 tol * scale: outside.  With a = 0.6 tol *
+    # scale it is 0.85 tol * scale: inside (the closed band).
+    rng = np.random.default_rng(21)
+    tol = 1e-7
+    rot = np.linalg.qr(rng.standard_normal((3, 3)))[0] if rotate else np.eye(3)
+    for trial in range(5):
+        flat = np.zeros((50, 3))
+        flat[:, :2] = rng.standard_normal((50, 2))
+        _, s = hull_scale(flat)
+        v = flat[np.argmax(flat[:, 0])]
+        queries = []
+        for a in (0.8, 0.6):
+            q = v.copy()
+            q[0] += a * tol * s
+            q[2] = a * tol * s
+            queries.append(q)
+        points, queries = flat @ rot.T, np.array(queries) @ rot.T
+        result = membership(points, queries, tol=tol)
+        assert result.status.tolist() == [OUTSIDE, INSIDE], (trial, result.method)
+        assert_certified(result, points, queries)
+        # the margin is a lower bound of the true distance sqrt(2) * 0.8 tol * scale
+        assert tol <= result.margin[0] <= np.sqrt(2) * 0.8 * tol * (1 + 1e-6)
+        assert_hyperplane_exact(
+            points, queries[0], result.hyperplane_normal[0], result.hyperplane_offset[0], tol * s
+        )
+
+
+def test_exact_lp_keeps_inside_weights_with_a_nonzero_optimum(monkeypatch):
+    # Column generation is made to fail, so the exact LP decides everything.  Points:
+    # the vertices of the cube [0, 1000]^5 plus interior points; queries: face centres
+    # pushed out along the face normal by 0.5 tol * scale (distance 0.5 tol * scale by
+    # geometry: inside the closed band, although the LP's optimum is 0.5 tol * scale,
+    # far above 1e-12) and by 3 tol * scale (outside), and interior points.
+    import neuralhull.hull as hull_module
+
+    monkeypatch.setattr(hull_module, "_solve_working_set", lambda Y, S, z: None)
+    rng = np.random.default_rng(22)
+    d, tol = 5, 1e-7
+    cube = 1000.0 * np.array(list(itertools.product([0.0, 1.0], repeat=d)))
+    points = np.vstack([cube, 1000.0 * rng.uniform(0.1, 0.9, (40, d))])
+    _, s = hull_scale(points)
+    queries, truth = [], []
+    for k in range(d):
+        for push, inside in ((0.5, True), (3.0, False)):
+            q = np.full(d, 500.0)
+            q[k] = 1000.0 + push * tol * s
+            queries.append(q)
+            truth.append(inside)
+    queries = np.vstack([queries, 1000.0 * rng.uniform(0.2, 0.8, (4, d))])
+    truth += [True] * 4
+    result = membership(points, queries, tol=tol)
+    assert result.inside.tolist() == truth
+    assert result.n_undecided == 0
+    assert (result.method[result.inside] == "highs").all()
+    assert_certified(result, points, queries)
+
+
+def test_one_lp_model_settles_what_column_generation_leaves(monkeypatch):
+    import neuralhull.hull as hull_module
+
+    built = []
+    original_init = hull_module._ElasticLP.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(hull_module, "_solve_working_set", lambda Y, S, z: None)
+    monkeypatch.setattr(hull_module._ElasticLP, "__init__", counting_init)
+    rng = np.random.default_rng(23)
+    points = rng.standard_normal((300, 8))
+    queries = np.vstack(
+        [rng.dirichlet(np.ones(9), 10) @ points[:9], 0.9 * rng.standard_normal((15, 8))]
+    )
+    result = membership(points, queries)
+    assert len(built) == 1  # one model for the whole call
+    assert result.stats["lp_solves"] >= 10
+    assert_certified(result, points, queries)
+    assert result.inside.tolist() == [lp_inside(points, q) for q in queries]
+
+
+@pytest.mark.parametrize("centre", [1e6, 1e8])
+def test_hyperplane_separates_in_exact_arithmetic_far_from_the_origin(centre):
+    rng = np.random.default_rng(24)
+    tol = 1e-7
+    for _ in range(4):
+        points = centre + rng.standard_normal((30, 3))
+        _, s = hull_scale(points)
+        q = points[np.argmax(points[:, 0])].copy()
+        q[0] += 3e-7 * s  # distance 3 tol * scale (the vertex moved along x, as above)
+        result = membership(points, q[None], tol=tol)
+        assert result.status[0] == OUTSIDE
+        assert result.verify(points, q[None]).all()
+        assert_hyperplane_exact(
+            points, q, result.hyperplane_normal[0], result.hyperplane_offset[0], tol * s
+        )
+        # verify() is strict: an offset at or beyond q.w is rejected
+        forged = copy.deepcopy(result)
+        forged.hyperplane_offset[0] = float(q @ result.hyperplane_normal[0])
+        assert not forged.verify(points, q[None]).any()
+
+
+def test_far_centre_never_publishes_a_wrong_hyperplane():
+    # |centre| / scale = 1e10: the offset cannot be placed for a query 3 tol * scale out,
+    # so the engine must say undecided (or give a hyperplane that is exactly right)
+    rng = np.random.default_rng(25)
+    points = 1e10 + rng.standard_normal((30, 3))
+    _, s = hull_scale(points)
+    q = points[np.argmax(points[:, 0])].copy()
+    q[0] += 3e-7 * s
+    result = membership(points, q[None])
+    assert result.status[0] != INSIDE
+    if result.status[0] == OUTSIDE:
+        assert_hyperplane_exact(
+            points, q, result.hyperplane_normal[0], result.hyperplane_offset[0], 1e-7 * s
+        )
+
+
+@pytest.mark.parametrize("magnitude", [2.0**-565, 1e-170, 1e160, 2.0**530])
+def test_extreme_magnitudes_behave_like_unit_data(magnitude):
+    # Membership is invariant under scaling; the truth comes from the LP on unit data.
+    rng = np.random.default_rng(26)
+    base = rng.standard_normal((40, 4))
+    queries = np.vstack([rng.dirichlet(np.ones(5), 5) @ base[:5], rng.standard_normal((6, 4))])
+    truth = [lp_inside(base, q) for q in queries]
+    points = base * magnitude
+    result = membership(points, queries * magnitude)
+    assert result.inside.tolist() == truth
+    assert_certified(result, points, queries * magnitude)
+    # the scale is the radius, computed without squaring the raw numbers
+    _, unit_scale = hull_scale(base)
+    assert hull_scale(points)[1] == pytest.approx(unit_scale * magnitude, rel=1e-12)
+    # a query 10 radii off a vertex is outside however small the numbers are
+    far = points[:1] + np.array([[10 * unit_scale * magnitude, 0, 0, 0]])
+    assert membership(points, far).status[0] == OUTSIDE
+
+
+def test_tiny_data_does_not_make_the_tolerance_absolute():
+    rng = np.random.default_rng(27)
+    points = 1e-170 * rng.standard_normal((20, 3))
+    query = points[:1] + np.array([[1e-160, 0.0, 0.0]])  # 1e10 radii away
+    result = membership(points, query)
+    assert result.status[0] == OUTSIDE
+    assert result.scale < 1e-165
+    assert_hyperplane_exact(
+        points, query[0], result.hyperplane_normal[0], result.hyperplane_offset[0], 0.0
+    )
+
+
+def test_unrepresentable_magnitudes_raise_a_clear_error():
+    with pytest.raises(ValueError, match="cannot be represented"):
+        membership(np.array([[-1e300], [1e300]]), np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="cannot be represented"):
+        membership(np.array([[0.0], [1e-300]]), np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="too far"):
+        membership(np.array([[0.0], [1e-200]]), np.array([[1e200]]))
+
+
+def test_bounding_box_certifies_outside_with_an_axis_hyperplane():
+    # Truth by geometry: a query whose k-th coordinate exceeds every point's k-th
+    # coordinate by more than tol * scale is outside, and the axis separates.
+    rng = np.random.default_rng(28)
+    points = rng.standard_normal((500, 6)) + 50.0
+    _, s = hull_scale(points)
+    queries = rng.dirichlet(np.ones(6), 8) @ points[:6]
+    for j in range(8):
+        k = j % 6
+        sign = 1 if j < 6 else -1
+        edge = points[:, k].max() if sign > 0 else points[:, k].min()
+        queries[j, k] = edge + sign * 2e-7 * s
+    result = membership(points, queries)
+    assert result.outside.all()
+    assert (result.method == "bounding-box").all()
+    assert_certified(result, points, queries)
+    for j in range(8):
+        w = result.hyperplane_normal[j]
+        assert np.count_nonzero(w) == 1 and abs(w[j % 6]) == 1.0
+        assert_hyperplane_exact(points, queries[j], w, result.hyperplane_offset[j], 1e-7 * s)
+
+
+def test_default_uses_every_core_and_n_jobs_does_not_change_the_result():
+    rng = np.random.default_rng(29)
+    points = rng.standard_normal((2000, 10))
+    queries = np.vstack(
+        [rng.standard_normal((40, 10)), rng.dirichlet(np.ones(11), 40) @ points[:11]]
+    )
+    default = membership(points, queries)
+    assert default.stats["n_jobs"] == len(os.sched_getaffinity(0))
+    serial = membership(points, queries, n_jobs=1)
+    three = membership(points, queries, n_jobs=3)
+    for other in (serial, three):
+        for name in (
+            "status",
+            "weight_indptr",
+            "weight_indices",
+            "weight_values",
+            "hyperplane_normal",
+            "hyperplane_offset",
+            "method",
+            "rounds",
+        ):
+            np.testing.assert_array_equal(getattr(default, name), getattr(other, name))
+    assert_certified(default, points, queries)
+    assert default.inside.tolist() == [lp_inside(points, q) for q in queries]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_preprocessing_makes_one_copy_of_the_points(dtype):
+    import tracemalloc
+
+    from neuralhull.hull import _prepare
+
+    rng = np.random.default_rng(30)
+    points = rng.standard_normal((20000, 50)).astype(dtype)
+    one_copy = points.shape[0] * points.shape[1] * 8
+    tracemalloc.start()
+    prep = _prepare(points, 1e-7)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert prep.rank == 50
+    assert peak < 1.3 * one_copy  # the centred float64 copy and small blocks, no more
