@@ -416,7 +416,7 @@ def inside_probability_theory(kind: str, N: int, d: int, *, rank: int = 4) -> fl
 def _default_membership(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
     from neuralhull import hull  # lazy: theory imports without the hull engine
 
-    return np.asarray(hull.in_hull(points, queries), dtype=bool)
+    return np.asarray(hull.in_hull(points, queries, n_jobs=1), dtype=bool)
 
 
 def hull_probability_mc(

@@ -87,7 +87,8 @@ def _check_positive_int(value, name: str) -> int:
 def _hull_status(points: np.ndarray, queries: np.ndarray, *, tol: float) -> np.ndarray:
     from neuralhull import hull
 
-    return hull.membership(points, queries, tol=tol).status
+    # one process: Monte-Carlo calls are small and many, and the job holds one core
+    return hull.membership(points, queries, tol=tol, n_jobs=1).status
 
 
 def hull_probability_cell(
