@@ -89,6 +89,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import nnls
@@ -269,6 +270,11 @@ class _Prepared:
     def iscale(self) -> float:
         """The scale in internal units (about 1)."""
         return self.scale * self.unit
+
+    @cached_property
+    def centre_norm(self) -> float:
+        """``||centre||_2`` in original units (bounds the rounding of translations)."""
+        return float(_row_norms(self.centre[None])[0])
 
     def reduce(self, queries_centred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Affine-hull coordinates (m, r) and off-hull distances (m,) of internal queries."""
@@ -465,8 +471,7 @@ def _check_inside(prep: _Prepared, idx: np.ndarray, weights: np.ndarray, query_c
     resid = weights @ prep.centred[idx] - query_centred
     qnorm = float(_row_norms(query_centred[None])[0])
     internal = float(_row_norms(resid[None])[0]) + _gamma(idx.size + 2) * (prep.radius + qnorm)
-    cnorm = float(_row_norms(prep.centre[None])[0])
-    return internal / prep.unit + abs(weights.sum() - 1.0) * cnorm
+    return internal / prep.unit + abs(weights.sum() - 1.0) * prep.centre_norm
 
 
 @dataclass
@@ -532,7 +537,7 @@ class _Certificates:
         e_cw = _U * (np.abs(W) @ np.abs(prep.centre)) + _U * np.abs(cw)
         mid = (best + qw) / 2
         b = cw + mid / unit
-        cnorm = float(_row_norms(prep.centre[None])[0])
+        cnorm = prep.centre_norm
         x_bound = cnorm + prep.scale  # >= max_i ||x_i||
         q_bound = cnorm + qnorm[rows] / unit  # >= ||q||
         # verify() bounds its own dot products by gamma(d + 2) * ||x||; reserve that twice
@@ -1456,7 +1461,7 @@ def hull_distance(
         seed=seed,
     )
     X = prep.centred
-    cnorm = float(_row_norms(prep.centre[None])[0])
+    cnorm = prep.centre_norm
     upper = np.full(m, np.inf)
     lower = np.zeros(m)
     weights_idx: list = [np.zeros(0, dtype=np.int64)] * m

@@ -79,6 +79,12 @@ def _check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+def _check_seed(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 # ---------------------------------------------------------------------------------------------
 # 1. Random samples
 # ---------------------------------------------------------------------------------------------
@@ -239,14 +245,12 @@ def hull_probability_table(
     sizes = [_check_positive_int(n, "training-set size N") for n in sizes]
     if not dimensions or not sizes:
         raise ValueError("dimensions and sizes must each hold at least one value")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = _check_seed(seed, "seed")
     rank = _check_positive_int(rank, "rank")
-    for value, name in [(map_seed, "map_seed"), (curve_seed, "curve_seed")]:
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    map_seed = _check_seed(map_seed, "map_seed")
+    curve_seed = _check_seed(curve_seed, "curve_seed")
     if kind == "low-rank-gaussian":
-        sampler = partial(theory.low_rank_gaussian_samples, rank=rank, map_seed=int(map_seed))
+        sampler = partial(theory.low_rank_gaussian_samples, rank=rank, map_seed=map_seed)
         skipped = [d for d in dimensions if d < rank]
         dimensions = [d for d in dimensions if d >= rank]
         if not dimensions:
@@ -257,9 +261,9 @@ def hull_probability_table(
                 "the samples are a full-rank Gaussian in R^d and the probability moves with d"
             )
     elif kind == "curve":
-        theory._curve_parameters(1, int(curve_seed), curve_frequencies)  # checks the range
+        theory._curve_parameters(1, curve_seed, curve_frequencies)  # checks the range
         sampler = partial(
-            theory.curve_samples, curve_seed=int(curve_seed), frequencies=curve_frequencies
+            theory.curve_samples, curve_seed=curve_seed, frequencies=curve_frequencies
         )
     else:
         sampler = theory.SAMPLERS[kind]
@@ -268,7 +272,7 @@ def hull_probability_table(
     rows = []
     for d in dimensions:
         for N in sizes:
-            rng = np.random.default_rng([int(seed), SAMPLE_KINDS.index(kind), d, N])
+            rng = np.random.default_rng([seed, SAMPLE_KINDS.index(kind), d, N])
             cell = hull_probability_cell(
                 sampler,
                 N,
