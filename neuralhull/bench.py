@@ -284,15 +284,37 @@ def _large(pixels, rng, n_jobs, n_combinations=5):
     return summary
 
 
+def _parse_case(text: str) -> tuple[str, int, int]:
+    """``kind:n:d`` (kind gaussian, pca or pixels; pixels needs d=784)."""
+    try:
+        kind, n, d = text.split(":")
+        n, d = int(n), int(d)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected kind:n:d, got {text!r}") from None
+    if kind not in ("gaussian", "pca", "pixels") or n < 1 or d < 1:
+        raise argparse.ArgumentTypeError(f"bad case {text!r}: kind gaussian|pca|pixels, n, d >= 1")
+    if kind == "pixels" and d != 784:
+        raise argparse.ArgumentTypeError(f"bad case {text!r}: pixels have d=784")
+    return kind, n, d
+
+
 def bench_hull(
-    quick: bool = False, large_only: bool = False, n_jobs: int | None = None
+    quick: bool = False,
+    large_only: bool = False,
+    n_jobs: int | None = None,
+    cases: list | None = None,
 ) -> tuple[list, list]:
-    """Run the benchmark, print its tables; returns (compared rows, large-case rows)."""
+    """Run the benchmark, print its tables; returns (compared rows, large-case rows).
+
+    ``cases``: (kind, n, d) triples to run instead of the grid (no large cases then).
+    """
     rng = np.random.default_rng(0)
     pixels = _mnist_pixels(rng)
     rows: list = []
     large: list = []
-    if not large_only:
+    if cases:
+        budget = 20.0
+    elif not large_only:
         if quick:
             cases = [(k, n, d) for k in ("gaussian", "pca") for n, d in ((2000, 5), (10000, 20))]
             cases += [("pca", 10000, 50), ("pixels", 2000, 784)]
@@ -305,6 +327,7 @@ def bench_hull(
                 + [("pixels", 784)]
             ]
             budget = 20.0
+    if cases or not large_only:
         print(
             f"# hull membership: engine (n_jobs={n_jobs or 'all cores'}) vs one linprog(highs) "
             "per query; "
@@ -315,7 +338,7 @@ def bench_hull(
             row = _run_case(kind, n, d, rng, pixels, budget, n_jobs)
             _print_row(row)
             rows.append(row)
-    if large_only or not quick:
+    if not cases and (large_only or not quick):
         large = _large(pixels, rng, n_jobs)
     return rows, large
 
@@ -328,8 +351,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--n-jobs", type=int, default=None, help="engine worker processes (default: all cores)"
     )
+    parser.add_argument(
+        "--case",
+        type=_parse_case,
+        action="append",
+        metavar="KIND:N:D",
+        help="run only this case (repeatable), e.g. pixels:10000:784 or gaussian:60000:200",
+    )
     args = parser.parse_args(argv)
-    rows, large = bench_hull(quick=args.quick, large_only=args.large, n_jobs=args.n_jobs)
+    rows, large = bench_hull(
+        quick=args.quick, large_only=args.large, n_jobs=args.n_jobs, cases=args.case
+    )
     passed, line = verdict(rows, large)
     print(line, flush=True)
     return 0 if passed else 1

@@ -94,6 +94,9 @@ from functools import cached_property
 import numpy as np
 from scipy.optimize import nnls
 
+from neuralhull import _warm_nnls
+from neuralhull._warm_nnls import WarmNNLS
+
 __all__ = [
     "INSIDE",
     "OUTSIDE",
@@ -610,7 +613,30 @@ class _EngineOutput:
     rounds: np.ndarray  # (m,) rounds used
     nnls_solves: int = 0
     failures: int = 0
+    warm: bool = False  # warm-started solver used
+    warm_fallbacks: int = 0  # its breakdowns (that query went on with fresh solves)
     seconds: dict = field(default_factory=lambda: {"nnls": 0.0, "pricing": 0.0, "select": 0.0})
+
+    @classmethod
+    def merge(cls, outputs: list) -> _EngineOutput:
+        """One output for consecutive chunks of the queries, in order."""
+        merged = cls(
+            state=np.concatenate([o.state for o in outputs]),
+            support=[s for o in outputs for s in o.support],
+            mu=[s for o in outputs for s in o.mu],
+            upper=np.concatenate([o.upper for o in outputs]),
+            lower=np.concatenate([o.lower for o in outputs]),
+            direction=np.concatenate([o.direction for o in outputs]),
+            dnorm=np.concatenate([o.dnorm for o in outputs]),
+            rounds=np.concatenate([o.rounds for o in outputs]),
+            nnls_solves=sum(o.nnls_solves for o in outputs),
+            failures=sum(o.failures for o in outputs),
+            warm=any(o.warm for o in outputs),
+            warm_fallbacks=sum(o.warm_fallbacks for o in outputs),
+        )
+        for key in merged.seconds:
+            merged.seconds[key] = sum(o.seconds[key] for o in outputs)
+        return merged
 
 
 def _solve_working_set(Y: np.ndarray, S: np.ndarray, z: np.ndarray):
@@ -635,7 +661,62 @@ def _solve_working_set(Y: np.ndarray, S: np.ndarray, z: np.ndarray):
     return mu, mu @ Y[S]
 
 
+# bytes of warm-solver state (a thin QR factorisation per active query) one engine call
+# may hold; queries beyond it run in consecutive groups
+WARM_MEMORY = 1 << 30
+
+
 def _engine(
+    Y: np.ndarray,
+    Z: np.ndarray,
+    tol_in: np.ndarray,
+    tol_out: np.ndarray,
+    *,
+    progress: Callable[[int, int], None] | None,
+    progress_offset: int = 0,
+    progress_total: int | None = None,
+    use_warm: bool | None = None,
+    **kw,
+) -> _EngineOutput:
+    """:func:`_engine_group` on groups of queries small enough for the warm solver's
+    memory (its factorisations take up to ``16 (r + 2)**2`` bytes per active query)."""
+    m, r = Z.shape[0], Y.shape[1]
+    if use_warm is None:
+        use_warm = _warm_nnls.AVAILABLE
+    group = max(1, int(WARM_MEMORY // (16.0 * (r + 2) ** 2))) if use_warm else max(m, 1)
+    total = progress_total if progress_total is not None else m
+    if m <= group:
+        return _engine_group(
+            Y,
+            Z,
+            tol_in,
+            tol_out,
+            progress=progress,
+            progress_offset=progress_offset,
+            progress_total=total,
+            use_warm=use_warm,
+            **kw,
+        )
+    outputs = []
+    for lo in range(0, m, group):
+        hi = min(m, lo + group)
+        outputs.append(
+            _engine_group(
+                Y,
+                Z[lo:hi],
+                tol_in[lo:hi],
+                tol_out[lo:hi],
+                progress=progress,
+                progress_offset=progress_offset + lo,
+                progress_total=total,
+                use_warm=use_warm,
+                **kw,
+            )
+        )
+    return _EngineOutput.merge(outputs)
+
+
+def _engine_group(
     Y: np.ndarray,
     Z: np.ndarray,
     tol_in: np.ndarray,
@@ -648,6 +729,7 @@ def _engine(
     progress_offset: int = 0,
     progress_total: int | None = None,
     seed: int = 0,
+    use_warm: bool = False,
 ) -> _EngineOutput:
     """Column generation for the minimum-norm point of conv(Y) relative to each row of Z.
 
@@ -715,6 +797,9 @@ def _engine(
             pick = np.argpartition(row[cand], k_init - 1)[:k_init]
             support[start + c] = cand[pick].astype(np.int64)
 
+    # warm-started solver state per query (compiled Lawson-Hanson), when available
+    warm: list = [WarmNNLS(r + 1) if use_warm else None for _ in range(m)]
+    out.warm = use_warm
     active = np.arange(m)
     for rnd in range(1, max_rounds + 1):
         if active.size == 0:
@@ -724,19 +809,31 @@ def _engine(
         tick = time.perf_counter()
         for a, j in enumerate(active):
             rounds[j] = rnd
-            sol = _solve_working_set(Y, support[j], Z[j])
             out.nnls_solves += 1
-            if sol is None:
-                out.failures += 1
-                keep[a] = False
-                continue
-            weights, P[a] = sol
-            pos = weights > 0
-            support[j], mu[j] = support[j][pos], weights[pos]  # drop unused columns
+            if warm[j] is not None:
+                sol = warm[j].solve(Y, support[j], Z[j])
+                if sol is not None:
+                    # the passive set, in the solver's order, leads the next working set
+                    support[j], mu[j], P[a] = sol
+                else:
+                    out.warm_fallbacks += 1
+                    warm[j] = None  # from-scratch solves for this query from now on
+                    support[j] = np.unique(support[j])
+            if warm[j] is None:
+                sol = _solve_working_set(Y, support[j], Z[j])
+                if sol is None:
+                    out.failures += 1
+                    keep[a] = False
+                    continue
+                weights, P[a] = sol
+                pos = weights > 0
+                support[j], mu[j] = support[j][pos], weights[pos]  # drop unused columns
             upper[j] = min(upper[j], float(np.linalg.norm(Z[j] - P[a])))
             if upper[j] <= tol_in[j]:
                 state[j] = INSIDE
                 keep[a] = False
+        for j in active[~keep]:
+            warm[j] = None  # decided: free its factorisation
         active, P = active[keep], P[keep]
         out.seconds["nnls"] += time.perf_counter() - tick
         if active.size == 0:
@@ -791,6 +888,8 @@ def _engine(
                     cj = cj[np.argpartition(vals, cj.size - k_j)[-k_j:]]
                 support[j] = np.concatenate([support[j], cj])
             out.seconds["select"] += time.perf_counter() - tick
+        for j in active[~keep]:
+            warm[j] = None
         active = active[keep]
         if progress is not None:
             progress(progress_offset + (m - active.size), total)
@@ -861,21 +960,7 @@ def _engine_parallel(
             done += bounds[i + 1] - bounds[i]
             if progress is not None:
                 progress(progress_offset + done, progress_total)
-    merged = _EngineOutput(
-        state=np.concatenate([o.state for o in outputs]),
-        support=[s for o in outputs for s in o.support],
-        mu=[s for o in outputs for s in o.mu],
-        upper=np.concatenate([o.upper for o in outputs]),
-        lower=np.concatenate([o.lower for o in outputs]),
-        direction=np.concatenate([o.direction for o in outputs]),
-        dnorm=np.concatenate([o.dnorm for o in outputs]),
-        rounds=np.concatenate([o.rounds for o in outputs]),
-        nnls_solves=sum(o.nnls_solves for o in outputs),
-        failures=sum(o.failures for o in outputs),
-    )
-    for key in merged.seconds:
-        merged.seconds[key] = sum(o.seconds[key] for o in outputs)
-    return merged
+    return _EngineOutput.merge(outputs)
 
 
 # ---------------------------------------------------------------------------
@@ -1023,6 +1108,7 @@ class HullResult:
         The relative tolerance and the length scale (radius of the points).
     stats : dict
         ``n_points``, ``n_unique``, ``rank`` (of the affine hull as used), ``nnls_solves``,
+        ``warm_solver`` (the compiled warm-started solver ran), ``warm_fallbacks``,
         ``lp_solves`` (fallback LPs), ``seconds`` (engine time in nnls / pricing /
         candidate selection, summed over workers), ``preprocess_s``, ``time_s``, ``n_jobs``.
     """
@@ -1364,6 +1450,8 @@ def membership(
             "n_unique": int(prep.unique_index.size),
             "rank": int(prep.rank),
             "nnls_solves": int(eng.nnls_solves),
+            "warm_solver": bool(eng.warm),
+            "warm_fallbacks": int(eng.warm_fallbacks),
             "lp_solves": int(lp_solves),
             "seconds": {k: round(v, 4) for k, v in eng.seconds.items()},
             "preprocess_s": float(t_prep),
@@ -1518,6 +1606,8 @@ def hull_distance(
             "n_unique": int(prep.unique_index.size),
             "rank": int(prep.rank),
             "nnls_solves": int(eng.nnls_solves),
+            "warm_solver": bool(eng.warm),
+            "warm_fallbacks": int(eng.warm_fallbacks),
             "preprocess_s": float(t_prep),
             "time_s": float(time.perf_counter() - t0),
             "n_jobs": int(n_jobs),

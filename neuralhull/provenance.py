@@ -8,7 +8,16 @@ import time
 from collections.abc import Callable
 from importlib import metadata
 
-TRACKED_PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "highspy", "pandas", "snakemake")
+TRACKED_PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "torch",
+    "highspy",
+    "numba",
+    "pandas",
+    "snakemake",
+)
 
 
 def job_log(path: str) -> Callable[[str], None]:

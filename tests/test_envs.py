@@ -19,6 +19,7 @@ IMPORT_TO_PACKAGE = {
     "torch": "torch",
     "torchvision": "torchvision",
     "highspy": "highspy",
+    "numba": "numba",
     "matplotlib": "matplotlib",
     "seaborn": "seaborn",
     "yaml": "pyyaml",

@@ -557,6 +557,7 @@ def test_exact_lp_keeps_inside_weights_with_a_nonzero_optimum(monkeypatch):
     import neuralhull.hull as hull_module
 
     monkeypatch.setattr(hull_module, "_solve_working_set", lambda Y, S, z: None)
+    monkeypatch.setattr(hull_module._warm_nnls, "AVAILABLE", False)  # the only NNLS route
     rng = np.random.default_rng(22)
     d, tol = 5, 1e-7
     cube = 1000.0 * np.array(list(itertools.product([0.0, 1.0], repeat=d)))
@@ -589,6 +590,7 @@ def test_one_lp_model_settles_what_column_generation_leaves(monkeypatch):
         original_init(self, *args, **kwargs)
 
     monkeypatch.setattr(hull_module, "_solve_working_set", lambda Y, S, z: None)
+    monkeypatch.setattr(hull_module._warm_nnls, "AVAILABLE", False)  # the only NNLS route
     monkeypatch.setattr(hull_module._ElasticLP, "__init__", counting_init)
     rng = np.random.default_rng(23)
     points = rng.standard_normal((300, 8))

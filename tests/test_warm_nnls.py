@@ -1,0 +1,158 @@
+"""The warm-started Lawson-Hanson solver of the hull engine's working sets.
+
+Truths: scipy's NNLS solved from scratch on the same working set (the nearest point of the
+working set's hull to z is unique, so both must find the same distance), the optimality
+conditions of NNLS checked directly, and the engine's answers without the warm solver.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+import neuralhull.hull as hull_module
+from neuralhull import _warm_nnls
+from neuralhull._warm_nnls import WarmNNLS
+from neuralhull.hull import INSIDE, OUTSIDE, membership
+
+pytestmark = pytest.mark.skipif(not _warm_nnls.AVAILABLE, reason="numba not installed")
+
+
+def scratch_distance(Y, S, z):
+    """Distance from z to conv(Y[S]) by scipy's NNLS from scratch."""
+    A = np.vstack([(Y[S] - z).T, np.ones(S.size)])
+    b = np.zeros(A.shape[0])
+    b[-1] = 1.0
+    lam, _ = nnls(A, b, maxiter=100 * A.shape[1])
+    mu = lam / lam.sum()
+    return float(np.linalg.norm(mu @ Y[S] - z))
+
+
+def _problem(rng, kind):
+    n, r = int(rng.integers(3, 90)), int(rng.integers(1, 25))
+    Y = rng.standard_normal((n, r))
+    if kind == "low_rank":
+        Y = Y[:, : max(1, r // 3)] @ rng.standard_normal((max(1, r // 3), r))
+    elif kind == "duplicates":
+        Y = Y[rng.integers(0, max(2, n // 3), n)]
+    elif kind == "nonnegative":  # exact zeros, like pixels or ReLU activations
+        Y = np.maximum(Y, 0)
+    if rng.random() < 0.5:  # inside: a combination of a few points
+        k = int(rng.integers(1, min(n, r + 2) + 1))
+        z = rng.dirichlet(np.ones(k)) @ Y[rng.choice(n, k, replace=False)]
+    else:
+        z = rng.standard_normal(r) * rng.choice([0.3, 1.0, 3.0])
+    return Y, z
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "low_rank", "duplicates", "nonnegative"])
+def test_warm_rounds_match_a_fresh_solve_every_round(kind):
+    rng = np.random.default_rng(sum(map(ord, kind)))
+    rounds = 0
+    for _ in range(60):
+        Y, z = _problem(rng, kind)
+        n = Y.shape[0]
+        solver = WarmNNLS(Y.shape[1] + 1)
+        order = rng.permutation(n)
+        S, rest = order[:4], order[4:]
+        while True:
+            out = solver.solve(Y, S, z)
+            assert out is not None
+            idx, mu, p = out
+            # a convex combination of working-set points, at the optimal distance
+            assert np.isin(idx, S).all() and np.unique(idx).size == idx.size
+            assert (mu > 0).all() and abs(mu.sum() - 1) < 1e-12
+            np.testing.assert_allclose(p, mu @ Y[idx], atol=1e-12)
+            dist = float(np.linalg.norm(p - z))
+            ref = scratch_distance(Y, S, z)
+            assert dist <= ref + 1e-9 * (1 + ref), (dist, ref)
+            assert dist >= ref - 1e-9 * (1 + ref), (dist, ref)
+            # optimality: no working-set point lies beyond p in the direction z - p
+            if dist > 1e-9:
+                u = (z - p) / dist
+                assert (Y[S] @ u).max() <= p @ u + 1e-8
+            rounds += 1
+            if rest.size == 0:
+                break
+            add, rest = rest[: int(rng.integers(1, 9))], rest[int(rng.integers(1, 9)) :]
+            # the engine's contract: the previous passive set, in order, leads
+            S = np.concatenate([idx, add[~np.isin(add, idx)]])
+    assert rounds > 200
+
+
+def test_a_large_support_is_found_exactly():
+    # a point inside with a support of about r + 1 points, found in many small rounds:
+    # hundreds of columns enter and leave the factorisation
+    rng = np.random.default_rng(5)
+    n, r = 400, 60
+    Y = rng.standard_normal((n, r))
+    z = rng.dirichlet(np.ones(n)) @ Y
+    solver = WarmNNLS(r + 1)
+    S, order = np.arange(10), np.arange(10, n)
+    while True:
+        idx, mu, p = solver.solve(Y, S, z)
+        if order.size == 0:
+            break
+        S, order = np.concatenate([idx, order[:15]]), order[15:]
+    assert np.linalg.norm(p - z) < 1e-10
+    assert idx.size <= r + 1
+    assert solver.iterations > 61
+
+
+def _engine_statuses(points, queries, monkeypatch, warm):
+    monkeypatch.setattr(_warm_nnls, "AVAILABLE", warm)
+    result = membership(points, queries, n_jobs=1)
+    assert result.stats["warm_solver"] is warm
+    assert result.verify(points, queries).all() and result.n_undecided == 0
+    return result
+
+
+def test_engine_answers_do_not_depend_on_the_warm_solver(monkeypatch):
+    rng = np.random.default_rng(11)
+    points = np.maximum(rng.standard_normal((3000, 40)), 0)  # exact zeros, like ReLU
+    combos = np.vstack(
+        [
+            rng.dirichlet(np.ones(k)) @ points[rng.choice(3000, k, replace=False)]
+            for k in (2, 10, 30, 41, 41, 41)
+        ]
+    )
+    fresh = np.maximum(rng.standard_normal((20, 40)), 0) * 0.6
+    queries = np.vstack([combos, fresh])
+    warm = _engine_statuses(points, queries, monkeypatch, True)
+    cold = _engine_statuses(points, queries, monkeypatch, False)
+    assert (warm.status == cold.status).all()
+    assert (warm.status[:6] == INSIDE).all() and (warm.status == OUTSIDE).any()
+    assert warm.stats["warm_fallbacks"] == 0
+
+
+def test_memory_bound_splits_queries_into_groups_with_the_same_answers(monkeypatch):
+    rng = np.random.default_rng(12)
+    points = rng.standard_normal((800, 15))
+    queries = np.vstack(
+        [rng.dirichlet(np.ones(16), 20) @ points[:16], rng.standard_normal((20, 15))]
+    )
+    whole = membership(points, queries, n_jobs=1)
+    seen = []
+    # room for the state of 3 queries at a time: 14 groups
+    monkeypatch.setattr(hull_module, "WARM_MEMORY", 3 * 16 * (15 + 2) ** 2)
+    split = membership(points, queries, n_jobs=1, progress=lambda done, total: seen.append(done))
+    assert (split.status == whole.status).all()
+    assert (split.rounds == whole.rounds).all()
+    assert seen == sorted(seen) and seen[-1] == len(queries)
+    assert split.verify(points, queries).all()
+
+
+def test_a_breakdown_falls_back_to_fresh_solves(monkeypatch):
+    # the kernel reports non-finite numbers: the engine must carry on with scipy's NNLS
+    # for that query, count it, and still certify every answer
+    monkeypatch.setattr(WarmNNLS, "solve", lambda self, Y, S, z, max_iter=None: None)
+    rng = np.random.default_rng(13)
+    points = rng.standard_normal((500, 10))
+    queries = np.vstack(
+        [rng.dirichlet(np.ones(11), 5) @ points[:11], rng.standard_normal((5, 10)) * 2]
+    )
+    result = membership(points, queries, n_jobs=1)
+    assert result.stats["warm_fallbacks"] > 0
+    assert result.verify(points, queries).all() and result.n_undecided == 0
+    assert (result.status[:5] == INSIDE).all()
