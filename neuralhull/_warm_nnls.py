@@ -35,27 +35,32 @@ ITERATION_LIMIT = 1
 BREAKDOWN = 2  # non-finite numbers: the caller falls back to a fresh solve
 
 
-def _delete(Qt, R, c, lam, perm, res, k, p, M):  # pragma: no cover - compiled
+def _delete(Qt, Rt, c, lam, perm, res, k, p, M):  # pragma: no cover - compiled
     """Drop passive column ``p`` of ``k``: shift, re-triangularise with Givens rotations
     (applied to R's rows, Q's columns and c = Q^T e alike), and add the leaving
-    direction's share back to the residual.  Returns the new ``k``."""
+    direction's share back to the residual.  Returns the new ``k``.
+
+    ``Rt`` holds R column by column (``Rt[j, i] = R[i, j]``), so that dropping a column
+    moves contiguous memory and back-substitution runs along contiguous columns.
+    """
+    for col in range(p, k - 1):  # column col + 1 of R has rows 0..col + 1
+        for i in range(col + 2):
+            Rt[col, i] = Rt[col + 1, i]
     for i in range(k):
-        for col in range(p, k - 1):
-            R[i, col] = R[i, col + 1]
-        R[i, k - 1] = 0.0
+        Rt[k - 1, i] = 0.0
     for t in range(p, k - 1):
-        a = R[t, t]
-        b = R[t + 1, t]
+        a = Rt[t, t]
+        b = Rt[t, t + 1]
         h = np.hypot(a, b)
         if h == 0.0:
             continue
         cs = a / h
         sn = b / h
         for col in range(t, k - 1):
-            x = R[t, col]
-            y = R[t + 1, col]
-            R[t, col] = cs * x + sn * y
-            R[t + 1, col] = -sn * x + cs * y
+            x = Rt[col, t]
+            y = Rt[col, t + 1]
+            Rt[col, t] = cs * x + sn * y
+            Rt[col, t + 1] = -sn * x + cs * y
         for e in range(M):
             x = Qt[t, e]
             y = Qt[t + 1, e]
@@ -71,27 +76,39 @@ def _delete(Qt, R, c, lam, perm, res, k, p, M):  # pragma: no cover - compiled
     for i in range(p, last):
         lam[i] = lam[i + 1]
         perm[i] = perm[i + 1]
-    for col in range(k):
-        R[last, col] = 0.0
+    if last >= 1:  # row ``last`` of R: only the last rotation touched it, and zeroed it
+        Rt[last - 1, last] = 0.0
     c[last] = 0.0
     lam[last] = 0.0
     return last
 
 
-def _back_substitute(R, c, s, k):  # pragma: no cover - compiled
+def _back_substitute(Rt, c, s, k):  # pragma: no cover - compiled
+    """Solve R s = c (R upper triangular, stored by columns in ``Rt``)."""
+    for i in range(k):
+        s[i] = c[i]
     for i in range(k - 1, -1, -1):
-        acc = c[i]
-        for col in range(i + 1, k):
-            acc -= R[i, col] * s[col]
-        s[i] = acc / R[i, i]
+        s[i] /= Rt[i, i]
+        si = s[i]
+        col = Rt[i]
+        for r in range(i):
+            s[r] -= si * col[r]
 
 
-def _kernel(At, k0, Qt, R, c, lam, perm, max_iter, scan):  # pragma: no cover - compiled
+def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover - compiled
     """Lawson-Hanson on the rows of ``At`` (the columns of A), warm from the passive set
     ``0..k0-1`` (rows ``0..k0-1`` of ``At``, factorised in ``Qt``, ``R``, ``c``, weights
-    ``lam``).  Returns (status, k, iterations); the passive set is ``perm[:k]``."""
+    ``lam``).  Returns (status, k, columns added); the passive set is ``perm[:k]``.
+
+    Columns enter ``block`` at a time (the largest duals), so that orthogonalising them
+    against Q costs matrix-matrix products instead of one pass over Q per column; a new
+    column whose least-squares weight is not positive leaves again at once.  When a whole
+    block leaves, the next pass adds the single best column, as in the textbook method,
+    whose weight is positive in exact arithmetic (else it is blocked for this call).
+    """
     S, M = At.shape
     cap = Qt.shape[0]
+    limit = min(cap - 1, M)
     k = k0
     inP = np.zeros(S, dtype=np.bool_)
     blocked = np.zeros(S, dtype=np.bool_)
@@ -102,55 +119,74 @@ def _kernel(At, k0, Qt, R, c, lam, perm, max_iter, scan):  # pragma: no cover - 
         anorm[j] = np.sqrt(np.dot(At[j], At[j]))
     s = np.empty(cap)
     res = np.zeros(M)
-    iters = 0
-    while iters < max_iter:
+    cand = np.empty(block, dtype=np.int64)
+    added = 0
+    size = block
+    while added < max_iter:
         # exact residual of the current passive solution, then every dual at once
         res[:] = 0.0
         res[M - 1] = 1.0
         if k > 0:
             res -= np.dot(c[:k], Qt[:k])
         if not np.all(np.isfinite(res)):
-            return BREAKDOWN, k, iters
+            return BREAKDOWN, k, added
+        rn = max(np.sqrt(np.dot(res, res)), 1e-300)
         w = np.dot(At, res)
-        rn = np.sqrt(np.dot(res, res))
         for j in range(S):
-            if inP[j] or blocked[j] or not w[j] > 1e-12 * anorm[j] * max(rn, 1e-300):
+            if inP[j] or blocked[j] or not w[j] > 1e-12 * anorm[j] * rn:
                 w[j] = -np.inf
-        order = np.argsort(-w)[:scan]
-        tried = False
-        for j in order:
-            if w[j] == -np.inf or iters >= max_iter:
+        order = np.argsort(-w)
+        nb = 0
+        for t in range(min(size, S)):
+            if w[order[t]] == -np.inf:
                 break
-            # the dual moves as columns enter: recheck it against the current residual
-            if not np.dot(At[j], res) > 1e-12 * anorm[j] * max(rn, 1e-300):
-                continue
-            tried = True
-            if k >= cap - 1 or k >= M:
-                blocked[j] = True
-                continue
-            iters += 1
-            a = At[j]
-            if k > 0:
-                h = np.dot(Qt[:k], a)
-                v = a - np.dot(h, Qt[:k])
-                vn = np.sqrt(np.dot(v, v))
-                if vn < 0.7 * anorm[j]:  # "twice is enough"
-                    h2 = np.dot(Qt[:k], v)
-                    v -= np.dot(h2, Qt[:k])
-                    h += h2
-                    vn = np.sqrt(np.dot(v, v))
-            else:
-                h = np.zeros(0)
-                v = a.copy()
-                vn = anorm[j]
-            if not vn > 1e-10 * anorm[j]:
+            cand[nb] = order[t]
+            nb += 1
+        if nb == 0:
+            return OK, k, added
+        if k >= limit:  # full rank already: nothing can enter
+            for t in range(nb):
+                blocked[cand[t]] = True
+            continue
+        nb = min(nb, limit - k)
+        # orthogonalise the block against Q (twice), then within itself
+        AB = np.empty((nb, M))
+        for t in range(nb):
+            AB[t] = At[cand[t]]
+        if k > 0:
+            Qk = Qt[:k]
+            H = np.dot(Qk, AB.T)
+            V = AB - np.dot(H.T, Qk)
+            H2 = np.dot(Qk, V.T)
+            V -= np.dot(H2.T, Qk)
+            H += H2
+        else:
+            H = np.zeros((0, nb))
+            V = AB.copy()
+        k_old = k
+        coef = np.zeros(nb)
+        for t in range(nb):
+            j = cand[t]
+            v = V[t]
+            if not np.sqrt(np.dot(v, v)) > 1e-10 * anorm[j]:
                 blocked[j] = True  # in the span of the passive columns
                 continue
-            for i in range(k):
-                R[i, k] = h[i]
-            for col in range(cap):
-                R[k, col] = 0.0
-            R[k, k] = vn
+            coef[:] = 0.0
+            for _rep in range(2):
+                for l in range(k - k_old):
+                    d = np.dot(Qt[k_old + l], v)
+                    coef[l] += d
+                    v -= d * Qt[k_old + l]
+            vn = np.sqrt(np.dot(v, v))
+            if not vn > 1e-10 * anorm[j]:
+                continue  # in the span of this block: the next pass may take it
+            for i in range(k_old):
+                Rt[k, i] = H[i, t]
+            for l in range(k - k_old):
+                Rt[k, k_old + l] = coef[l]
+            Rt[k, k] = vn
+            for i in range(k + 1, cap):
+                Rt[k, i] = 0.0
             Qt[k] = v / vn
             c[k] = Qt[k, M - 1]
             res -= c[k] * Qt[k]
@@ -158,53 +194,64 @@ def _kernel(At, k0, Qt, R, c, lam, perm, max_iter, scan):  # pragma: no cover - 
             perm[k] = j
             inP[j] = True
             k += 1
-            # inner loop: step towards the new least-squares solution, dropping the
-            # passive columns whose weight reaches zero first
-            while True:
-                _back_substitute(R, c, s, k)
-                if not np.isfinite(s[k - 1]):
-                    return BREAKDOWN, k, iters
-                if perm[k - 1] == j and lam[k - 1] == 0.0 and not s[k - 1] > 0.0:
-                    # cannot enter numerically: undo and never try it again this call
-                    for e in range(M):
-                        res[e] += c[k - 1] * Qt[k - 1, e]
-                    c[k - 1] = 0.0
-                    k -= 1
-                    inP[j] = False
-                    blocked[j] = True
-                    break
-                alpha = 2.0
-                drop = -1
+        if k == k_old:
+            continue
+        added += k - k_old
+        # inner loop: new columns with a weight that is not positive leave at once; then
+        # step towards the least-squares solution, dropping the passive columns whose
+        # weight reaches zero first
+        while k > 0:
+            _back_substitute(Rt, c, s, k)
+            for i in range(k):
+                if not np.isfinite(s[i]):
+                    return BREAKDOWN, k, added
+            dropped = False
+            for i in range(k - 1, -1, -1):
+                if lam[i] == 0.0 and not s[i] > 0.0:
+                    inP[perm[i]] = False
+                    if size == 1:
+                        blocked[perm[i]] = True  # cannot enter numerically
+                    k = _delete(Qt, Rt, c, lam, perm, res, k, i, M)
+                    dropped = True
+            if dropped:
+                continue
+            alpha = 2.0
+            drop = -1
+            for i in range(k):
+                if s[i] <= 0.0:
+                    den = lam[i] - s[i]
+                    frac = lam[i] / den if den > 0 else 0.0
+                    if frac < alpha:
+                        alpha = frac
+                        drop = i
+            if drop < 0:
                 for i in range(k):
-                    if s[i] <= 0.0:
-                        den = lam[i] - s[i]
-                        frac = lam[i] / den if den > 0 else 0.0
-                        if frac < alpha:
-                            alpha = frac
-                            drop = i
-                if drop < 0:
-                    for i in range(k):
-                        lam[i] = s[i]
-                    break
-                for i in range(k):
-                    lam[i] += alpha * (s[i] - lam[i])
-                lam[drop] = 0.0
-                # drop every passive weight at zero, highest position first
-                for i in range(k - 1, -1, -1):
-                    if lam[i] <= 0.0:
-                        inP[perm[i]] = False
-                        k = _delete(Qt, R, c, lam, perm, res, k, i, M)
-                if k == 0:
-                    break
-        if not tried:
-            return OK, k, iters
-    return ITERATION_LIMIT, k, iters
+                    lam[i] = s[i]
+                break
+            for i in range(k):
+                lam[i] += alpha * (s[i] - lam[i])
+            lam[drop] = 0.0
+            # drop every passive weight at zero, highest position first
+            for i in range(k - 1, -1, -1):
+                if lam[i] <= 0.0:
+                    inP[perm[i]] = False
+                    k = _delete(Qt, Rt, c, lam, perm, res, k, i, M)
+        # a block that left entirely: the next pass adds one column at a time
+        survived = False
+        for t in range(nb):
+            if inP[cand[t]]:
+                survived = True
+        size = block if survived else 1
+    return ITERATION_LIMIT, k, added
 
 
 if AVAILABLE:  # pragma: no branch
-    _delete = numba.njit(cache=True, nogil=True)(_delete)
-    _back_substitute = numba.njit(cache=True, nogil=True)(_back_substitute)
-    _kernel = numba.njit(cache=True, nogil=True)(_kernel)
+    # reassociation lets the compiler vectorise the sums; NaN and inf keep their meaning
+    # (the kernel checks for them), so no "fast" flags beyond these two
+    _jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    _delete = _jit(_delete)
+    _back_substitute = _jit(_back_substitute)
+    _kernel = _jit(_kernel)
 
 
 class WarmNNLS:
@@ -216,12 +263,13 @@ class WarmNNLS:
     weights and the nearest point ``p = mu @ Y[idx]``; None when the kernel broke down.
     """
 
-    def __init__(self, M: int):
+    def __init__(self, M: int, block: int = 16):
         self.M = M
+        self.block = int(block)
         self.k = 0
         self.cap = 0
         self.Qt = np.zeros((0, M))
-        self.R = np.zeros((0, 0))
+        self.Rt = np.zeros((0, 0))
         self.c = np.zeros(0)
         self.lam = np.zeros(0)
         self.perm = np.zeros(0, dtype=np.int64)
@@ -234,14 +282,14 @@ class WarmNNLS:
         cap = min(self.M + 1, max(need, 2 * self.cap))
         k = self.k
         Qt = np.zeros((cap, self.M))
-        R = np.zeros((cap, cap))
+        Rt = np.zeros((cap, cap))
         Qt[:k] = self.Qt[:k]
-        R[:k, :k] = self.R[:k, :k]
+        Rt[:k, :k] = self.Rt[:k, :k]
         c = np.zeros(cap)
         c[:k] = self.c[:k]
         lam = np.zeros(cap)
         lam[:k] = self.lam[:k]
-        self.Qt, self.R, self.c, self.lam = Qt, R, c, lam
+        self.Qt, self.Rt, self.c, self.lam = Qt, Rt, c, lam
         self.perm = np.zeros(cap, dtype=np.int64)
         self.cap = cap
 
@@ -256,7 +304,7 @@ class WarmNNLS:
         if max_iter is None:
             max_iter = 20 * (S.size + M)
         status, k, iters = _kernel(
-            At, k0, self.Qt, self.R, self.c, self.lam, self.perm, int(max_iter), 64
+            At, k0, self.Qt, self.Rt, self.c, self.lam, self.perm, int(max_iter), self.block
         )
         self.iterations += int(iters)
         self.k = int(k)
