@@ -55,6 +55,35 @@ def test_baseline_subsample_always_has_five_fresh_and_five_combinations(small_pi
         assert row["d"] == small_pixels[0].shape[1] and row["kind"] == "synthetic-pixels"
 
 
+def test_a_baseline_slower_than_the_limit_runs_three_of_each_kind(small_pixels):
+    # every LP "takes longer" than the limit (0 s): the minimum drops to 3 + 3, still
+    # alternating fresh samples and combinations
+    rng = np.random.default_rng(3)
+    row = bench._run_case("gaussian", 600, 5, rng, small_pixels, 0.0, 1, slow_baseline_s=0.0)
+    assert row["base_q"] == 6
+    assert row["base_fresh"] == 3 and row["base_combo"] == 3
+    assert row["agree"] == 1.0 and row["verified"]
+
+
+def test_case_option_parses_and_rejects_bad_cases(monkeypatch, capsys):
+    assert bench._parse_case("pixels:10000:784") == ("pixels", 10000, 784)
+    assert bench._parse_case("gaussian:2000:5") == ("gaussian", 2000, 5)
+    for bad in ("pixels:10000:50", "cifar:10:10", "gaussian:0:5", "gaussian:10", "pca:a:5"):
+        with pytest.raises(SystemExit):
+            bench.main(["hull", "--case", bad])
+        err = capsys.readouterr().err
+        assert "bad case" in err or "expected kind:n:d" in err, err
+    seen = {}
+
+    def fake(**kw):
+        seen.update(kw)
+        return [_row(10000, 50.0)], []
+
+    monkeypatch.setattr(bench, "bench_hull", fake)
+    assert bench.main(["hull", "--case", "pca:2000:5", "--case", "pixels:10000:784"]) == 0
+    assert seen["cases"] == [("pca", 2000, 5), ("pixels", 10000, 784)]
+
+
 def test_baseline_order_is_seeded_and_puts_both_kinds_first():
     order = bench._baseline_order(100, 100, np.random.default_rng(4))
     assert sorted(order.tolist()) == list(range(200))  # every query exactly once
