@@ -319,3 +319,16 @@ class WarmNNLS:
         idx = S[self.perm[: self.k]]
         mu = lam / t
         return idx, mu, mu @ Y[idx]
+
+
+_WARMED = []
+
+
+def warm_up() -> None:
+    """Compile the kernel (or load it from numba's cache) in this process, once: forked
+    worker processes then inherit it instead of loading it each."""
+    if _WARMED or not AVAILABLE:
+        return
+    Y = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    WarmNNLS(3).solve(Y, np.arange(3), np.array([0.25, 0.25]))
+    _WARMED.append(True)

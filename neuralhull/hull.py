@@ -908,6 +908,10 @@ def _engine_group(
 
 _WORKER_DATA: dict = {}  # per worker process: the training points, set by the initializer
 
+# below this much work (queries x (points x rank + rank**3), about a second of one core's
+# pricing and solving) a worker pool costs more than it saves: the call runs serially
+PARALLEL_MIN_WORK = 5e8
+
 
 def _worker_init(Y: np.ndarray) -> None:
     _WORKER_DATA["Y"] = Y
@@ -935,8 +939,10 @@ def _engine_parallel(
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     m = Z.shape[0]
+    n, r = Y.shape
     methods = multiprocessing.get_all_start_methods()
-    if n_jobs <= 1 or m < 16 or "fork" not in methods:
+    small = m * (n * r + r**3) < PARALLEL_MIN_WORK  # less than a worker pool costs
+    if n_jobs <= 1 or m < 16 or small or "fork" not in methods:
         return _engine(
             Y,
             Z,
@@ -947,6 +953,8 @@ def _engine_parallel(
             progress_total=progress_total,
             **kw,
         )
+    if kw.get("use_warm", _warm_nnls.AVAILABLE):
+        _warm_nnls.warm_up()  # load the compiled solver once, before the workers fork
     n_chunks = min(m // 8, 4 * n_jobs)
     bounds = np.linspace(0, m, n_chunks + 1).astype(int)
     outputs: list = [None] * n_chunks

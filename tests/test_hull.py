@@ -435,7 +435,29 @@ def test_in_hull_and_progress():
     assert all(done <= total for done, total in calls)
 
 
-def test_parallel_matches_serial():
+def test_small_work_runs_without_a_worker_pool(monkeypatch):
+    import concurrent.futures
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started for a small problem")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    rng = np.random.default_rng(9)
+    points = rng.standard_normal((3000, 8))
+    queries = np.vstack([rng.standard_normal((40, 8)), rng.dirichlet(np.ones(9), 40) @ points[:9]])
+    result = membership(points, queries, n_jobs=2)
+    assert_certified(result, points, queries)
+    import neuralhull.hull as hull_module
+
+    monkeypatch.setattr(hull_module, "PARALLEL_MIN_WORK", 0)  # the pool is really asked for
+    with pytest.raises(AssertionError, match="worker pool"):
+        membership(points, queries, n_jobs=2)
+
+
+def test_parallel_matches_serial(monkeypatch):
+    import neuralhull.hull as hull_module
+
+    monkeypatch.setattr(hull_module, "PARALLEL_MIN_WORK", 0)
     rng = np.random.default_rng(8)
     points = rng.standard_normal((3000, 8))
     queries = np.vstack([rng.standard_normal((40, 8)), rng.dirichlet(np.ones(9), 40) @ points[:9]])
@@ -703,7 +725,10 @@ def test_bounding_box_certifies_outside_with_an_axis_hyperplane():
         assert_hyperplane_exact(points, queries[j], w, result.hyperplane_offset[j], 1e-7 * s)
 
 
-def test_default_uses_every_core_and_n_jobs_does_not_change_the_result():
+def test_default_uses_every_core_and_n_jobs_does_not_change_the_result(monkeypatch):
+    import neuralhull.hull as hull_module
+
+    monkeypatch.setattr(hull_module, "PARALLEL_MIN_WORK", 0)  # a pool even for small work
     rng = np.random.default_rng(29)
     points = rng.standard_normal((2000, 10))
     queries = np.vstack(
