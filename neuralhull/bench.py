@@ -158,6 +158,13 @@ def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs, min_each=5, sl
         "undec_engine": result.n_undecided,
         "inside": int(result.inside.sum()),
         "verified": bool(result.verify(points, queries).all()),
+        # where the engine's time went (the split table printed after the main one)
+        "engine_s": engine_s,
+        "prep_s": float(result.stats["preprocess_s"]),
+        "cpu_s": {k: float(v) for k, v in result.stats["seconds"].items()},
+        "lp_solves": int(result.stats["lp_solves"]),
+        "rounds_fresh": result.rounds[: len(fresh)],
+        "rounds_combo": result.rounds[len(fresh) :],
     }
 
 
@@ -185,6 +192,30 @@ def _print_header():
 
 def _print_row(row):
     print(" ".join(fmt.format(row[name]) for name, fmt in _COLUMNS), flush=True)
+
+
+def print_time_split(rows) -> None:
+    """Where the engine's time went, per compared case: wall seconds of the whole call, of
+    preprocessing (duplicates, centring, affine hull), CPU seconds summed over workers in
+    the working-set solves (nnls), pricing all points (pricing) and picking candidates
+    (select), fallback LP solves, and column-generation rounds per query (median / max)
+    for the fresh samples and the convex combinations."""
+    print("\n# where the engine's time goes (wall s; cpu s summed over workers)")
+    print(
+        f"{'n':>6} {'d':>4} {'kind':>15} {'wall s':>7} {'prep s':>7} {'nnls':>7} "
+        f"{'pricing':>7} {'select':>7} {'LPs':>4} {'rounds fresh':>12} {'rounds combo':>12}"
+    )
+    for row in rows:
+        cpu = row["cpu_s"]
+        rf, rc = row["rounds_fresh"], row["rounds_combo"]
+        fresh = f"{np.median(rf):.0f}/{rf.max()}" if rf.size else "-"
+        combo = f"{np.median(rc):.0f}/{rc.max()}" if rc.size else "-"
+        print(
+            f"{row['n']:>6} {row['d']:>4} {row['kind']:>15} {row['engine_s']:>7.2f} "
+            f"{row['prep_s']:>7.2f} {cpu['nnls']:>7.2f} {cpu['pricing']:>7.2f} "
+            f"{cpu['select']:>7.2f} {row['lp_solves']:>4} {fresh:>12} {combo:>12}",
+            flush=True,
+        )
 
 
 def _relu_features(pixels, d, rng):
@@ -353,6 +384,7 @@ def bench_hull(
             row = _run_case(kind, n, d, rng, pixels, budget, n_jobs)
             _print_row(row)
             rows.append(row)
+        print_time_split(rows)
     if not cases and (large_only or not quick):
         large = _large(pixels, rng, n_jobs)
     return rows, large

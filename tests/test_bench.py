@@ -32,6 +32,17 @@ def test_case_compares_every_query_with_the_lp_baseline(small_pixels, kind, n, d
     header, line = capsys.readouterr().out.splitlines()
     assert header.split()[0] == "n" and line.split()[:2] == [str(n), str(d)]
     assert "100.0%" in line
+    # the time split adds up to the engine's own measurements
+    assert row["engine_s"] == pytest.approx(row["engine_ms"] * row["queries"] / 1e3)
+    assert 0 < row["prep_s"] < row["engine_s"]
+    assert row["rounds_combo"].size == 100 and row["rounds_combo"].min() >= 1
+    bench.print_time_split([row])
+    title, header, line = capsys.readouterr().out.strip().splitlines()
+    assert header.split()[:4] == ["n", "d", "kind", "wall"]
+    fields = line.split()
+    assert fields[:2] == [str(n), str(d)]
+    assert float(fields[3]) == pytest.approx(row["engine_s"], abs=0.006)
+    assert fields[-1] == f"{np.median(row['rounds_combo']):.0f}/{row['rounds_combo'].max()}"
 
 
 def test_convex_combinations_are_inside():
