@@ -358,6 +358,8 @@ def bench_hull(
     pixels = _mnist_pixels(rng)
     rows: list = []
     large: list = []
+    # the full grid ends with the large cases; --case and --quick runs skip them
+    run_large = not cases and (large_only or not quick)
     if cases:
         budget = 20.0
     elif not large_only:
@@ -385,7 +387,7 @@ def bench_hull(
             _print_row(row)
             rows.append(row)
         print_time_split(rows)
-    if not cases and (large_only or not quick):
+    if run_large:
         large = _large(pixels, rng, n_jobs)
     return rows, large
 

@@ -138,3 +138,27 @@ def test_main_exit_code_follows_the_verdict(monkeypatch, capsys):
         monkeypatch.setattr(bench, "bench_hull", lambda rows=rows, **kw: (rows, []))
         assert bench.main(["hull", "--quick"]) == code
         assert capsys.readouterr().out.strip().splitlines()[-1].startswith("VERDICT")
+
+
+@pytest.mark.parametrize(
+    "options, grid_cases, large",
+    [
+        ({}, 27, True),  # the full grid: 3 n x (4 d x 2 kinds + pixels), then the large cases
+        ({"large_only": True}, 0, True),
+        ({"quick": True}, 6, False),
+        ({"cases": [("pixels", 10000, 784)]}, 1, False),
+    ],
+)
+def test_which_parts_each_mode_runs(monkeypatch, options, grid_cases, large):
+    ran, large_ran = [], []
+    monkeypatch.setattr(bench, "_mnist_pixels", lambda rng: (None, None, "mnist"))
+    monkeypatch.setattr(
+        bench, "_run_case", lambda kind, n, d, *a, **k: ran.append((kind, n, d)) or _row(n, 50)
+    )
+    monkeypatch.setattr(bench, "_print_row", lambda row: None)
+    monkeypatch.setattr(bench, "print_time_split", lambda rows: None)
+    monkeypatch.setattr(bench, "_large", lambda *a: large_ran.append(True) or [])
+    bench.bench_hull(**options)
+    assert len(ran) == grid_cases and bool(large_ran) == large
+    if not options:
+        assert ("pixels", 60000, 784) in ran and ("pca", 60000, 200) in ran

@@ -326,6 +326,49 @@ def test_agrees_with_independent_lp_in_higher_dimension():
     assert result.inside[:16].all()
 
 
+def test_a_hundred_thousand_points_match_qhull_facets():
+    # the top of the supported n: truth from qhull's facet inequalities, independently
+    rng = np.random.default_rng(21)
+    points = rng.standard_normal((100_000, 3))
+    queries = rng.standard_normal((300, 3)) * 2.8
+    facets = ConvexHull(points).equations  # a x + b <= 0 inside
+    slack = (queries @ facets[:, :3].T + facets[:, 3]).max(axis=1)
+    clear = np.abs(slack) > 1e-9  # no query on a facet by accident
+    assert clear.sum() > 290 and 30 < (slack < 0).sum() < 270
+    result = membership(points, queries)
+    assert_certified(result, points, queries)
+    assert (result.inside[clear] == (slack[clear] < 0)).all()
+
+
+def test_three_thousand_dimensions_with_fewer_points():
+    # the top of the supported d (32 x 32 x 3 images) with n < d: the hull spans a
+    # 999-dimensional affine subspace; truths by construction: convex combinations are
+    # inside, a step off the subspace is outside, and so is any point of the subspace
+    # beyond the support function h(u) = max_i (x_i - c).u of a direction u in it
+    rng = np.random.default_rng(22)
+    n, d = 1000, 3072
+    points = rng.random((n, 64)) @ rng.standard_normal((64, d)) / 8  # image-like, correlated
+    points += 0.05 * rng.standard_normal((n, d))
+    combos = [
+        rng.dirichlet(np.ones(k)) @ points[rng.choice(n, k, replace=False)] for k in (2, 30, 300)
+    ]
+    centre = points.mean(axis=0)
+    spanned = (points - centre).T @ rng.standard_normal(n)  # a direction in the span
+    u = spanned / np.linalg.norm(spanned)
+    beyond = centre + 1.01 * ((points - centre) @ u).max() * u
+    normal = rng.standard_normal(d)
+    normal -= (points[1:] - points[0]).T @ np.linalg.lstsq(
+        (points[1:] - points[0]).T, normal, rcond=None
+    )[0]  # orthogonal to the affine hull
+    off = combos[1] + 1e-3 * normal / np.linalg.norm(normal)
+    queries = np.vstack(combos + [beyond, off])
+    result = membership(points, queries)
+    assert_certified(result, points, queries)
+    assert result.status.tolist() == [INSIDE] * 3 + [OUTSIDE] * 2
+    assert result.stats["rank"] == n - 1
+    assert result.method[-1] == "affine"
+
+
 # ---------------------------------------------------------------------------
 # distance
 
