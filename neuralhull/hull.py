@@ -82,7 +82,7 @@ of the active queries with all points plus one NNLS update per query.  Queries o
 hull typically need 1-3 rounds.  Inside queries whose convex weights need hundreds of
 points in high dimension (e.g. random convex combinations of up to d+1 training points at
 d = 784) are the slow case: tens of rounds in which thousands of columns enter and leave
-the factorisation (about 0.9 s per query at n = 10,000, d = 784, one core).  Memory: one
+the factorisation (about 0.5 s per query at n = 10,000, d = 784, one core).  Memory: one
 float64 copy of the unique points (the input is never modified; float32 input is converted
 straight into it), plus a reduced copy when the affine hull has lower rank or constant
 columns are dropped; the LP model (sparse, about 12 bytes per nonzero of the reduced

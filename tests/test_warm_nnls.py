@@ -75,7 +75,8 @@ def test_warm_rounds_match_a_fresh_solve_every_round(kind):
             rounds += 1
             if rest.size == 0:
                 break
-            add, rest = rest[: int(rng.integers(1, 9))], rest[int(rng.integers(1, 9)) :]
+            step = int(rng.integers(1, 9))
+            add, rest = rest[:step], rest[step:]
             # the engine's contract: the previous passive set, in order, leads
             S = np.concatenate([idx, add[~np.isin(add, idx)]])
     assert rounds > 200
