@@ -20,6 +20,10 @@ combinations of 2..d+1 random training points (inside by construction).  The com
 solver is loaded once before any timing (its one-time cost is printed, not spread over
 the queries).
 
+A second table splits each case's engine time (see :func:`print_time_split`); the full
+grid then runs the large cases (n = 60,000 pixels and ReLU features, membership and
+distance of test samples, and a few convex combinations).
+
 The last line is a verdict: every compared case with n >= 10,000 at least 30x faster than
 the baseline, 100% agreement on the queries both decided, no query left undecided by the
 engine, every certificate verified.  The exit code is 1 if the verdict fails.
