@@ -692,20 +692,8 @@ def _engine(
         use_warm = _warm_nnls.AVAILABLE
     group = max(1, int(WARM_MEMORY // (16.0 * (r + 2) ** 2))) if use_warm else max(m, 1)
     total = progress_total if progress_total is not None else m
-    if m <= group:
-        return _engine_group(
-            Y,
-            Z,
-            tol_in,
-            tol_out,
-            progress=progress,
-            progress_offset=progress_offset,
-            progress_total=total,
-            use_warm=use_warm,
-            **kw,
-        )
     outputs = []
-    for lo in range(0, m, group):
+    for lo in range(0, max(m, 1), group):  # one group (possibly empty) when m <= group
         hi = min(m, lo + group)
         outputs.append(
             _engine_group(
@@ -720,7 +708,7 @@ def _engine(
                 **kw,
             )
         )
-    return _EngineOutput.merge(outputs)
+    return outputs[0] if len(outputs) == 1 else _EngineOutput.merge(outputs)
 
 
 def _engine_group(
