@@ -38,6 +38,10 @@ class TrainConfig:
     seed: int = 0
     label_noise: float = 0.0
     weight_decay: float = 0.0
+    # Stop after this many optimiser steps (None: train for ``epochs`` full epochs). The
+    # batches are the same seeded sequence as a full run's, so a ``steps`` model is a
+    # snapshot of the same run early in training: the "training length" lever of the zoo.
+    steps: int | None = None
 
 
 @dataclass
@@ -168,18 +172,24 @@ def train_classifier(
     result = TrainResult(device=str(dev), n_noisy_labels=n_noisy)
     n = len(xt)
     n_batches = math.ceil(n / cfg.batch_size)
+    if cfg.steps is not None and cfg.steps < 1:
+        raise ValueError(f"steps must be >= 1 or None, got {cfg.steps}")
+    # With a step budget: as many epochs as the steps need, the last one cut short.
+    epochs = cfg.epochs if cfg.steps is None else math.ceil(cfg.steps / n_batches)
+    steps_left = math.inf if cfg.steps is None else cfg.steps
     t0 = time.perf_counter()
+    length = f"{cfg.epochs} epochs" if cfg.steps is None else f"{cfg.steps} steps"
     log(
         f"training {spec.arch} width={spec.width} depth={spec.depth} on {n} samples, "
-        f"{cfg.epochs} epochs, {n_batches} batches/epoch, device={dev}, "
+        f"{length}, {n_batches} batches/epoch, device={dev}, "
         f"label noise {cfg.label_noise} ({n_noisy} labels changed)"
     )
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(1, epochs + 1):
         model.train()
         t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
-        loss_sum = 0.0
-        for b in range(n_batches):
+        loss_sum, seen = 0.0, 0
+        for b in range(min(n_batches, steps_left)):
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             xb, yb = xt[idx].to(dev), yt[idx].to(dev)
             loss = nn.functional.cross_entropy(model(xb), yb)
@@ -192,12 +202,14 @@ def train_classifier(
             loss.backward()
             opt.step()
             loss_sum += loss.item() * len(idx)
+            seen += len(idx)
             if (b + 1) % max(1, n_batches // 4) == 0 and b + 1 < n_batches:
                 rate = (b + 1) * cfg.batch_size / (time.perf_counter() - t_epoch + 1e-9)
                 log(
                     f"  epoch {epoch} batch {b + 1}/{n_batches} loss {loss.item():.4f} "
                     f"({rate:.0f} samples/s)"
                 )
+        steps_left -= min(n_batches, steps_left)
         tr_loss, tr_acc = evaluate(model, xt, yt_true, dev, 1024)
         te_loss, te_acc = evaluate(model, xe, ye, dev, 1024)
         result.train_loss.append(tr_loss)
@@ -205,7 +217,7 @@ def train_classifier(
         result.train_accuracy.append(tr_acc)
         result.test_accuracy.append(te_acc)
         log(
-            f"epoch {epoch}/{cfg.epochs}: noisy-label loss {loss_sum / n:.4f}, train loss "
+            f"epoch {epoch}/{epochs}: noisy-label loss {loss_sum / seen:.4f}, train loss "
             f"{tr_loss:.4f} acc {tr_acc:.4f}, test loss {te_loss:.4f} acc {te_acc:.4f} "
             f"[{time.perf_counter() - t0:.1f} s]"
         )
