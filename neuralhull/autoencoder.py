@@ -180,3 +180,377 @@ def fit_autoencoder(
         loss=losses,
         seconds=time.perf_counter() - t0,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Several latent sizes fitted together
+# --------------------------------------------------------------------------------------------
+#
+# ``fit_autoencoders`` fits one autoencoder per latent size in a single pass over the data per
+# epoch. The G = len(sizes) networks are stacked on a leading group axis and applied with
+# ``torch.baddbmm`` to the same minibatch. Group g has a code of ``kmax`` units (the largest
+# size in its chunk, below) of which it uses the first ``k_g``: the code is multiplied by a
+# fixed 0/1 mask, so the masked weights (encoder output rows, code biases, decoder input rows)
+# get exactly zero gradient, stay at their initial zero under Adam and never reach a
+# reconstruction. Each group therefore *is* a ``k_g``-unit autoencoder. The loss is the sum
+# over groups of each group's own mean squared error, so a group's gradient is its own loss's
+# gradient, and since Adam is elementwise each group's update is independent of the others.
+#
+# Each group starts from exactly the weights ``fit_autoencoder`` would draw for its size (the
+# same ``nn.Linear`` layers built after ``torch.manual_seed(cfg.seed)``, in a forked RNG), and
+# the minibatches come from the same seeded permutation, so a batched fit follows the separate
+# fit up to floating-point rounding, and the fit for size k does not depend on which other
+# sizes are fitted with it.
+#
+# Speed (CPU): the step is written out by hand (forward, backward and gradients into
+# preallocated buffers, checked against autograd in the tests): autograd would allocate a fresh
+# (G, batch, hidden) tensor for every intermediate. On the CPU the groups are processed in
+# chunks whose hidden activations fit in the L2 cache (~1 MiB), sorted by latent size so each
+# chunk's code is only as wide as its largest size; on a GPU all groups form one chunk.
+
+_CHUNK_BYTES = 1 << 20
+_threshold_backward = torch.ops.aten.threshold_backward.grad_input
+
+
+def _initial_network(d: int, hidden: int, k: int, seed: int) -> tuple[nn.Module, nn.Module]:
+    """The initial weights ``fit_autoencoder`` draws for size ``k``; the global RNG is kept."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _network(d, hidden, k)
+
+
+class _Workspace:
+    """Reusable buffers for the intermediates of a step (no allocation per step): one flat
+    buffer per name, shared by the chunks, viewed with the shape each needs."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self._flat: dict[str, torch.Tensor] = {}
+        self._views: dict[tuple[str, tuple[int, ...]], torch.Tensor] = {}
+
+    def get(self, name: str, *shape: int) -> torch.Tensor:
+        view = self._views.get((name, shape))
+        if view is None:
+            n = math.prod(shape)
+            flat = self._flat.get(name)
+            if flat is None or flat.numel() < n:
+                flat = self._flat[name] = torch.empty(n, device=self.device)
+            view = self._views[(name, shape)] = flat[:n].view(shape)
+        return view
+
+
+class _GroupChunk(nn.Module):
+    """``c`` autoencoders with code sizes ``ks`` stacked on a leading group axis.
+
+    Weights are ``(c, in, out)`` (the transpose of ``nn.Linear.weight``) except the encoder's
+    code layer ``w2 (c, kc, hidden)``, stored like ``nn.Linear.weight`` because its gradient
+    product is several times faster that way round; biases are ``(c, 1, out)``. The code has
+    ``kc = max(ks)`` units and ``mask (c, 1, kc)`` keeps the first ``ks[g]``.
+    """
+
+    def __init__(self, d: int, hidden: int, ks: tuple[int, ...], seed: int):
+        super().__init__()
+        c, kc = len(ks), max(ks)
+        self.ks = ks
+        shapes = [(d, hidden), (kc, hidden), (kc, hidden), (hidden, d)]
+        for i, shape in enumerate(shapes, 1):
+            n_out = shape[0] if i == 2 else shape[1]
+            self.register_parameter(f"w{i}", nn.Parameter(torch.zeros(c, *shape)))
+            self.register_parameter(f"b{i}", nn.Parameter(torch.zeros(c, 1, n_out)))
+        self.register_buffer("mask", torch.zeros(c, 1, kc))
+        with torch.no_grad():
+            for g, k in enumerate(ks):
+                self.mask[g, 0, :k] = 1.0
+                enc, dec = _initial_network(d, hidden, k, seed)
+                for i, layer in enumerate([enc[0], enc[2], dec[0], dec[2]], 1):
+                    w, b = getattr(self, f"w{i}"), getattr(self, f"b{i}")
+                    n_in, n_out = layer.in_features, layer.out_features
+                    if i == 2:
+                        w[g, :n_out, :n_in] = layer.weight
+                    else:
+                        w[g, :n_in, :n_out] = layer.weight.T
+                    b[g, 0, :n_out] = layer.bias
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Masked codes ``(c, n, kc)`` of ``x (n, d)``."""
+        xe = x.expand(len(self.ks), *x.shape)
+        h = torch.baddbmm(self.b1, xe, self.w1).relu_()  # baddbmm's backward needs no output
+        return torch.baddbmm(self.b2, h, self.w2.transpose(1, 2)) * self.mask
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """Reconstructions ``(c, n, d)`` of codes ``(c, n, kc)``."""
+        h = torch.baddbmm(self.b3, code, self.w3).relu_()
+        return torch.baddbmm(self.b4, h, self.w4)
+
+    @torch.no_grad()
+    def backprop(self, x: torch.Tensor, work: _Workspace, sse: torch.Tensor) -> None:
+        """Gradients of ``sum_g mean((x_hat_g - x)^2)`` into the parameters' ``.grad``
+        (overwritten, not accumulated) and each group's sum of squared errors into ``sse (c,)``.
+        """
+        c, kc = self.mask.shape[0], self.mask.shape[2]
+        n, d = x.shape
+        hidden = self.w1.shape[2]
+        xe = x.expand(c, n, d)
+        a1 = torch.baddbmm(self.b1, xe, self.w1, out=work.get("a1", c, n, hidden)).relu_()
+        w2t = self.w2.transpose(1, 2)
+        code = torch.baddbmm(self.b2, a1, w2t, out=work.get("code", c, n, kc))
+        code.mul_(self.mask)
+        a2 = torch.baddbmm(self.b3, code, self.w3, out=work.get("a2", c, n, hidden)).relu_()
+        diff = torch.baddbmm(self.b4, a2, self.w4, out=work.get("diff", c, n, d)).sub_(x)
+        torch.linalg.vector_norm(diff.view(c, n * d), dim=1, out=sse).square_()
+        dout = diff.mul_(2.0 / (n * d))  # d loss / d x_hat; the residual is no longer needed
+        torch.bmm(a2.transpose(1, 2), dout, out=self.w4.grad)
+        torch.sum(dout, 1, keepdim=True, out=self.b4.grad)
+        da2 = torch.bmm(dout, self.w4.transpose(1, 2), out=work.get("da2", c, n, hidden))
+        _threshold_backward(da2, a2, 0, grad_input=da2)
+        torch.bmm(code.transpose(1, 2), da2, out=self.w3.grad)
+        torch.sum(da2, 1, keepdim=True, out=self.b3.grad)
+        dcode = torch.bmm(da2, self.w3.transpose(1, 2), out=work.get("dcode", c, n, kc))
+        dcode.mul_(self.mask)
+        torch.bmm(dcode.transpose(1, 2), a1, out=self.w2.grad)
+        torch.sum(dcode, 1, keepdim=True, out=self.b2.grad)
+        da1 = torch.bmm(dcode, self.w2, out=work.get("da1", c, n, hidden))
+        _threshold_backward(da1, a1, 0, grad_input=da1)
+        torch.bmm(xe.transpose(1, 2), da1, out=self.w1.grad)
+        torch.sum(da1, 1, keepdim=True, out=self.b1.grad)
+
+
+class BatchedAutoencoder(nn.Module):
+    """One autoencoder ``d -> hidden -> k -> hidden -> d`` per size in ``sizes``, evaluated
+    together; groups are ordered by ascending size (``self.sizes``) and split in chunks of at
+    most ``chunk`` groups (see the notes above :class:`_GroupChunk`)."""
+
+    def __init__(self, d: int, hidden: int, sizes: list[int], seed: int, chunk: int):
+        super().__init__()
+        self.sizes = tuple(sorted(sizes))
+        self.chunks = nn.ModuleList(
+            _GroupChunk(d, hidden, self.sizes[i : i + chunk], seed)
+            for i in range(0, len(self.sizes), chunk)
+        )
+
+    def forward(
+        self, x: torch.Tensor, decode: bool = True
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Codes of ``x (n, d)``, one ``(n, k)`` tensor per size, and (unless not ``decode``)
+        reconstructions ``(G, n, d)``, both in standardised units."""
+        codes, recon = [], []
+        for chunk in self.chunks:
+            code = chunk.encode(x)
+            codes += [code[g, :, :k] for g, k in enumerate(chunk.ks)]
+            if decode:
+                recon.append(chunk.decode(code))
+        return codes, (torch.cat(recon) if decode else None)
+
+    def backprop(self, x: torch.Tensor, work: _Workspace, sse: torch.Tensor) -> None:
+        """Every group's gradient into ``.grad`` and sum of squared errors into ``sse (G,)``."""
+        start = 0
+        for chunk in self.chunks:
+            chunk.backprop(x, work, sse[start : start + len(chunk.ks)])
+            start += len(chunk.ks)
+
+
+@dataclass
+class BatchedAutoencoderFit:
+    """The fitted networks of :func:`fit_batched_autoencoder` and their per-size results."""
+
+    fits: dict[int, AutoencoderFit]
+    model: BatchedAutoencoder
+    mean: np.ndarray
+    std: np.ndarray
+
+    @torch.no_grad()
+    def reconstruct(self, a: np.ndarray) -> np.ndarray:
+        """Reconstructions ``(G, n, d)`` of activations ``a (n, d)`` in activation units, for
+        the sizes ``self.model.sizes`` in that order."""
+        dev = next(self.model.parameters()).device
+        x = torch.from_numpy(((a - self.mean) / self.std).astype(np.float32)).to(dev)
+        return self.model(x)[1].cpu().numpy().astype(np.float64) * self.std + self.mean
+
+
+def _total_sum_of_squares(x: np.ndarray, mean: np.ndarray) -> float:
+    return float(((x.astype(np.float64) - mean) ** 2).sum())
+
+
+def _scores(sse: float, sst: float, size: int) -> tuple[float, float]:
+    """:func:`reconstruction_scores` from the sums of squares it computes."""
+    r2 = 1.0 - sse / sst if sst > 0 else (1.0 if sse == 0 else -math.inf)
+    return r2, sse / size
+
+
+def _default_chunk(device: torch.device, batch_size: int, hidden: int, n_groups: int) -> int:
+    if device.type != "cpu":
+        return n_groups  # one chunk: fewest kernel launches
+    return max(1, min(n_groups, _CHUNK_BYTES // (4 * batch_size * hidden)))
+
+
+def fit_autoencoders(
+    train: np.ndarray,
+    test: np.ndarray,
+    sizes: list[int],
+    cfg: AutoencoderConfig = AutoencoderConfig(),
+    *,
+    device: str | torch.device = "cpu",
+    log: Callable[[str], None] = print,
+    chunk: int | None = None,
+) -> dict[int, AutoencoderFit]:
+    """Fit one autoencoder per latent size in ``sizes`` together, in one pass over the data
+    per epoch; the same results, per size, as :func:`fit_autoencoder` up to floating-point
+    rounding (same initial weights, validation split, standardisation, minibatch order, loss
+    and scores). See :func:`fit_batched_autoencoder`; this returns its ``fits``.
+    """
+    return fit_batched_autoencoder(
+        train, test, sizes, cfg, device=device, log=log, chunk=chunk
+    ).fits
+
+
+def fit_batched_autoencoder(
+    train: np.ndarray,
+    test: np.ndarray,
+    sizes: list[int],
+    cfg: AutoencoderConfig = AutoencoderConfig(),
+    *,
+    device: str | torch.device = "cpu",
+    log: Callable[[str], None] = print,
+    chunk: int | None = None,
+) -> BatchedAutoencoderFit:
+    """Fit autoencoders of every latent size in ``sizes`` as one batched model.
+
+    Parameters
+    ----------
+    train, test, cfg, device : as for :func:`fit_autoencoder`.
+    sizes : distinct positive latent sizes.
+    chunk : at most this many groups per batched matrix product (a speed setting that leaves
+        the results unchanged up to rounding); by default sized for the CPU's cache, or all
+        groups at once on a GPU.
+
+    Returns
+    -------
+    :class:`BatchedAutoencoderFit` whose ``fits[k]`` is an :class:`AutoencoderFit` with codes
+    of exactly ``k`` columns, its own per-epoch training loss, and as ``seconds`` the shared
+    wall time divided by ``len(sizes)``.
+
+    Raises
+    ------
+    ValueError
+        For malformed or non-finite activations or invalid sizes.
+    TrainingDiverged
+        When the loss of any size becomes NaN or infinite (naming those sizes).
+    """
+    if train.ndim != 2 or test.ndim != 2 or train.shape[1] != test.shape[1]:
+        raise ValueError(
+            f"activations must be (n, d) with equal d, got {train.shape}, {test.shape}"
+        )
+    if not (np.isfinite(train).all() and np.isfinite(test).all()):
+        raise ValueError("activations contain NaN or inf")
+    sizes = [int(k) for k in sizes]
+    if not sizes or min(sizes) < 1 or len(set(sizes)) != len(sizes):
+        raise ValueError(f"sizes must be distinct positive integers, got {sizes}")
+    seed_everything(cfg.seed)
+    t0 = time.perf_counter()
+    n, d = train.shape
+    # the validation split and standardisation of fit_autoencoder
+    rng = np.random.default_rng(cfg.seed)
+    perm = rng.permutation(n)
+    n_val = max(1, int(round(cfg.validation_fraction * n)))
+    val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    mean = train[fit_idx].mean(0).astype(np.float64)
+    std = train[fit_idx].std(0).astype(np.float64)
+    std = np.where(std > 1e-8, std, 1.0)
+
+    def z(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(((a - mean) / std).astype(np.float32))
+
+    dev = torch.device(device)
+    x_fit = z(train[fit_idx]).to(dev)
+    n_groups = len(sizes)
+    if chunk is None:
+        chunk = _default_chunk(dev, cfg.batch_size, cfg.hidden, n_groups)
+    model = BatchedAutoencoder(d, cfg.hidden, sizes, cfg.seed, max(1, chunk)).to(dev)
+    order_k = model.sizes  # group order inside the model
+    params = list(model.parameters())
+    for p in params:
+        p.grad = torch.zeros_like(p)  # backprop overwrites these in place
+    opt = torch.optim.Adam(params, lr=cfg.lr, fused=dev.type in ("cpu", "cuda"))
+    work = _Workspace(dev)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n_fit = len(x_fit)
+    n_batches = math.ceil(n_fit / cfg.batch_size)
+    sse = torch.empty(n_groups, device=dev)
+    losses: list[list[float]] = [[] for _ in order_k]
+    label = ",".join(map(str, order_k))
+
+    def check(total: torch.Tensor, epoch: int) -> None:
+        bad = ~torch.isfinite(total)
+        if bad.any():
+            which = {order_k[g]: float(total[g]) for g in torch.nonzero(bad).flatten().tolist()}
+            raise TrainingDiverged(
+                f"autoencoders k={','.join(map(str, which))}: loss became "
+                f"{', '.join(str(v) for v in which.values())} at epoch {epoch} with "
+                f"lr={cfg.lr}; lower autoencoder.lr in the config"
+            )
+
+    for epoch in range(1, cfg.epochs + 1):
+        t_epoch = time.perf_counter()
+        order = torch.randperm(n_fit, generator=gen).to(dev)
+        total = torch.zeros(n_groups, dtype=torch.float64, device=dev)
+        for b in range(n_batches):
+            xb = torch.index_select(x_fit, 0, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+            model.backprop(xb, work, sse)
+            total += sse
+            if dev.type == "cpu":  # free there; on a GPU it would sync every step
+                check(total, epoch)
+            opt.step()
+        check(total, epoch)
+        epoch_loss = (total / (n_fit * d)).tolist()
+        for g, value in enumerate(epoch_loss):
+            losses[g].append(value)
+        seconds = time.perf_counter() - t_epoch
+        log(
+            f"autoencoders k={label} epoch {epoch}/{cfg.epochs} loss "
+            + " ".join(f"{k}:{v:.4f}" for k, v in zip(order_k, epoch_loss, strict=True))
+            + f" | {n_fit / seconds:.0f} samples/s through {n_groups} networks "
+            f"[{time.perf_counter() - t0:.1f} s]"
+        )
+
+    mean_t = torch.from_numpy(mean).to(dev)
+    std_t = torch.from_numpy(std).to(dev)
+
+    @torch.no_grad()
+    def evaluate(a: np.ndarray, score: bool) -> tuple[list[np.ndarray], list[float]]:
+        """Codes of ``a`` per size and (if ``score``) the sums of squared reconstruction
+        errors in activation units, computed in float64 as in ``reconstruction_scores``."""
+        codes = [np.empty((len(a), k), dtype=np.float32) for k in order_k]
+        err = torch.zeros(n_groups, dtype=torch.float64, device=dev)
+        for i in range(0, len(a), 4096):
+            rows = a[i : i + 4096]
+            c, r = model(z(rows).to(dev), decode=score)
+            for g, cg in enumerate(c):
+                codes[g][i : i + len(rows)] = cg.contiguous().cpu().numpy()
+            if r is not None:
+                x = torch.from_numpy(rows.astype(np.float64)).to(dev)
+                err += (x - (r.double() * std_t + mean_t)).square_().sum((1, 2))
+        return codes, err.tolist()
+
+    codes_train, _ = evaluate(train, score=False)
+    _, sse_val = evaluate(train[val_idx], score=True)
+    codes_test, sse_test = evaluate(test, score=True)
+    sst_val = _total_sum_of_squares(train[val_idx], mean)
+    sst_test = _total_sum_of_squares(test, mean)
+    seconds = (time.perf_counter() - t0) / n_groups
+    fits = {}
+    for g, k in enumerate(order_k):
+        r2_val, mse_val = _scores(sse_val[g], sst_val, train[val_idx].size)
+        r2_test, mse_test = _scores(sse_test[g], sst_test, test.size)
+        log(f"autoencoder k={k}: validation R2 {r2_val:.4f}, test R2 {r2_test:.4f}")
+        fits[k] = AutoencoderFit(
+            latent_size=k,
+            codes_train=codes_train[g],
+            codes_test=codes_test[g],
+            r2_validation=r2_val,
+            mse_validation=mse_val,
+            r2_test=r2_test,
+            mse_test=mse_test,
+            loss=losses[g],
+            seconds=seconds,
+        )
+    return BatchedAutoencoderFit(fits={k: fits[k] for k in sizes}, model=model, mean=mean, std=std)
