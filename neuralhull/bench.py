@@ -5,6 +5,7 @@ Usage::
     python -m neuralhull.bench hull            # full table (about 30-40 minutes, 2 cores)
     python -m neuralhull.bench hull --quick    # a small subset (a few minutes)
     python -m neuralhull.bench hull --large    # only n=60,000, d=784 pixels / d=256 ReLU
+    python -m neuralhull.bench workflow [--against REF]   # see neuralhull.workflow_bench
 
 ``hull`` compares :func:`neuralhull.hull.membership` with the obvious baseline, one
 ``scipy.optimize.linprog(method="highs")`` feasibility LP per query, on the same data and
@@ -397,8 +398,13 @@ def bench_hull(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["workflow"]:  # the whole workflow: neuralhull.workflow_bench
+        from neuralhull.workflow_bench import main as workflow_main
+
+        return workflow_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m neuralhull.bench", description=__doc__)
-    parser.add_argument("what", choices=["hull"])
+    parser.add_argument("what", choices=["hull", "workflow"])
     parser.add_argument("--quick", action="store_true", help="small subset, under 2 minutes")
     parser.add_argument("--large", action="store_true", help="only the n=60,000 large cases")
     parser.add_argument(
