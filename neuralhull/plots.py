@@ -69,103 +69,139 @@ def _maybe_log_x(ax, values, base: float = 10) -> None:
             ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def plot_fraction_inside(hull_df: pd.DataFrame, path) -> None:
-    """Fraction of decided test samples inside the training hull vs the space's dimension.
+def over_seeds(df: pd.DataFrame, keys: Sequence[str], column: str) -> pd.DataFrame:
+    """Mean, standard deviation (ddof 1; 0 for a single seed) and count of ``column`` over the
+    seeds of every ``keys`` group, in first-seen order."""
+    grouped = df.groupby(list(keys), sort=False)[column]
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
 
-    One line per (space kind, model): colour = kind, line style and marker = model. The
-    x-axis is logarithmic when dimensions span a decade or more. Undecided samples are not
-    in the fractions; their total is stated on the figure.
+
+def _model_order(df: pd.DataFrame, accuracy: pd.DataFrame | None = None) -> list:
+    """Models by increasing mean test accuracy when known, else in first-seen order."""
+    models = list(dict.fromkeys(df["model"]))
+    if accuracy is not None and {"model", "test_accuracy"} <= set(accuracy.columns):
+        mean = accuracy.groupby("model")["test_accuracy"].mean()
+        models.sort(key=lambda m: mean.get(m, np.inf))
+    return models
+
+
+def plot_fraction_inside(hull_df: pd.DataFrame, path, *, models_df=None) -> None:
+    """Fraction of decided test samples inside the training hull, per model and space.
+
+    x = model (by increasing test accuracy when ``models_df`` is given), colour = space
+    (reading order: pixels, activations, intrinsic space, then the scored sizes); a point is
+    the mean over the model's seeds, its bar the standard deviation over seeds, small dots
+    the seeds themselves. Undecided samples are not in the fractions; their total is stated.
 
     Parameters
     ----------
     hull_df : DataFrame
-        :func:`neuralhull.analysis.hull_table` output (model, kind, dimension,
-        fraction_inside, queries, undecided).
+        Hull table: model, seed (optional), space, fraction_inside, queries, undecided.
     path : str or Path
         PNG to write.
+    models_df : DataFrame, optional
+        Models table (model, test_accuracy) that orders the x-axis.
     """
-    _require(hull_df, ["model", "kind", "dimension", "fraction_inside"], "hull table")
-    data = hull_df.sort_values(["kind", "model", "dimension"])
+    _require(hull_df, ["model", "space", "fraction_inside"], "hull table")
+    data = hull_df.dropna(subset=["fraction_inside"])
+    model_order = _model_order(hull_df, models_df)
+    space_order = _space_order(hull_df["space"])
+    palette = _palette(space_order)
+    width = 0.8 / max(1, len(space_order))
     with _style():
-        fig = Figure(figsize=(6.4, 4.4))
+        fig = Figure(figsize=(max(6.4, 0.9 * len(model_order) + 2.5), 4.4))
         ax = fig.subplots()
-        plotted = data.dropna(subset=["fraction_inside"])
-        if not plotted.empty:
-            sns.lineplot(
-                data=plotted,
-                x="dimension",
-                y="fraction_inside",
-                hue="kind",
-                style="model",
-                markers=True,
-                estimator=None,
-                sort=True,
-                palette=_palette(data["kind"]),
-                ax=ax,
+        for k, space in enumerate(space_order):
+            rows = data[data["space"] == space]
+            if rows.empty:
+                continue
+            stats = over_seeds(rows, ["model"], "fraction_inside")
+            offset = (k - (len(space_order) - 1) / 2) * width
+            x = np.array([model_order.index(m) for m in stats["model"]], dtype=float) + offset
+            ax.errorbar(
+                x,
+                stats["mean"],
+                yerr=stats["std"],
+                fmt="o",
+                markersize=5,
+                capsize=3,
+                color=palette[space],
+                label=space,
             )
-            sns.move_legend(ax, "upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
-        _maybe_log_x(ax, data["dimension"])
+            xs = np.array([model_order.index(m) for m in rows["model"]], dtype=float) + offset
+            ax.scatter(xs, rows["fraction_inside"], s=8, color=palette[space], alpha=0.5)
+        ax.set_xticks(range(len(model_order)))
+        ax.set_xticklabels(model_order, rotation=30, ha="right", fontsize="small")
         ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel("dimension of the space")
+        ax.set_xlabel("model (by increasing test accuracy)")
         ax.set_ylabel("fraction of test samples inside the hull")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
         notes = []
         if {"undecided", "queries"} <= set(data.columns) and data["undecided"].sum() > 0:
             notes.append(
                 f"undecided: {int(data['undecided'].sum())} of {int(data['queries'].sum())} "
                 "queries (left out of the fractions)"
             )
-        n_missing = len(data) - len(plotted)
+        n_missing = len(hull_df) - len(data)
         if n_missing:
-            notes.append(f"{n_missing} model/space pair(s) with nothing decided not shown")
+            notes.append(f"{n_missing} run/space pair(s) with nothing decided not shown")
         if notes:
             ax.set_title("; ".join(notes), fontsize="small")
         _save(fig, path)
 
 
-def plot_reconstruction(latent_df: pd.DataFrame, path) -> None:
+def plot_reconstruction(latent_df: pd.DataFrame, path, *, thresholds=(), threshold=None) -> None:
     """Held-out reconstruction R² of the autoencoder vs latent size, per model.
 
-    The chosen latent size of every model is marked with a star.
+    A line is the mean over the model's seeds, its band the standard deviation over seeds.
+    Horizontal lines mark the R² thresholds (solid: the one that chooses the intrinsic
+    dimension; dotted: the reported ones); where a model's mean curve first reaches a
+    threshold is where that threshold puts its intrinsic dimension.
 
     Parameters
     ----------
     latent_df : DataFrame
-        Columns model, latent_size, r2, chosen (bool).
+        Columns model, latent_size, r2 and optionally seed.
     path : str or Path
         PNG to write.
+    thresholds : sequence of float
+        Reported thresholds; ``threshold`` the one that chooses.
     """
-    _require(latent_df, ["model", "latent_size", "r2", "chosen"], "latent table")
-    data = latent_df.sort_values(["model", "latent_size"])
-    palette = _palette(data["model"])
+    _require(latent_df, ["model", "latent_size", "r2"], "latent table")
+    stats = over_seeds(latent_df, ["model", "latent_size"], "r2").sort_values(
+        ["model", "latent_size"], kind="stable"
+    )
+    palette = _palette(dict.fromkeys(latent_df["model"]))
     with _style():
-        fig = Figure(figsize=(6.4, 4.4))
+        fig = Figure(figsize=(6.8, 4.6))
         ax = fig.subplots()
-        sns.lineplot(
-            data=data,
-            x="latent_size",
-            y="r2",
-            hue="model",
-            marker="o",
-            estimator=None,
-            palette=palette,
-            ax=ax,
-        )
-        chosen = data[data["chosen"].astype(bool)]
-        ax.scatter(
-            chosen["latent_size"],
-            chosen["r2"],
-            marker="*",
-            s=220,
-            c=[palette[m] for m in chosen["model"]],
-            edgecolors="black",
-            linewidths=0.8,
-            zorder=5,
-            label="chosen size",
-        )
-        _maybe_log_x(ax, data["latent_size"], base=2)
+        for model, group in stats.groupby("model", sort=False):
+            x, y, sd = group["latent_size"], group["mean"], group["std"]
+            ax.plot(x, y, marker="o", markersize=3, color=palette[model], label=model)
+            ax.fill_between(x, y - sd, y + sd, color=palette[model], alpha=0.2, linewidth=0)
+        for t in sorted(set(thresholds) | ({threshold} if threshold is not None else set())):
+            ax.axhline(
+                t,
+                color="black",
+                linewidth=1.0 if t == threshold else 0.8,
+                linestyle="-" if t == threshold else ":",
+            )
+            ax.annotate(
+                f"R² = {t:g}",
+                (1.0, t),
+                xycoords=("axes fraction", "data"),
+                fontsize="x-small",
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+            )
         ax.set_xlabel("latent size")
-        ax.set_ylabel("held-out reconstruction R²")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        ax.set_ylabel("held-out reconstruction R² (mean ± sd over seeds)")
+        low = float(np.nanmin(stats["mean"] - stats["std"]))
+        ax.set_ylim(max(-0.05, min(0.5, low - 0.02)), 1.01)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.12, 1.0), frameon=False)
         _save(fig, path)
 
 
@@ -176,68 +212,72 @@ def plot_intrinsic_vs_accuracy(
     latent_column: str = "latent_dim",
     twonn_column: str = "twonn",
 ) -> None:
-    """Intrinsic dimension of the activations vs test accuracy, across models.
+    """Intrinsic dimension of the last hidden layer vs test accuracy, across models.
 
-    Circles: latent size chosen from the autoencoder fits; crosses: TwoNN estimate (when
-    the column exists). Colour = architecture; every model is labelled.
+    Left: the latent size chosen from the autoencoder fits; right: the TwoNN estimate (when
+    the column exists). A point is a model's mean over its seeds, the bars the standard
+    deviation over seeds on both axes; colour = the model's lever (or architecture).
 
     Parameters
     ----------
     models_df : DataFrame
         Columns model, arch, test_accuracy, ``latent_column`` and optionally
-        ``twonn_column``.
+        ``twonn_column``, ``lever``, ``seed``.
     path : str or Path
         PNG to write.
-    latent_column, twonn_column : str
-        Names of the chosen-latent-size and TwoNN columns.
     """
     _require(models_df, ["model", "arch", "test_accuracy", latent_column], "models table")
-    palette = _palette(models_df["arch"])
+    group_column = (
+        "lever" if "lever" in models_df and models_df["lever"].astype(bool).any() else "arch"
+    )
+    columns = [c for c in (latent_column, twonn_column) if c in models_df.columns]
+    palette = _palette(models_df[group_column])
     with _style():
-        fig = Figure(figsize=(6.4, 4.4))
-        ax = fig.subplots()
-        for arch, group in models_df.groupby("arch", sort=False):
-            ax.scatter(
-                group["test_accuracy"],
-                group[latent_column],
-                marker="o",
-                s=50,
-                color=palette[arch],
-                label=f"{arch}: autoencoder latent size",
-            )
-            if twonn_column in group.columns:
-                ax.scatter(
-                    group["test_accuracy"],
-                    group[twonn_column],
-                    marker="x",
-                    s=50,
-                    color=palette[arch],
-                    label=f"{arch}: TwoNN",
+        fig = Figure(figsize=(5.0 * len(columns) + 1.5, 4.4))
+        axes = np.atleast_1d(fig.subplots(1, len(columns), squeeze=False).ravel())
+        for ax, column in zip(axes, columns, strict=True):
+            for model, group in models_df.groupby("model", sort=False):
+                acc = pd.to_numeric(group["test_accuracy"], errors="coerce")
+                dim = pd.to_numeric(group[column], errors="coerce")
+                colour = palette[group[group_column].iloc[0]]
+                ax.errorbar(
+                    acc.mean(),
+                    dim.mean(),
+                    xerr=acc.std(ddof=1) if len(group) > 1 else 0.0,
+                    yerr=dim.std(ddof=1) if len(group) > 1 else 0.0,
+                    fmt="o",
+                    markersize=6,
+                    capsize=3,
+                    color=colour,
                 )
-                for _, row in group.iterrows():
-                    ax.plot(
-                        [row["test_accuracy"]] * 2,
-                        [row[latent_column], row[twonn_column]],
-                        color=palette[arch],
-                        alpha=0.35,
-                        linewidth=1,
-                    )
-        for _, row in models_df.iterrows():
-            ax.annotate(
-                str(row["model"]),
-                (row["test_accuracy"], row[latent_column]),
-                textcoords="offset points",
-                xytext=(4, 4),
-                fontsize="x-small",
+                ax.annotate(
+                    str(model),
+                    (acc.mean(), dim.mean()),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize="x-small",
+                )
+            ax.margins(x=0.12, y=0.12)
+            ax.set_xlabel("test accuracy (mean ± sd over seeds)")
+            ax.set_ylabel(
+                "autoencoder intrinsic dimension" if column == latent_column else "TwoNN estimate"
             )
-        ax.margins(x=0.12, y=0.1)
-        ax.set_xlabel("test accuracy")
-        ax.set_ylabel("intrinsic dimension of the last hidden layer")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+        handles = [
+            Line2D([], [], marker="o", linestyle="", color=palette[g], label=str(g))
+            for g in palette
+        ]
+        fig.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.0, 0.95),
+            frameon=False,
+            title=group_column,
+        )
+        fig.tight_layout()
         _save(fig, path)
 
 
-_SPACE_KINDS = ("input", "input-pca", "activation", "activation-pca", "latent")
+_SPACE_KINDS = ("input", "input-pca", "activation", "activation-pca", "intrinsic", "latent")
 
 
 def _space_order(values) -> list:
@@ -295,11 +335,13 @@ def plot_accuracy_by_decile(decile_df: pd.DataFrame, path, *, models=None) -> No
                 panel = data[(data["model"] == model) & (data["measure"] == measure)]
                 shown = panel[panel["n"] > 0].dropna(subset=["accuracy"])
                 for space, group in shown.groupby("space", sort=False):
-                    ax.plot(
+                    ax.errorbar(
                         group["bin"],
                         group["accuracy"],
+                        yerr=group["accuracy_sd"] if "accuracy_sd" in group else None,
                         marker="o",
                         markersize=3.5,
+                        capsize=1.5,
                         color=palette[space],
                         label=space,
                     )
@@ -381,5 +423,76 @@ def plot_auroc(measures_df: pd.DataFrame, path) -> None:
             Line2D([], [], marker="o", linestyle="", color=palette[s], label=s) for s in space_order
         ]
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), frameon=False)
+        fig.tight_layout()
+        _save(fig, path)
+
+
+_VERDICT_COLOURS = {"supported": "#1b7837", "contradicted": "#b2182b", "inconclusive": "#7f7f7f"}
+
+
+def plot_findings(findings_df: pd.DataFrame, path) -> None:
+    """Every claim of the findings table as its statistic with its 95% interval.
+
+    One panel per kind of statistic (fractions inside, dimension / width, rank
+    correlations, AUROC differences); a row per claim and scope, the dashed line its
+    threshold, colour = verdict (green supported, red contradicted, grey inconclusive).
+
+    Parameters
+    ----------
+    findings_df : DataFrame
+        Columns claim, scope, statistic, value, ci_low, ci_high, threshold, verdict.
+    path : str or Path
+        PNG to write.
+    """
+    _require(
+        findings_df,
+        ["claim", "scope", "statistic", "value", "ci_low", "ci_high", "threshold", "verdict"],
+        "findings table",
+    )
+    data = findings_df.copy()
+    family = np.select(
+        [
+            data["statistic"].str.startswith("fraction inside"),
+            data["statistic"].str.startswith("intrinsic dimension /"),
+            data["statistic"].str.startswith("Spearman"),
+        ],
+        ["fraction inside the training hull", "intrinsic dimension / width", "Spearman rho"],
+        default="AUROC(proximity) - AUROC(outside hull)",
+    )
+    data["family"] = family
+    families = list(dict.fromkeys(data["family"]))
+    heights = [max(1, (data["family"] == f).sum()) for f in families]
+    with _style():
+        fig = Figure(figsize=(8.0, 0.42 * sum(heights) + 1.2 * len(families)))
+        axes = fig.subplots(len(families), 1, squeeze=False, height_ratios=heights).ravel()
+        for ax, fam in zip(axes, families, strict=True):
+            rows = data[data["family"] == fam].reset_index(drop=True)
+            y = np.arange(len(rows))[::-1]
+            for yi, (_, row) in zip(y, rows.iterrows(), strict=True):
+                colour = _VERDICT_COLOURS.get(row["verdict"], "black")
+                value, low, high = (float(row[c]) for c in ("value", "ci_low", "ci_high"))
+                if np.isfinite(value):
+                    err = [[max(0.0, value - low)], [max(0.0, high - value)]]
+                    ax.errorbar(
+                        value, yi, xerr=np.nan_to_num(err), fmt="o", color=colour, capsize=3
+                    )
+                ax.plot(
+                    [row["threshold"]] * 2,
+                    [yi - 0.4, yi + 0.4],
+                    color="black",
+                    linestyle="--",
+                    linewidth=1,
+                )
+            ax.set_yticks(y)
+            labels = [f"{r.source.split()[0]}: {r.scope} [{r.verdict}]" for r in rows.itertuples()]
+            ax.set_yticklabels(labels, fontsize="x-small")
+            ax.set_title(fam, fontsize="small")
+            ax.set_ylim(-0.6, len(rows) - 0.4)
+        handles = [
+            Line2D([], [], marker="o", linestyle="", color=c, label=v)
+            for v, c in _VERDICT_COLOURS.items()
+        ]
+        handles.append(Line2D([], [], color="black", linestyle="--", label="threshold"))
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.98), frameon=False)
         fig.tight_layout()
         _save(fig, path)

@@ -7,7 +7,10 @@ A space is named by a string:
 - ``activation``: the model's last hidden layer;
 - ``activation-pca{k}``: its first ``k`` principal components (the linear baseline of
   the autoencoder);
-- ``latent{k}``: the code of the autoencoder with latent size ``k``.
+- ``latent{k}``: the code of the autoencoder with latent size ``k``;
+- ``intrinsic``: the code at the model's chosen latent size (its intrinsic dimension,
+  read from ``intrinsic_dimension.json``), the space where Bonnasse-Gahot (2022) finds
+  most test samples inside the training hull.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 
 import numpy as np
 
-_SPACE = re.compile(r"^(input|activation)(?:-pca(\d+))?$|^latent(\d+)$")
+_SPACE = re.compile(r"^(input|activation)(?:-pca(\d+))?$|^latent(\d+)$|^(intrinsic)$")
 
 
 def parse_space(space: str) -> tuple[str, int | None]:
@@ -25,9 +28,11 @@ def parse_space(space: str) -> tuple[str, int | None]:
     if not m:
         raise ValueError(
             f"unknown space {space!r}: expected input, input-pca<k>, activation, "
-            "activation-pca<k> or latent<k>"
+            "activation-pca<k>, latent<k> or intrinsic"
         )
-    base, pca_k, latent_k = m.groups()
+    base, pca_k, latent_k, intrinsic = m.groups()
+    if intrinsic is not None:
+        return "intrinsic", None
     if latent_k is not None:
         return "latent", int(latent_k)
     if pca_k is not None:
@@ -79,6 +84,7 @@ def load_space(
     data: str | None = None,
     activations: str | None = None,
     codes: str | None = None,
+    intrinsic: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Training and test points of ``space`` from the workflow's files.
 
@@ -86,7 +92,9 @@ def load_space(
     ----------
     data : canonical dataset ``.npz`` (needed for ``input`` spaces).
     activations : ``activations.npz`` of a model (``activation`` spaces).
-    codes : ``latent/{k}/codes.npz`` of a model (``latent`` spaces).
+    codes : ``latent/codes.npz`` of a model, arrays ``train{k}``, ``test{k}`` per latent
+        size (``latent`` and ``intrinsic`` spaces).
+    intrinsic : ``intrinsic_dimension.json`` of a model (``intrinsic``: its chosen size).
 
     Returns
     -------
@@ -102,8 +110,14 @@ def load_space(
         with np.load(activations) as f:
             train, test = f["train"].astype(np.float64), f["test"].astype(np.float64)
     else:
+        if kind == "intrinsic":
+            from neuralhull.io import load_json
+
+            k = load_json(intrinsic)["chosen_latent_size"]
         with np.load(codes) as f:
-            train, test = f["train"].astype(np.float64), f["test"].astype(np.float64)
+            if f"train{k}" not in f:
+                raise ValueError(f"{codes} holds no codes of latent size {k}")
+            train, test = f[f"train{k}"].astype(np.float64), f[f"test{k}"].astype(np.float64)
     if kind.endswith("-pca"):
         train, test = pca_project(train, test, k)
     return train, test

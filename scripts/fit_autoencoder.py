@@ -1,9 +1,10 @@
-"""fit_autoencoder: one autoencoder of latent size k on a model's training activations."""
+"""fit_autoencoder: every latent size's autoencoder of one run, fitted together in one
+batched model (one pass over the training activations per epoch for all sizes)."""
 
 import numpy as np
 import torch
 
-from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoder
+from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoders
 from neuralhull.io import save_json, save_npz
 from neuralhull.provenance import job_log
 from neuralhull.training import pick_device
@@ -19,21 +20,35 @@ cfg = AutoencoderConfig(
     validation_fraction=p["validation_fraction"],
     seed=p["seed"],
 )
-k = int(snakemake.wildcards.k)
+sizes = [int(k) for k in snakemake.params.sizes]
 with np.load(snakemake.input.activations) as f:
     train, test = f["train"], f["test"]
-fit = fit_autoencoder(train, test, k, cfg, device=pick_device(snakemake.params.device), log=log)
-save_npz(snakemake.output.codes, train=fit.codes_train, test=fit.codes_test)
+device = pick_device(snakemake.params.device)
+log(
+    f"fitting latent sizes {sizes} together on {len(train)} activations of width "
+    f"{train.shape[1]}, device={device}"
+)
+fits = fit_autoencoders(train, test, sizes, cfg, device=device, log=log)
+codes = {}
+for k, fit in fits.items():
+    codes[f"train{k}"], codes[f"test{k}"] = fit.codes_train, fit.codes_test
+save_npz(snakemake.output.codes, **codes)
 save_json(
-    snakemake.output.fit,
+    snakemake.output.fits,
     {
-        "latent_size": k,
         "activation_dimension": int(train.shape[1]),
-        "r2_validation": fit.r2_validation,
-        "mse_validation": fit.mse_validation,
-        "r2_test": fit.r2_test,
-        "mse_test": fit.mse_test,
-        "loss_per_epoch": fit.loss,
         "config": p,
+        "fits": [
+            {
+                "latent_size": k,
+                "r2_validation": fit.r2_validation,
+                "mse_validation": fit.mse_validation,
+                "r2_test": fit.r2_test,
+                "mse_test": fit.mse_test,
+                "loss_per_epoch": fit.loss,
+            }
+            for k, fit in sorted(fits.items())
+        ],
     },
 )
+log("held-out R2 by size: " + ", ".join(f"{k}: {f.r2_validation:.4f}" for k, f in fits.items()))

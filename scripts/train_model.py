@@ -29,6 +29,7 @@ cfg = TrainConfig(
     seed=p["seed"],
     label_noise=p["label_noise"],
     weight_decay=p["weight_decay"],
+    steps=p["steps"],
 )
 model, history, norm = train_classifier(
     spec,

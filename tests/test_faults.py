@@ -31,8 +31,8 @@ def test_killed_run_leaves_no_finished_looking_output_and_restarts(tmp_path):
     config.write_text(yaml.safe_dump(cfg))
 
     copy_workflow_profile(tmp_path)
-    target = "results/digits/mlp/model.pt"
-    log = tmp_path / "logs/train_model/digits/mlp.log"
+    target = "results/digits/mlp/seed0/model.pt"
+    log = tmp_path / "logs/train_model/digits/mlp/seed0.log"
     proc = subprocess.Popen(
         snakemake_cmd(tmp_path, target, "--cores", "2", configfile=str(config)),
         cwd=tmp_path,
@@ -55,7 +55,7 @@ def test_killed_run_leaves_no_finished_looking_output_and_restarts(tmp_path):
     # the kill really landed mid-training: some epochs logged, not the last one
     epochs = [int(n) for n in re.findall(rf"epoch (\d+)/{LONG_EPOCHS}:", log.read_text())]
     assert epochs and max(epochs) < LONG_EPOCHS, epochs
-    model_dir = tmp_path / "results/digits/mlp"
+    model_dir = tmp_path / "results/digits/mlp/seed0"
     assert not (model_dir / "model.pt").exists()
     assert not (model_dir / "train_metrics.json").exists()
     # a killed Snakemake leaves its lock; the documented restart is --unlock, then rerun,

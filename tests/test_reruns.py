@@ -67,7 +67,7 @@ def test_autoencoder_change_reruns_only_what_depends_on_it(tiny_run, tmp_path):
     assert not rules & {"hull_membership_input"}
     for rule, w in jobs:
         if rule in ("hull_membership", "proximity"):
-            assert w["space"].startswith("latent"), (rule, w)
+            assert w["space"].startswith("latent") or w["space"] == "intrinsic", (rule, w)
     assert_only_model_chain_and_summaries(jobs)
 
 
@@ -86,17 +86,28 @@ def test_one_models_epochs_rerun_that_models_chain_only(tiny_run, tmp_path):
 def test_adding_a_model_adds_only_its_jobs(tiny_run, tmp_path):
     def edit(c):
         c["models"].append({"name": "mlp-wide", "arch": "mlp", "width": 8, "epochs": 1})
+        # (every seed of it: tiny trains each model with two)
         c["datasets"][0]["models"].append("mlp-wide")
 
     jobs = planned_jobs(tiny_run, edited(edit), tmp_path)
     per_model = {w["model"] for _, w in jobs if "model" in w}
     assert per_model == {"mlp-wide"}
+    trained = sorted(w["seed"] for r, w in jobs if r == "train_model")
+    assert trained == ["0", "1"]
     assert_only_model_chain_and_summaries(jobs)
 
 
 @pytest.fixture(scope="module")
 def second_run(tmp_path_factory):
     return finished_tiny_run(tmp_path_factory.mktemp("tiny-again"))
+
+
+def test_adding_a_seed_adds_only_its_runs(tiny_run, tmp_path):
+    jobs = planned_jobs(tiny_run, edited(lambda c: c.update(seeds=[0, 1, 2])), tmp_path)
+    runs = {(w["model"], w["seed"]) for _, w in jobs if "seed" in w}
+    assert runs == {(m, "2") for m in ("mlp", "mlp-short", "mlp-weak")}
+    assert sum(r == "train_model" for r, _ in jobs) == 3
+    assert_only_model_chain_and_summaries(jobs)
 
 
 def test_two_runs_from_scratch_are_identical(tiny_run, second_run):

@@ -2,34 +2,48 @@ rule summarise:
     input:
         unpack(get_analysis_inputs),
     output:
+        findings=report(
+            "results/{dataset}/summary/findings.tsv",
+            caption="../report/findings.rst",
+            category="1. Findings",
+            subcategory="3. Evidence ({dataset})",
+            labels={"dataset": "{dataset}", "table": "findings"},
+        ),
+        zoo=report(
+            "results/{dataset}/summary/zoo.tsv",
+            caption="../report/zoo.rst",
+            category="2. Models",
+            subcategory="3. Evidence ({dataset})",
+            labels={"dataset": "{dataset}", "table": "zoo"},
+        ),
         models=report(
             "results/{dataset}/summary/models.tsv",
             caption="../report/models.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Tables",
         ),
         latent=report(
             "results/{dataset}/summary/latent.tsv",
             caption="../report/latent.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Tables",
         ),
         hull=report(
             "results/{dataset}/summary/hull.tsv",
             caption="../report/hull.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Tables",
         ),
         measures=report(
             "results/{dataset}/summary/measures.tsv",
             caption="../report/measures.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Tables",
         ),
         deciles=report(
             "results/{dataset}/summary/deciles.tsv",
             caption="../report/deciles.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Tables",
         ),
     log:
@@ -46,46 +60,58 @@ rule summarise:
         provenance=analysis_provenance,
         n_boot=config["analysis"]["n_boot"],
         seed=config["analysis"]["seed"],
+        thresholds=sorted(config["autoencoder"]["r2_thresholds"]),
+        findings=config["findings"],
+        levers={m: MODEL_SPECS[m]["lever"] for m in MODELS},
     script:
         "../../scripts/summarise.py"
 
 
 rule figures:
     input:
+        findings="results/{dataset}/summary/findings.tsv",
+        zoo="results/{dataset}/summary/zoo.tsv",
         models="results/{dataset}/summary/models.tsv",
         latent="results/{dataset}/summary/latent.tsv",
         hull="results/{dataset}/summary/hull.tsv",
         measures="results/{dataset}/summary/measures.tsv",
         deciles="results/{dataset}/summary/deciles.tsv",
     output:
+        findings=report(
+            "results/{dataset}/figures/findings.png",
+            caption="../report/findings_figure.rst",
+            category="1. Findings",
+            subcategory="3. Evidence ({dataset})",
+            labels={"dataset": "{dataset}", "figure": "claims"},
+        ),
         fraction_inside=report(
             "results/{dataset}/figures/fraction_inside.png",
             caption="../report/fraction_inside.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Figures",
         ),
         reconstruction=report(
             "results/{dataset}/figures/reconstruction.png",
             caption="../report/reconstruction.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Figures",
         ),
         intrinsic_vs_accuracy=report(
             "results/{dataset}/figures/intrinsic_vs_accuracy.png",
             caption="../report/intrinsic_vs_accuracy.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Figures",
         ),
         accuracy_by_decile=report(
             "results/{dataset}/figures/accuracy_by_decile.png",
             caption="../report/accuracy_by_decile.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Figures",
         ),
         auroc=report(
             "results/{dataset}/figures/auroc.png",
             caption="../report/auroc.rst",
-            category="{dataset}",
+            category="3. Evidence ({dataset})",
             subcategory="Figures",
         ),
     log:
@@ -98,5 +124,8 @@ rule figures:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        threshold=config["autoencoder"]["r2_threshold"],
+        thresholds=sorted(config["autoencoder"]["r2_thresholds"]),
     script:
         "../../scripts/figures.py"

@@ -81,9 +81,15 @@ for _ds, _models in DATASET_MODELS.items():
 
 DATASETS = sorted(DATASET_MODELS)
 MODELS = sorted({m for models in DATASET_MODELS.values() for m in models})
+# Every model is trained once per seed; the seed is a path level, results/.../{model}/seed{s}/.
+SEEDS = sorted(config["seeds"])
 LATENT_SIZES = sorted(config["autoencoder"]["latent_sizes"])
-SUMMARY_TABLES = ["models", "latent", "hull", "measures", "deciles"]
+# Latent and PCA sizes whose spaces are scored (hull and proximity); the intrinsic space,
+# each model's own chosen latent size, is always scored.
+SCORED_SIZES = sorted(config["hull"]["scored_sizes"])
+SUMMARY_TABLES = ["findings", "zoo", "models", "latent", "hull", "measures", "deciles"]
 FIGURES = [
+    "findings",
     "fraction_inside",
     "reconstruction",
     "intrinsic_vs_accuracy",
@@ -104,11 +110,13 @@ def latent_sizes(model):
 
 
 def model_spaces(model):
-    """Spaces scored per model: activations, their PCA baseline and the latent codes."""
-    ks = latent_sizes(model)
-    return (
-        ["activation"] + [f"activation-pca{k}" for k in ks] + [f"latent{k}" for k in ks]
-    )
+    """Spaces scored per model: activations, the intrinsic space (the autoencoder code at
+    the model's chosen size) and, at the scored sizes, the PCA baseline and the codes.
+    """
+    ks = [k for k in SCORED_SIZES if k < hidden_size(model)]
+    latent = [f"latent{k}" for k in ks if k in latent_sizes(model)]
+    spaces = ["activation", "intrinsic"] + [f"activation-pca{k}" for k in ks] + latent
+    return spaces if latent_sizes(model) else ["activation"]
 
 
 def input_spaces(dataset):
@@ -116,8 +124,17 @@ def input_spaces(dataset):
     if not config["hull"]["input_spaces"]:
         return []
     return ["input"] + [
-        f"input-pca{k}" for k in LATENT_SIZES if k < INPUT_DIMENSION[dataset]
+        f"input-pca{k}" for k in SCORED_SIZES if k < INPUT_DIMENSION[dataset]
     ]
+
+
+def runs(dataset):
+    """(model, seed) of every trained classifier of a dataset."""
+    return [(m, s) for m in DATASET_MODELS[dataset] for s in SEEDS]
+
+
+def run_dir(dataset, model, seed):
+    return f"results/{dataset}/{model}/seed{seed}"
 
 
 def canonical(obj):
@@ -159,6 +176,7 @@ def digest(obj):
 wildcard_constraints:
     dataset="|".join(DATASETS),
     model="|".join(MODELS),
+    seed="|".join(str(s) for s in SEEDS),
     k=r"\d+",
     space="|".join(sorted({s for m in MODELS for s in model_spaces(m)})),
     input_space="|".join(
@@ -192,11 +210,10 @@ def get_theory_output():
 
 
 def model_params(wildcards):
-    """The training settings of one model: only its own entry, so editing another model
-    does not rerun it."""
-    return canonical(
-        {k: v for k, v in MODEL_SPECS[wildcards.model].items() if k != "name"}
-    )
+    """The training settings of one model and seed: only its own entry, so editing another
+    model does not rerun it."""
+    spec = {k: v for k, v in MODEL_SPECS[wildcards.model].items() if k != "name"}
+    return canonical({**spec, "seed": int(wildcards.seed)})
 
 
 def get_split_params(wildcards):
@@ -212,29 +229,35 @@ def get_split_params(wildcards):
 
 def get_space_inputs(wildcards):
     """What a model-level space is computed from."""
-    base = f"results/{wildcards.dataset}/{wildcards.model}"
+    base = run_dir(wildcards.dataset, wildcards.model, wildcards.seed)
     if wildcards.space.startswith("latent"):
-        k = wildcards.space.removeprefix("latent")
-        return {"codes": f"{base}/latent/{k}/codes.npz"}
+        return {"codes": f"{base}/latent/codes.npz"}
+    if wildcards.space == "intrinsic":
+        return {
+            "codes": f"{base}/latent/codes.npz",
+            "intrinsic": f"{base}/intrinsic_dimension.json",
+        }
     return {"activations": f"{base}/activations.npz"}
 
 
 def get_proximity_inputs(wildcards):
     """A model-level space's points plus the model's labels and predictions."""
     inputs = get_space_inputs(wildcards)
-    inputs["activations"] = (
-        f"results/{wildcards.dataset}/{wildcards.model}/activations.npz"
-    )
+    base = run_dir(wildcards.dataset, wildcards.model, wildcards.seed)
+    inputs["activations"] = f"{base}/activations.npz"
     return inputs
 
 
 def get_fits(wildcards):
-    return expand(
-        "results/{dataset}/{model}/latent/{k}/fit.json",
-        dataset=wildcards.dataset,
-        model=wildcards.model,
-        k=latent_sizes(wildcards.model),
-    )
+    """The batched autoencoder fit of a run, when its layer is wider than a latent size."""
+    if not latent_sizes(wildcards.model):
+        return []
+    base = run_dir(wildcards.dataset, wildcards.model, wildcards.seed)
+    return [f"{base}/latent/fits.json"]
+
+
+def get_latent_sizes(wildcards):
+    return latent_sizes(wildcards.model)
 
 
 def dataset_models(dataset):
@@ -252,12 +275,12 @@ def get_analysis_inputs(wildcards):
         "hull": [],
         "proximity": [],
     }
-    for m in dataset_models(ds):
-        base = f"results/{ds}/{m}"
+    for m, seed in runs(ds):
+        base = run_dir(ds, m, seed)
         inputs["models"].append(f"{base}/train_metrics.json")
         inputs["predictions"].append(f"{base}/predictions.tsv")
         inputs["intrinsic"].append(f"{base}/intrinsic_dimension.json")
-        inputs["fits"] += [f"{base}/latent/{k}/fit.json" for k in latent_sizes(m)]
+        inputs["fits"] += [f"{base}/latent/fits.json"] if latent_sizes(m) else []
         inputs["hull"] += [f"{base}/hull/{s}.tsv" for s in model_spaces(m)]
         inputs["proximity"] += [f"{base}/proximity/{s}.tsv" for s in model_spaces(m)]
     inputs["hull"] += [f"results/{ds}/input/hull/{s}.tsv" for s in input_spaces(ds)]
@@ -278,12 +301,12 @@ def analysis_provenance(wildcards):
         "hull": config["hull"],
         "proximity": config["proximity"],
         "analysis": config["analysis"],
+        "findings": config["findings"],
+        "seeds": SEEDS,
     }
     return {
         "config_sha256": digest(relevant),
-        "model_seeds": json.dumps(
-            {m: MODEL_SPECS[m]["seed"] for m in dataset_models(ds)}
-        ),
+        "model_seeds": json.dumps({m: SEEDS for m in dataset_models(ds)}),
         "split_seed": config["data"]["split_seed"],
         "autoencoder_seed": config["autoencoder"]["seed"],
         "hull_seed": config["hull"]["seed"],

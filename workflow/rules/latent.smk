@@ -1,13 +1,13 @@
 rule fit_autoencoder:
     input:
-        activations="results/{dataset}/{model}/activations.npz",
+        activations="results/{dataset}/{model}/seed{seed}/activations.npz",
     output:
-        codes="results/{dataset}/{model}/latent/{k}/codes.npz",
-        fit="results/{dataset}/{model}/latent/{k}/fit.json",
+        codes="results/{dataset}/{model}/seed{seed}/latent/codes.npz",
+        fits="results/{dataset}/{model}/seed{seed}/latent/fits.json",
     log:
-        "logs/fit_autoencoder/{dataset}/{model}/{k}.log",
+        "logs/fit_autoencoder/{dataset}/{model}/seed{seed}.log",
     benchmark:
-        "benchmarks/fit_autoencoder/{dataset}/{model}/{k}.tsv"
+        "benchmarks/fit_autoencoder/{dataset}/{model}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -17,6 +17,7 @@ rule fit_autoencoder:
         runtime=autoencoder_runtime,
     params:
         autoencoder=AUTOENCODER_FIT,
+        sizes=get_latent_sizes,
         device=config["device"],
     script:
         "../../scripts/fit_autoencoder.py"
@@ -24,14 +25,14 @@ rule fit_autoencoder:
 
 rule intrinsic_dimension:
     input:
-        activations="results/{dataset}/{model}/activations.npz",
+        activations="results/{dataset}/{model}/seed{seed}/activations.npz",
         fits=get_fits,
     output:
-        "results/{dataset}/{model}/intrinsic_dimension.json",
+        "results/{dataset}/{model}/seed{seed}/intrinsic_dimension.json",
     log:
-        "logs/intrinsic_dimension/{dataset}/{model}.log",
+        "logs/intrinsic_dimension/{dataset}/{model}/seed{seed}.log",
     benchmark:
-        "benchmarks/intrinsic_dimension/{dataset}/{model}.tsv"
+        "benchmarks/intrinsic_dimension/{dataset}/{model}/seed{seed}.tsv"
     conda:
         "../../envs/hull.yaml"
     threads: 1
@@ -40,5 +41,6 @@ rule intrinsic_dimension:
         runtime=20,
     params:
         threshold=config["autoencoder"]["r2_threshold"],
+        thresholds=sorted(config["autoencoder"]["r2_thresholds"]),
     script:
         "../../scripts/intrinsic_dimension.py"

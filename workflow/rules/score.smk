@@ -2,11 +2,11 @@ rule hull_membership:
     input:
         unpack(get_space_inputs),
     output:
-        "results/{dataset}/{model}/hull/{space}.tsv",
+        "results/{dataset}/{model}/seed{seed}/hull/{space}.tsv",
     log:
-        "logs/hull_membership/{dataset}/{model}/{space}.log",
+        "logs/hull_membership/{dataset}/{model}/seed{seed}/{space}.log",
     benchmark:
-        "benchmarks/hull_membership/{dataset}/{model}/{space}.tsv"
+        "benchmarks/hull_membership/{dataset}/{model}/seed{seed}/{space}.tsv"
     conda:
         "../../envs/hull.yaml"
     threads: 2
@@ -44,11 +44,11 @@ rule proximity:
     input:
         unpack(get_proximity_inputs),
     output:
-        "results/{dataset}/{model}/proximity/{space}.tsv",
+        "results/{dataset}/{model}/seed{seed}/proximity/{space}.tsv",
     log:
-        "logs/proximity/{dataset}/{model}/{space}.log",
+        "logs/proximity/{dataset}/{model}/seed{seed}/{space}.log",
     benchmark:
-        "benchmarks/proximity/{dataset}/{model}/{space}.tsv"
+        "benchmarks/proximity/{dataset}/{model}/seed{seed}/{space}.tsv"
     conda:
         "../../envs/hull.yaml"
     threads: 1

@@ -274,13 +274,13 @@ rule theory_summary_hull_probability:
         table=report(
             "results/theory/hull_probability.tsv",
             caption="../report/theory_hull_probability.rst",
-            category="theory",
+            category="4. Theory",
             subcategory="Tables",
         ),
         figure=report(
             "results/theory/figures/hull_probability.png",
             caption="../report/theory_hull_probability.rst",
-            category="theory",
+            category="4. Theory",
             subcategory="Figures",
         ),
     log:
@@ -307,13 +307,13 @@ rule theory_summary_real_dimension:
         table=report(
             "results/theory/real_dimension.tsv",
             caption="../report/theory_real_dimension.rst",
-            category="theory",
+            category="4. Theory",
             subcategory="Tables",
         ),
         figure=report(
             "results/theory/figures/real_dimension.png",
             caption="../report/theory_real_dimension.rst",
-            category="theory",
+            category="4. Theory",
             subcategory="Figures",
         ),
     log:
@@ -340,13 +340,13 @@ rule theory_summary_embedding:
         table=report(
             "results/theory/embedding.tsv",
             caption="../report/theory_embedding.rst",
-            category="theory",
+            category="4. Theory",
             subcategory="Tables",
         ),
         figure=report(
             "results/theory/figures/embedding.png",
             caption="../report/theory_embedding.rst",
-            category="theory",
+            category="4. Theory",
             subcategory="Figures",
         ),
     log:
@@ -373,13 +373,13 @@ rule theory_summary_double_descent:
         table=report(
             "results/theory/double_descent.tsv",
             caption="../report/theory_double_descent.rst",
-            category="theory",
+            category="4. Theory",
             subcategory="Tables",
         ),
         figure=report(
             "results/theory/figures/double_descent.png",
             caption="../report/theory_double_descent.rst",
-            category="theory",
+            category="4. Theory",
             subcategory="Figures",
         ),
     log:

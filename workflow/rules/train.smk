@@ -2,12 +2,12 @@ rule train_model:
     input:
         data="resources/data/{dataset}.npz",
     output:
-        weights="results/{dataset}/{model}/model.pt",
-        metrics="results/{dataset}/{model}/train_metrics.json",
+        weights="results/{dataset}/{model}/seed{seed}/model.pt",
+        metrics="results/{dataset}/{model}/seed{seed}/train_metrics.json",
     log:
-        "logs/train_model/{dataset}/{model}.log",
+        "logs/train_model/{dataset}/{model}/seed{seed}.log",
     benchmark:
-        "benchmarks/train_model/{dataset}/{model}.tsv"
+        "benchmarks/train_model/{dataset}/{model}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2
@@ -25,14 +25,14 @@ rule train_model:
 rule extract_activations:
     input:
         data="resources/data/{dataset}.npz",
-        weights="results/{dataset}/{model}/model.pt",
+        weights="results/{dataset}/{model}/seed{seed}/model.pt",
     output:
-        activations="results/{dataset}/{model}/activations.npz",
-        predictions="results/{dataset}/{model}/predictions.tsv",
+        activations="results/{dataset}/{model}/seed{seed}/activations.npz",
+        predictions="results/{dataset}/{model}/seed{seed}/predictions.tsv",
     log:
-        "logs/extract_activations/{dataset}/{model}.log",
+        "logs/extract_activations/{dataset}/{model}/seed{seed}.log",
     benchmark:
-        "benchmarks/extract_activations/{dataset}/{model}.tsv"
+        "benchmarks/extract_activations/{dataset}/{model}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 2

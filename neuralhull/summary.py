@@ -1,0 +1,564 @@
+"""The per-dataset summary: every run's files -> the tables of ``results/{dataset}/summary/``.
+
+A *run* is one model trained with one seed; its files live under
+``results/{dataset}/{model}/seed{seed}/``. The tables:
+
+``models``   one row per run: the model's settings, accuracies, intrinsic dimension (at the
+             configured R^2 threshold and at the reported ones) and TwoNN;
+``zoo``      one row per model: mean, standard deviation, minimum and maximum over its
+             seeds of accuracy, intrinsic dimension, TwoNN and fraction inside per space;
+``latent``   one row per run and latent size: held-out reconstruction;
+``hull``     one row per run and space: inside / outside counts with a Wilson interval;
+``measures`` one row per run, space and measure: AUROC for detecting errors;
+``deciles``  accuracy within risk bins of every measure;
+``findings`` one row per claim of the papers (:func:`findings_table`).
+
+The script ``scripts/summarise.py`` only reads the Snakemake object and calls
+:func:`build_tables`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from neuralhull.analysis import (
+    MEASURES,
+    decile_table,
+    hull_table,
+    measure_values,
+    measures_table,
+)
+from neuralhull.findings import (
+    bootstrap_mean,
+    paired_auroc_difference,
+    pooled_difference,
+    spearman_test,
+    verdict_above,
+    verdict_below,
+    wilson_interval,
+)
+from neuralhull.io import load_json
+from neuralhull.proximity import prediction_agreement
+from neuralhull.spaces import parse_space
+
+#: Space kinds in which the findings compare hull membership and proximity.
+FINDING_KINDS = ("input", "activation", "intrinsic")
+PROXIMITY_MEASURES = tuple(m for m in MEASURES if m not in ("outside_hull", "hull_distance"))
+#: The proximity measures compared with hull membership, in two families: pure geometry
+#: (distances to the nearest training points) and neighbours' labels.
+PROXIMITY_FAMILIES = {
+    "distance": ("nn_distance", "knn_mean_distance"),
+    "neighbour labels": ("knn_label_agreement", "knn_pred_agreement"),
+}
+#: A rank correlation is settled only when its permutation test is significant at this level.
+PERMUTATION_ALPHA = 0.05
+
+
+def run_of(path: str) -> tuple[str, int]:
+    """``results/{dataset}/{model}/seed{s}/...`` -> ``(model, s)``."""
+    parts = os.path.normpath(path).split(os.sep)
+    i = parts.index("results")
+    model, seed = parts[i + 2], parts[i + 3]
+    if not seed.startswith("seed"):
+        raise ValueError(f"{path}: expected results/<dataset>/<model>/seed<s>/...")
+    return model, int(seed.removeprefix("seed"))
+
+
+def run_key(model: str, seed: int) -> str:
+    """The name a run carries in the per-(run, space) score mappings."""
+    return f"{model}/seed{seed}"
+
+
+def split_run_column(df: pd.DataFrame) -> pd.DataFrame:
+    """Replace a ``model`` column of run keys (``mlp/seed0``) by ``model`` and ``seed``."""
+    if df.empty:
+        return df.assign(seed=pd.Series(dtype=int))[["model", "seed", *df.columns[1:]]]
+    parts = df["model"].str.rsplit("/seed", n=1, expand=True)
+    out = df.drop(columns=["model"])
+    out.insert(0, "seed", parts[1].astype(int))
+    out.insert(0, "model", parts[0])
+    return out
+
+
+def read_scored(path) -> tuple[dict, pd.DataFrame]:
+    """A per-sample score file: its ``# key: value`` header and its table."""
+    header = {}
+    with open(path) as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            key, _, value = line[1:].partition(":")
+            header[key.strip()] = value.strip()
+    return header, pd.read_csv(path, sep="\t", comment="#")
+
+
+# ---------------------------------------------------------------------------------------------
+# models and latent tables
+
+
+def run_tables(
+    metrics_paths: Sequence[str], intrinsic_paths: Sequence[str], thresholds: Sequence[float]
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """The ``models`` and ``latent`` tables, and the software versions the runs recorded."""
+    models, latent, versions = [], [], []
+    for metrics_path, intrinsic_path in zip(metrics_paths, intrinsic_paths, strict=True):
+        model, seed = run_of(metrics_path)
+        metrics, intrinsic = load_json(metrics_path), load_json(intrinsic_path)
+        versions.append(metrics.get("software", {}))
+        spec, train = metrics["spec"], metrics["train"]
+        by_threshold = intrinsic.get("by_threshold", {})
+        row = {
+            "model": model,
+            "seed": seed,
+            "arch": spec["arch"],
+            "width": spec["width"],
+            "depth": spec["depth"],
+            "epochs": None if train.get("steps") else train["epochs"],
+            "steps": train.get("steps"),
+            "label_noise": train["label_noise"],
+            "train_accuracy": metrics["final_train_accuracy"],
+            "test_accuracy": metrics["final_test_accuracy"],
+            "latent_dim": intrinsic["chosen_latent_size"],
+            "threshold_reached": intrinsic["threshold_reached"],
+        }
+        for t in thresholds:
+            row[f"latent_dim_r2_{t:g}"] = by_threshold.get(str(t), {}).get("size")
+        row["twonn"] = intrinsic["twonn"]
+        models.append(row)
+        sizes = intrinsic["latent_sizes"]
+        for i, size in enumerate(sizes):
+            entry = {
+                "model": model,
+                "seed": seed,
+                "latent_size": size,
+                "r2": intrinsic["r2_validation"][i],
+                "mse": intrinsic["mse_validation"][i],
+                "r2_test": intrinsic["r2_test"][i],
+                "mse_test": intrinsic["mse_test"][i],
+                "chosen": size == intrinsic["chosen_latent_size"],
+            }
+            for t in thresholds:
+                entry[f"chosen_r2_{t:g}"] = size == by_threshold.get(str(t), {}).get("size")
+            latent.append(entry)
+    latent_columns = ["model", "seed", "latent_size", "r2", "mse", "r2_test", "mse_test"]
+    latent_columns += ["chosen"] + [f"chosen_r2_{t:g}" for t in thresholds]
+    return pd.DataFrame(models), pd.DataFrame(latent, columns=latent_columns), versions
+
+
+# ---------------------------------------------------------------------------------------------
+# per-sample frames
+
+
+def score_frames(
+    predictions: Mapping[str, pd.DataFrame],
+    hull_files: Mapping[tuple[str, str], tuple[dict, pd.DataFrame]],
+    proximity_files: Mapping[tuple[str, str], tuple[dict, pd.DataFrame]],
+    log: Callable[[str], None] = print,
+) -> tuple[dict, dict, pd.DataFrame]:
+    """Join every run's predictions with its spaces' hull and proximity scores.
+
+    Parameters
+    ----------
+    predictions : run key -> per-test-sample ``index``, ``prediction``, ``correct``.
+    hull_files, proximity_files : (owner, space) -> (header, table); owner is a run key, or
+        ``"input"`` for the pixel spaces every run of the dataset shares.
+
+    Returns
+    -------
+    subset : (run, space) -> the hull's query subsample, with every measure;
+    full : (run, space) -> every test sample, proximity measures (status ``undecided``
+        where the hull was not queried: never counted);
+    spaces : one row per (run, space): model, space, kind, dimension.
+    """
+    subset, full_frames, spaces = {}, {}, []
+    for run, pred in predictions.items():
+        for (owner, space), (prox_header, prox) in proximity_files.items():
+            if owner not in (run, "input"):
+                continue
+            if owner == "input":  # pixel spaces are shared: add this run's agreement here
+                label_columns = [c for c in prox.columns if c.startswith("nn_label_")]
+                by_index = pred.set_index("index")["prediction"]
+                prox = prox.drop(columns=label_columns).assign(
+                    knn_pred_agreement=prediction_agreement(
+                        prox[label_columns].to_numpy(), by_index.loc[prox["index"]].to_numpy()
+                    )
+                )
+            hull_header, hull = hull_files[(owner, space)]
+            # Hull distances in the unit of the proximity distances (the space's median
+            # train-to-train nearest-neighbour distance), so that spaces compare.
+            unit = float(prox_header["distance_unit"])
+            distance_columns = ["hull_distance", "hull_distance_lower", "hull_distance_upper"]
+            hull = hull.assign(**{c: hull[c] / unit for c in distance_columns if c in hull})
+            full = pred[["index", "correct"]].merge(prox, on="index", validate="one_to_one")
+            full = full.merge(hull, on="index", how="left", validate="one_to_one")
+            queried = full["status"].notna()
+            subset[(run, space)] = full[queried].reset_index(drop=True)
+            full_frames[(run, space)] = full.assign(status=full["status"].fillna("undecided"))
+            spaces.append(
+                {
+                    "model": run,
+                    "space": space,
+                    "kind": parse_space(space)[0],
+                    "dimension": int(hull_header["dimension"]),
+                }
+            )
+            log(f"{run} / {space}: {int(queried.sum())} hull queries, {len(full)} rows")
+    return subset, full_frames, pd.DataFrame(spaces)
+
+
+def with_wilson(hull: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """``hull`` with the Wilson interval of each row's fraction inside."""
+    bounds = [
+        wilson_interval(int(i), int(i + o), level)
+        for i, o in zip(hull["inside"], hull["outside"], strict=True)
+    ]
+    pos = hull.columns.get_loc("fraction_inside") + 1
+    out = hull.copy()
+    out.insert(pos, "fraction_inside_high", [b[1] for b in bounds])
+    out.insert(pos, "fraction_inside_low", [b[0] for b in bounds])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the zoo: mean and spread over seeds
+
+
+def _spread(values: pd.Series) -> dict:
+    v = pd.to_numeric(values, errors="coerce").astype(float)
+    return {
+        "mean": v.mean(),
+        "sd": v.std(ddof=1) if v.notna().sum() > 1 else np.nan,
+        "min": v.min(),
+        "max": v.max(),
+    }
+
+
+def zoo_table(models: pd.DataFrame, hull: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: mean, sd, min and max over its seeds of the per-run numbers.
+
+    ``hull`` is the hull table (columns model, seed, kind, space, fraction_inside); the
+    fraction inside is summarised for the spaces ``input``, ``activation`` and ``intrinsic``.
+    """
+    rows = []
+    fractions = hull[hull["space"].isin(FINDING_KINDS)]
+    for model, group in models.groupby("model", sort=False):
+        first = group.iloc[0]
+        row = {
+            "model": model,
+            "lever": first["lever"],
+            "arch": first["arch"],
+            "width": first["width"],
+            "epochs": first["epochs"],
+            "steps": first["steps"],
+            "label_noise": first["label_noise"],
+            "seeds": len(group),
+        }
+        for column in ("test_accuracy", "latent_dim", "twonn"):
+            for stat, value in _spread(group[column]).items():
+                row[f"{column}_{stat}"] = value
+        for space in FINDING_KINDS:
+            mine = fractions[(fractions["model"] == model) & (fractions["space"] == space)]
+            if space == "input":  # shared by every model: one value
+                mine = fractions[fractions["space"] == space].drop_duplicates("space")
+            for stat, value in _spread(mine["fraction_inside"]).items():
+                row[f"inside_{space}_{stat}"] = value
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("test_accuracy_mean", kind="stable")
+
+
+# ---------------------------------------------------------------------------------------------
+# findings
+
+
+def _finding(claim, source, scope, statistic, ci, n, unit, rule, threshold, verdict, **extra):
+    return {
+        "claim": claim,
+        "source": source,
+        "scope": scope,
+        "statistic": statistic,
+        "value": ci[0],
+        "ci_low": ci[1],
+        "ci_high": ci[2],
+        "n": n,
+        "unit": unit,
+        "threshold": threshold,
+        "rule": rule,
+        "verdict": verdict,
+        "p_value": extra.get("p_value", np.nan),
+        "detail": extra.get("detail", ""),
+    }
+
+
+def _pooled_fraction(hull: pd.DataFrame) -> tuple[tuple[float, float, float], int, int]:
+    inside, outside = int(hull["inside"].sum()), int(hull["outside"].sum())
+    n = inside + outside
+    low, high = wilson_interval(inside, n)
+    return (inside / n if n else np.nan, low, high), n, inside
+
+
+def findings_table(
+    models: pd.DataFrame,
+    hull: pd.DataFrame,
+    measures: pd.DataFrame,
+    subset: Mapping[tuple[str, str], pd.DataFrame],
+    settings: Mapping[str, float],
+) -> pd.DataFrame:
+    """One row per claim of Balestriero et al. (2021) and Bonnasse-Gahot (2022).
+
+    Every row: the statistic, its 95% interval (``ci_low``, ``ci_high``), the samples
+    behind it (``n``, counted in ``unit``), the threshold and the verdict read off the
+    interval by :func:`neuralhull.findings.verdict_above` / ``verdict_below`` (``rule``
+    names which). ``settings``: ``almost_none``, ``most``, ``low_dimensional``, ``n_boot``,
+    ``n_perm``, ``seed``.
+
+    The claims and their statistics:
+
+    - *Balestriero et al.*: almost no test sample is inside the training hull, in pixel
+      space and in the last hidden layer: the fraction inside pooled over every run's
+      queries (Wilson; runs share test images, so the pooled interval is narrower than
+      independent samples would justify), below ``almost_none``.
+    - *Bonnasse-Gahot 1*: the intrinsic space is low-dimensional: intrinsic dimension over
+      the layer's width, mean over models of each model's seed mean (bootstrap over models),
+      below ``low_dimensional``.
+    - *Bonnasse-Gahot 2*: the better the model, the lower the intrinsic dimension:
+      Spearman correlation across models of mean test accuracy and mean intrinsic
+      dimension (bootstrap over models; permutation p-value), below 0. The same with TwoNN.
+    - *Bonnasse-Gahot 3*: in the intrinsic space most test samples are inside: fraction
+      inside in each model's chosen latent space (pooled over its seeds) and over all runs,
+      above ``most``.
+    - *Bonnasse-Gahot 4*: proximity, not hull membership, relates to errors: per space kind
+      and family of proximity measure (distances; neighbours' labels), the AUROC of the
+      family's best measure (highest mean AUROC over the runs) minus that of
+      ``outside_hull``, on the same test samples; paired bootstrap per run, averaged over
+      runs; above 0. The best measure is chosen on the same data, which favours it slightly.
+
+    A rank correlation is settled (supported or contradicted) only when its permutation
+    p-value is also below :data:`PERMUTATION_ALPHA`: with few models a bootstrap interval
+    over models is too unstable to rest a verdict on alone.
+    """
+    n_boot, n_perm, seed = int(settings["n_boot"]), int(settings["n_perm"]), int(settings["seed"])
+    almost_none, most = settings["almost_none"], settings["most"]
+    rows = []
+
+    # Balestriero et al.: almost none inside, pixels and last hidden layer
+    for space, scope in (("input", "pixel space"), ("activation", "last hidden layer")):
+        part = hull[hull["space"] == space]
+        if space == "input":
+            part = part.drop_duplicates("space")  # one pixel space, shared by every run
+        if part.empty:
+            continue
+        ci, n, _ = _pooled_fraction(part)
+        rows.append(
+            _finding(
+                "almost no test sample is inside the training hull",
+                "Balestriero et al. 2021",
+                scope,
+                "fraction inside (pooled over runs)",
+                ci,
+                n,
+                "test queries",
+                "supported if ci_high < threshold; contradicted if ci_low > threshold",
+                almost_none,
+                verdict_below(ci[1], ci[2], almost_none),
+            )
+        )
+
+    # Bonnasse-Gahot 1: low-dimensional relative to the width
+    have = models.dropna(subset=["latent_dim"])
+    if not have.empty:
+        ratio = (have["latent_dim"] / have["width"]).groupby(have["model"]).mean()
+        res = bootstrap_mean(ratio.to_numpy(), n_boot=n_boot, seed=seed)
+        rows.append(
+            _finding(
+                "the intrinsic space is low-dimensional",
+                "Bonnasse-Gahot 2022",
+                "intrinsic dimension (autoencoder) of the last hidden layer",
+                "intrinsic dimension / layer width (mean over models)",
+                (res["statistic"], res["ci_low"], res["ci_high"]),
+                len(ratio),
+                "models",
+                "supported if ci_high < threshold; contradicted if ci_low > threshold",
+                settings["low_dimensional"],
+                verdict_below(res["ci_low"], res["ci_high"], settings["low_dimensional"]),
+            )
+        )
+
+    # Bonnasse-Gahot 2: better model, lower dimension
+    means = models.groupby("model", sort=True)[["test_accuracy", "latent_dim", "twonn"]].mean()
+    for column, name in (("latent_dim", "autoencoder"), ("twonn", "TwoNN")):
+        part = means.dropna(subset=[column])
+        if len(part) < 3:
+            res = {"statistic": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+        else:
+            res = spearman_test(
+                part["test_accuracy"].to_numpy(),
+                part[column].to_numpy(),
+                n_boot=n_boot,
+                n_perm=n_perm,
+                seed=seed,
+            )
+        rows.append(
+            _finding(
+                "the better the model, the lower the intrinsic dimension",
+                "Bonnasse-Gahot 2022",
+                f"intrinsic dimension ({name})",
+                "Spearman correlation of test accuracy and dimension across models",
+                (res["statistic"], res["ci_low"], res["ci_high"]),
+                len(part),
+                "models (seed means)",
+                f"supported if ci_high < 0 and p < {PERMUTATION_ALPHA}; "
+                f"contradicted if ci_low > 0 and p < {PERMUTATION_ALPHA}",
+                0.0,
+                verdict_below(res["ci_low"], res["ci_high"], 0.0)
+                if res["p_value"] < PERMUTATION_ALPHA
+                else "inconclusive",
+                p_value=res["p_value"],
+                detail=f"permutation: {res.get('permutation', 'n/a')}",
+            )
+        )
+
+    # Bonnasse-Gahot 3: most inside in the intrinsic space
+    intrinsic = hull[hull["space"] == "intrinsic"]
+    for model, part in [("all runs", intrinsic), *intrinsic.groupby("model", sort=False)]:
+        if part.empty:
+            continue
+        ci, n, _ = _pooled_fraction(part)
+        dims = sorted({int(d) for d in part["dimension"]})
+        rows.append(
+            _finding(
+                "in the intrinsic space most test samples are inside the training hull",
+                "Bonnasse-Gahot 2022",
+                f"intrinsic space, {model}",
+                "fraction inside (pooled over seeds)"
+                if model != "all runs"
+                else "fraction inside (pooled over runs)",
+                ci,
+                n,
+                "test queries",
+                "supported if ci_low > threshold; contradicted if ci_high < threshold",
+                most,
+                verdict_above(ci[1], ci[2], most),
+                detail=f"latent sizes {dims}",
+            )
+        )
+
+    # Bonnasse-Gahot 4: proximity relates to errors better than hull membership
+    for kind, (family, candidates) in itertools.product(FINDING_KINDS, PROXIMITY_FAMILIES.items()):
+        keys = [key for key in subset if key[1] == kind]
+        mine = measures[(measures["space"] == kind) & measures["measure"].isin(candidates)]
+        if not keys or mine.dropna(subset=["auroc"]).empty:
+            continue
+        best = mine.groupby("measure")["auroc"].mean().idxmax()
+        stats, replicates = [], []
+        for run, space in sorted(keys):
+            frame = subset[(run, space)]
+            hull_score = measure_values(frame, "outside_hull")
+            near = MEASURES[best] * measure_values(frame, best)
+            known = ~(np.isnan(hull_score) | np.isnan(near))
+            res = paired_auroc_difference(
+                near[known],
+                hull_score[known],
+                ~frame["correct"].to_numpy(dtype=bool)[known],
+                n_boot=n_boot,
+                seed=[seed, zlib.crc32(f"{run}\0{space}".encode())],
+            )
+            if np.isfinite(res["statistic"]):
+                stats.append(res["statistic"])
+                replicates.append(res["replicates"])
+        if not stats:
+            continue
+        pooled = pooled_difference(replicates, stats)
+        rows.append(
+            _finding(
+                "proximity to the training set relates to errors better than hull membership",
+                "Bonnasse-Gahot 2022",
+                f"{kind} space, {family}",
+                f"AUROC({best}) - AUROC(outside_hull), mean over runs",
+                (pooled["statistic"], pooled["ci_low"], pooled["ci_high"]),
+                int(sum(len(subset[k]) for k in keys)),
+                f"test queries in {len(stats)} runs",
+                "supported if ci_low > 0; contradicted if ci_high < 0",
+                0.0,
+                verdict_above(pooled["ci_low"], pooled["ci_high"], 0.0),
+                detail=f"best proximity measure: {best}",
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# everything at once
+
+
+def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
+    """All summary tables of a dataset from the workflow's files.
+
+    ``inputs``: attributes (or keys) models, intrinsic, predictions, hull, proximity: lists of
+    paths. ``params``: n_boot, seed (AUROC intervals), thresholds (reported R^2 thresholds),
+    findings (settings of :func:`findings_table`), levers (model -> its lever, optional).
+
+    Returns ``(tables, versions)``: table name -> DataFrame, and the software versions the
+    runs recorded.
+    """
+
+    def get(name):
+        return inputs[name] if isinstance(inputs, Mapping) else getattr(inputs, name)
+
+    models, latent, versions = run_tables(get("models"), get("intrinsic"), params["thresholds"])
+    levers = params.get("levers", {})
+    models.insert(2, "lever", [levers.get(m, "") for m in models["model"]]) if len(models) else None
+    predictions = {}
+    for path in get("predictions"):
+        predictions[run_key(*run_of(path))] = pd.read_csv(path, sep="\t")
+    hull_files, proximity_files = {}, {}
+    for paths, files in ((get("hull"), hull_files), (get("proximity"), proximity_files)):
+        for path in paths:
+            header, table = read_scored(path)
+            owner = "input" if f"{os.sep}input{os.sep}" in path else run_key(*run_of(path))
+            files[(owner, header["space"])] = (header, table)
+            versions.append(json.loads(header.get("software", "{}")))
+    subset, full, spaces = score_frames(predictions, hull_files, proximity_files, log)
+
+    hull = split_run_column(with_wilson(hull_table(subset, spaces)))
+    n_boot, seed = params["n_boot"], params["seed"]
+    hull_measures = {m: MEASURES[m] for m in ("outside_hull", "hull_distance")}
+    near_measures = {m: o for m, o in MEASURES.items() if m not in hull_measures}
+    measures = pd.concat(
+        [
+            measures_table(subset, measures=hull_measures, n_boot=n_boot, seed=seed),
+            measures_table(full, measures=near_measures, n_boot=n_boot, seed=seed),
+        ],
+        ignore_index=True,
+    )
+    measures = split_run_column(measures).sort_values(
+        ["model", "seed", "space", "measure"], kind="stable"
+    )
+    deciles = pd.concat(
+        [
+            decile_table(subset, measures={"hull_distance": 1}),
+            decile_table(full, measures=near_measures),
+        ],
+        ignore_index=True,
+    )
+    deciles = split_run_column(deciles).sort_values(
+        ["model", "seed", "space", "measure", "bin"], kind="stable"
+    )
+    findings = findings_table(models, hull, measures, subset, params["findings"])
+    zoo = zoo_table(models, hull)
+    tables = {
+        "findings": findings,
+        "zoo": zoo,
+        "models": models,
+        "latent": latent,
+        "hull": hull,
+        "measures": measures,
+        "deciles": deciles,
+    }
+    return tables, versions
