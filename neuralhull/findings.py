@@ -45,6 +45,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import norm, rankdata
 
+from neuralhull.analysis import _as_bool
+
 VERDICTS = ("supported", "contradicted", "inconclusive")
 
 # Cells (rows x units) of one chunk of resamples.  Each chunk holds a handful of (b, n)
@@ -92,21 +94,6 @@ def _as_values(values, name: str) -> np.ndarray:
     if np.isnan(values).any():
         raise ValueError(f"{name} contains NaN; drop units without a value first")
     return values
-
-
-def _as_bool(values, name: str, n: int) -> np.ndarray:
-    values = np.asarray(values)
-    if values.ndim != 1 or values.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},), got {values.shape}")
-    if values.dtype == bool:
-        return values
-    if values.dtype.kind in "iuf" and np.isin(values, (0, 1)).all():
-        return values.astype(bool)
-    if values.dtype == object and all(
-        isinstance(v, bool | np.bool_) or v in (0, 1) for v in values.tolist()
-    ):
-        return values.astype(bool)
-    raise ValueError(f"{name} must be boolean (or 0/1), got dtype {values.dtype}")
 
 
 def _same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:

@@ -240,11 +240,19 @@ def _spread(values: pd.Series) -> dict:
     }
 
 
-def zoo_table(models: pd.DataFrame, hull: pd.DataFrame) -> pd.DataFrame:
+#: AUROCs summarised per model in the zoo table: hull membership and the nearest distance.
+ZOO_MEASURES = ("outside_hull", "nn_distance")
+
+
+def zoo_table(
+    models: pd.DataFrame, hull: pd.DataFrame, measures: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per model: mean, sd, min and max over its seeds of the per-run numbers.
 
     ``hull`` is the hull table (columns model, seed, kind, space, fraction_inside); the
-    fraction inside is summarised for the spaces ``input``, ``activation`` and ``intrinsic``.
+    fraction inside is summarised for the spaces ``input``, ``activation`` and ``intrinsic``,
+    and so is the AUROC (``measures``: model, seed, space, measure, auroc) of
+    :data:`ZOO_MEASURES` for detecting errors there.
     """
     rows = []
     fractions = hull[hull["space"].isin(FINDING_KINDS)]
@@ -269,6 +277,17 @@ def zoo_table(models: pd.DataFrame, hull: pd.DataFrame) -> pd.DataFrame:
                 mine = fractions[fractions["space"] == space].drop_duplicates("space")
             for stat, value in _spread(mine["fraction_inside"]).items():
                 row[f"inside_{space}_{stat}"] = value
+        for space, measure in itertools.product(FINDING_KINDS, ZOO_MEASURES):
+            if measures is None:
+                break
+            mine = measures[
+                (measures["model"] == model)
+                & (measures["space"] == space)
+                & (measures["measure"] == measure)
+            ]
+            spread = _spread(mine["auroc"])
+            row[f"auroc_{measure}_{space}_mean"] = spread["mean"]
+            row[f"auroc_{measure}_{space}_sd"] = spread["sd"]
         rows.append(row)
     return pd.DataFrame(rows).sort_values("test_accuracy_mean", kind="stable")
 
@@ -277,8 +296,19 @@ def zoo_table(models: pd.DataFrame, hull: pd.DataFrame) -> pd.DataFrame:
 # findings
 
 
+#: The claims in the order the report numbers them (its figures name these numbers).
+CLAIMS = (
+    "almost no test sample is inside the training hull",
+    "the intrinsic space is low-dimensional",
+    "the better the model, the lower the intrinsic dimension",
+    "in the intrinsic space most test samples are inside the training hull",
+    "proximity to the training set relates to errors better than hull membership",
+)
+
+
 def _finding(claim, source, scope, statistic, ci, n, unit, rule, threshold, verdict, **extra):
     return {
+        "claim_id": CLAIMS.index(claim) + 1,
         "claim": claim,
         "source": source,
         "scope": scope,
@@ -551,7 +581,7 @@ def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
         ["model", "seed", "space", "measure", "bin"], kind="stable"
     )
     findings = findings_table(models, hull, measures, subset, params["findings"])
-    zoo = zoo_table(models, hull)
+    zoo = zoo_table(models, hull, measures)
     tables = {
         "findings": findings,
         "zoo": zoo,

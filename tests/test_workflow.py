@@ -87,6 +87,19 @@ def test_zoo_table_summarises_the_seeds(tiny_run):
             assert zoo.loc[model, f"{column}_min"] == pytest.approx(rows[column].min())
     # rows go from the weakest model to the strongest
     assert zoo["test_accuracy_mean"].is_monotonic_increasing
+    measures = table(tiny_run, "measures")
+    for model in MODELS:
+        rows = measures[
+            (measures.model == model)
+            & (measures.space == "intrinsic")
+            & (measures.measure == "outside_hull")
+        ]
+        assert len(rows) == len(SEEDS)
+        got = zoo.loc[model, "auroc_outside_hull_intrinsic_mean"]
+        assert got == pytest.approx(rows["auroc"].mean(), nan_ok=True)
+    # the findings number their claims as the report's figures do
+    findings = table(tiny_run, "findings")
+    assert sorted(set(findings["claim_id"])) == [1, 2, 3, 4, 5]
 
 
 def test_hull_table_counts_and_science(tiny_run):
