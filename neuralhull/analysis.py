@@ -222,6 +222,49 @@ def _weighted_auroc(tie_group: np.ndarray, is_error: np.ndarray, counts: np.ndar
     return out
 
 
+def resampled_auroc(score: np.ndarray, is_error: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """AUROC of ``score (n,)`` for ``is_error (n,)`` in each of b resamples given by
+    ``counts (b, n)``, the multiplicity of every sample in each (a bootstrap replicate's
+    ``np.bincount`` of its drawn indices). Exact Mann-Whitney arithmetic on tie groups:
+    the same value as ranking each resample, at a pass over ``counts``. NaN where a
+    resample has no error or no correct sample."""
+    order = np.argsort(score, kind="stable")
+    sorted_score = score[order]
+    tie_group = np.r_[0, np.cumsum(sorted_score[1:] != sorted_score[:-1])]
+    return _weighted_auroc(tie_group, is_error[order], counts[:, order])
+
+
+def delong_interval(score, is_error, *, level: float = 0.95) -> tuple[float, float]:
+    """Normal interval of :func:`auroc` with DeLong's variance (DeLong, DeLong &
+    Clarke-Pearson 1988), clipped to [0, 1].
+
+    With m errors (scores X) and k correct samples (scores Y), the structural components
+    ``V10_i = mean_j psi(X_i, Y_j)`` and ``V01_j = mean_i psi(X_i, Y_j)`` (psi = 1 if
+    x > y, 1/2 if equal, 0 else) come from mid-ranks; ``var = s10 / m + s01 / k`` with
+    their sample variances. O(n log n): what the summary uses for every AUROC row, where a
+    percentile bootstrap (:func:`bootstrap_interval`) cost a pass over n_boot x n counts.
+
+    Returns ``(nan, nan)`` when one class is empty.
+    """
+    from scipy.stats import norm
+
+    score = _as_score(score)
+    is_error = _as_bool(is_error, "is_error", score.shape[0])
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    x, y = score[is_error], score[~is_error]
+    m, k = len(x), len(y)
+    if m == 0 or k == 0:
+        return float("nan"), float("nan")
+    ranks = rankdata(score)
+    v10 = (ranks[is_error] - rankdata(x)) / k
+    v01 = 1.0 - (ranks[~is_error] - rankdata(y)) / m
+    area = float(v10.mean())
+    var = (v10.var(ddof=1) if m > 1 else 0.0) / m + (v01.var(ddof=1) if k > 1 else 0.0) / k
+    half = float(norm.ppf(0.5 + level / 2.0) * np.sqrt(max(var, 0.0)))
+    return max(0.0, area - half), min(1.0, area + half)
+
+
 def bootstrap_interval(
     score, is_error, *, n_boot: int = 1000, level: float = 0.95, rng
 ) -> tuple[float, float]:
@@ -438,8 +481,9 @@ def measures_table(
     n_boot: int = 1000,
     level: float = 0.95,
     seed: int = 0,
+    interval: str = "bootstrap",
 ) -> pd.DataFrame:
-    """Oriented AUROC of every measure for detecting errors, with bootstrap intervals.
+    """Oriented AUROC of every measure for detecting errors, with 95% intervals.
 
     Parameters
     ----------
@@ -453,6 +497,8 @@ def measures_table(
         Passed to :func:`bootstrap_interval`.
     seed : int
         Every row's bootstrap uses a generator seeded by (seed, model, space, measure).
+    interval : ``"bootstrap"`` (percentile, :func:`bootstrap_interval`) or ``"delong"``
+        (normal interval with DeLong's variance, :func:`delong_interval`; no resampling).
 
     Returns
     -------
@@ -461,6 +507,8 @@ def measures_table(
         n_errors. auroc > 0.5 means the measure flags errors.
     """
     _check_measures(measures)
+    if interval not in ("bootstrap", "delong"):
+        raise ValueError(f"interval must be 'bootstrap' or 'delong', got {interval!r}")
     rows = []
     for model, space, frame in _iter_scores(scores_by_model_space):
         is_error = ~_as_bool(frame["correct"].to_numpy(), "correct", len(frame))
@@ -471,8 +519,13 @@ def measures_table(
             known = ~np.isnan(values)
             oriented = orientation * values[known]
             errors = is_error[known]
-            rng = np.random.default_rng(_row_seed(seed, model, space, measure))
-            low, high = bootstrap_interval(oriented, errors, n_boot=n_boot, level=level, rng=rng)
+            if interval == "delong":
+                low, high = delong_interval(oriented, errors, level=level)
+            else:
+                rng = np.random.default_rng(_row_seed(seed, model, space, measure))
+                low, high = bootstrap_interval(
+                    oriented, errors, n_boot=n_boot, level=level, rng=rng
+                )
             rows.append(
                 {
                     "model": model,

@@ -45,7 +45,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import norm, rankdata
 
-from neuralhull.analysis import _as_bool
+from neuralhull.analysis import _as_bool, resampled_auroc
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
 
@@ -473,8 +473,12 @@ def paired_auroc_difference(
     rng = np.random.default_rng(seed)
     replicates = []
     for idx in _bootstrap_chunks(rng, n, n_boot):
-        pos = err[idx]
-        replicates.append(_auroc_rows(a[idx], pos) - _auroc_rows(b[idx], pos))
+        # the same resample for both scores; each replicate's AUROC from its sample counts
+        # (exact Mann-Whitney arithmetic on tie groups, no ranking of every row)
+        rows = len(idx)
+        counts = np.bincount((idx + n * np.arange(rows)[:, None]).ravel(), minlength=rows * n)
+        counts = counts.reshape(rows, n)
+        replicates.append(resampled_auroc(a, err, counts) - resampled_auroc(b, err, counts))
     replicates = np.concatenate(replicates)
     replicates = replicates[np.isfinite(replicates)]
     out["ci_low"], out["ci_high"] = _percentile_interval(replicates, level)

@@ -531,7 +531,8 @@ def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
     """All summary tables of a dataset from the workflow's files.
 
     ``inputs``: attributes (or keys) models, intrinsic, predictions, hull, proximity: lists of
-    paths. ``params``: n_boot, seed (AUROC intervals), thresholds (reported R^2 thresholds),
+    paths. ``params``: interval (``delong`` or ``bootstrap``), n_boot, seed (AUROC
+    intervals of the measures table), thresholds (reported R^2 thresholds),
     findings (settings of :func:`findings_table`), levers (model -> its lever, optional).
 
     Returns ``(tables, versions)``: table name -> DataFrame, and the software versions the
@@ -557,13 +558,17 @@ def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
     subset, full, spaces = score_frames(predictions, hull_files, proximity_files, log)
 
     hull = split_run_column(with_wilson(hull_table(subset, spaces)))
-    n_boot, seed = params["n_boot"], params["seed"]
+    interval = {
+        "n_boot": params["n_boot"],
+        "seed": params["seed"],
+        "interval": params.get("interval", "bootstrap"),
+    }
     hull_measures = {m: MEASURES[m] for m in ("outside_hull", "hull_distance")}
     near_measures = {m: o for m, o in MEASURES.items() if m not in hull_measures}
     measures = pd.concat(
         [
-            measures_table(subset, measures=hull_measures, n_boot=n_boot, seed=seed),
-            measures_table(full, measures=near_measures, n_boot=n_boot, seed=seed),
+            measures_table(subset, measures=hull_measures, **interval),
+            measures_table(full, measures=near_measures, **interval),
         ],
         ignore_index=True,
     )

@@ -10,6 +10,7 @@ params = snakemake.params
 tables, versions = build_tables(
     snakemake.input,
     {
+        "interval": params.interval,
         "n_boot": params.n_boot,
         "seed": params.seed,
         "thresholds": params.thresholds,

@@ -485,3 +485,49 @@ def test_merge_versions_keeps_every_environment():
     merged = merge_versions([summary_env, torch_env, hull_env, {}])
     assert merged == {"highspy": "1.12.0", "numpy": "2.4.5 + 2.4.6", "torch": "2.14.1"}
     assert merge_versions([{"seaborn": "absent"}]) == {"seaborn": "absent"}
+
+
+def _delong_brute_force(score, is_error, level=0.95):
+    """DeLong's variance from the psi matrix itself (every error against every correct)."""
+    from scipy.stats import norm
+
+    x, y = score[is_error], score[~is_error]
+    psi = (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+    area = psi.mean()
+    v10, v01 = psi.mean(1), psi.mean(0)
+    var = v10.var(ddof=1) / len(x) + v01.var(ddof=1) / len(y)
+    half = norm.ppf(0.5 + level / 2) * np.sqrt(var)
+    return area, max(0.0, area - half), min(1.0, area + half)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_delong_interval_against_the_psi_matrix(seed):
+    from neuralhull.analysis import delong_interval
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    is_error = rng.random(n) < 0.2
+    score = np.round(rng.normal(size=n) + is_error, 1)  # ties
+    area, low, high = _delong_brute_force(score, is_error)
+    assert auroc(score, is_error) == pytest.approx(area)
+    assert delong_interval(score, is_error) == pytest.approx((low, high), abs=1e-12)
+
+
+def test_delong_and_bootstrap_intervals_agree_at_the_workflows_sizes():
+    """The summary's DeLong intervals replaced percentile bootstraps: at the workflow's
+    sizes (1,000 to 10,000 test samples) the two differ by well under 0.01."""
+    from neuralhull.analysis import delong_interval
+
+    rng = np.random.default_rng(0)
+    for n, p_err in [(1000, 0.1), (10000, 0.03)]:
+        is_error = rng.random(n) < p_err
+        score = rng.normal(size=n) + 1.2 * is_error
+        boot = bootstrap_interval(score, is_error, n_boot=2000, rng=1)
+        assert np.max(np.abs(np.subtract(delong_interval(score, is_error), boot))) < 0.01
+
+
+def test_delong_interval_of_a_constant_score_and_of_one_class():
+    from neuralhull.analysis import delong_interval
+
+    assert delong_interval(np.zeros(50), np.arange(50) < 5) == (0.5, 0.5)
+    assert all(np.isnan(delong_interval(np.arange(5.0), np.zeros(5, bool))))

@@ -63,6 +63,7 @@ rule summarise:
         runtime=30,
     params:
         provenance=analysis_provenance,
+        interval=config["analysis"]["interval"],
         n_boot=config["analysis"]["n_boot"],
         seed=config["analysis"]["seed"],
         thresholds=sorted(config["autoencoder"]["r2_thresholds"]),

@@ -9,7 +9,8 @@ rule hull_membership:
         "benchmarks/hull_membership/{dataset}/{model}/seed{seed}/{space}.tsv"
     conda:
         "../../envs/hull.yaml"
-    threads: 2
+    # one core: model spaces are small (d <= width), the engine's pool does not pay there
+    threads: 1
     resources:
         mem_mb=hull_mem,
         runtime=hull_runtime,
