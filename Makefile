@@ -42,4 +42,4 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 clean-results:
-	rm -rf results resources logs benchmarks .snakemake
+	rm -rf results resources logs benchmarks checkpoints .snakemake

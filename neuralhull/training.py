@@ -135,8 +135,18 @@ def train_classifier(
     *,
     device: str = "auto",
     log: Callable[[str], None] = print,
+    checkpoint: str | None = None,
 ) -> tuple[Classifier, TrainResult, dict]:
     """Train a classifier from scratch with Adam and cross-entropy.
+
+    With ``checkpoint`` (a path outside the job's declared outputs, which Snakemake deletes
+    before a rerun), the full training state is written there atomically after every
+    epoch: weights, optimiser state, the batch generator's state, the history and a
+    fingerprint of the run (spec, settings, data). A later call with the same arguments
+    resumes after the last finished epoch and ends, on the CPU, with bitwise the weights
+    and metrics of an uninterrupted run. A checkpoint that cannot be read, or whose
+    fingerprint differs (other settings or data), is ignored with a log line, never
+    trusted. The caller removes it once the final outputs are written.
 
     Parameters
     ----------
@@ -170,6 +180,18 @@ def train_classifier(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     result = TrainResult(device=str(dev), n_noisy_labels=n_noisy)
+    fingerprint = run_fingerprint(spec, cfg, x_train, y_train)
+    start_epoch = 1
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint, fingerprint, log)
+        if state is not None:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"])
+            for key, values in state["history"].items():
+                setattr(result, key, list(values))
+            start_epoch = state["epoch"] + 1
+            log(f"resumed from checkpoint {checkpoint} after epoch {state['epoch']}")
     n = len(xt)
     n_batches = math.ceil(n / cfg.batch_size)
     if cfg.steps is not None and cfg.steps < 1:
@@ -177,6 +199,7 @@ def train_classifier(
     # With a step budget: as many epochs as the steps need, the last one cut short.
     epochs = cfg.epochs if cfg.steps is None else math.ceil(cfg.steps / n_batches)
     steps_left = math.inf if cfg.steps is None else cfg.steps
+    steps_left -= (start_epoch - 1) * n_batches
     t0 = time.perf_counter()
     length = f"{cfg.epochs} epochs" if cfg.steps is None else f"{cfg.steps} steps"
     log(
@@ -184,7 +207,7 @@ def train_classifier(
         f"{length}, {n_batches} batches/epoch, device={dev}, "
         f"label noise {cfg.label_noise} ({n_noisy} labels changed)"
     )
-    for epoch in range(1, epochs + 1):
+    for epoch in range(start_epoch, epochs + 1):
         model.train()
         t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
@@ -221,8 +244,59 @@ def train_classifier(
             f"{tr_loss:.4f} acc {tr_acc:.4f}, test loss {te_loss:.4f} acc {te_acc:.4f} "
             f"[{time.perf_counter() - t0:.1f} s]"
         )
+        if checkpoint is not None and epoch < epochs:
+            save_checkpoint(checkpoint, fingerprint, epoch, model, opt, gen, result)
     result.seconds = time.perf_counter() - t0
     return model, result, {"mean": mean.tolist(), "std": std.tolist()}
+
+
+_HISTORY = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+
+
+def run_fingerprint(spec: ModelSpec, cfg: TrainConfig, x_train, y_train) -> str:
+    """What a checkpoint must match to be resumed: the model, its settings, the data (a
+    hash of the training images and labels) and the torch build."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(json.dumps([spec.to_dict(), cfg.__dict__, torch.__version__], sort_keys=True).encode())
+    h.update(np.ascontiguousarray(x_train).tobytes())
+    h.update(np.ascontiguousarray(y_train).tobytes())
+    return h.hexdigest()
+
+
+def save_checkpoint(path, fingerprint, epoch, model, opt, gen, result: TrainResult) -> None:
+    """Write the state after ``epoch`` atomically (a kill never leaves half a checkpoint)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    state = {
+        "fingerprint": fingerprint,
+        "epoch": epoch,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "history": {key: list(getattr(result, key)) for key in _HISTORY},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path, fingerprint: str, log: Callable[[str], None]) -> dict | None:
+    """The state saved at ``path`` if it exists, loads and matches ``fingerprint``; else
+    None, with a log line saying why it was ignored."""
+    if not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        keys = {"fingerprint", "epoch", "model", "optimizer", "generator", "history"}
+        if not isinstance(state, dict) or not keys <= set(state):
+            raise ValueError(f"missing {sorted(keys - set(state or {}))}")
+    except Exception as exc:  # a truncated or foreign file: never trusted
+        log(f"ignoring checkpoint {path}: unreadable ({type(exc).__name__}: {exc})")
+        return None
+    if state["fingerprint"] != fingerprint:
+        log(f"ignoring checkpoint {path}: it was written for other settings or data")
+        return None
+    return state
 
 
 def save_model(model: Classifier, spec: ModelSpec, norm: dict, path: str) -> None:

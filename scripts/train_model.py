@@ -1,6 +1,7 @@
 """train_model: train one classifier from scratch, save weights and metrics."""
 
 import json
+import os
 
 import torch
 
@@ -40,9 +41,13 @@ model, history, norm = train_classifier(
     ds.y_test,
     device=snakemake.params.device,
     log=log,
+    checkpoint=snakemake.params.checkpoint,
 )
 save_model(model, spec, norm, snakemake.output.weights)
 metrics = json.loads(history_json(history, spec, cfg))
 metrics["software"] = software_versions()  # this job's environment, for the tables
 save_json(snakemake.output.metrics, metrics)
 log(f"test accuracy {history.test_accuracy[-1]:.4f}; wrote {snakemake.output.weights}")
+# The outputs are complete: the checkpoint that a killed run would have resumed from goes.
+if os.path.exists(snakemake.params.checkpoint):
+    os.remove(snakemake.params.checkpoint)

@@ -66,3 +66,15 @@ def test_torch_steps_ask_for_a_gpu_only_when_the_config_says_cuda(tmp_path):
         # all() of nothing is true: a changed dry-run format must fail, not pass
         assert lines, f"no resources line for train_model with device={device}"
         assert all(re.search(rf"\bgpu={gpus}(,|$)", line) for line in lines), (device, lines)
+
+
+def test_config_readme_is_the_schema_and_every_key_is_described():
+    from neuralhull.config_doc import config_readme
+
+    text = (ROOT / "config/README.md").read_text()
+    assert text == config_readme(), "regenerate: python -m neuralhull.config_doc > config/README.md"
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    assert len(rows) > 60
+    assert all(not line.rstrip().endswith("|  |") for line in rows), "a key lacks a description"
+    for key in ("`seeds`", "`findings.almost_none`", "`autoencoder.r2_thresholds`"):
+        assert any(line.startswith(f"| {key} ") for line in rows), key

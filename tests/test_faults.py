@@ -2,6 +2,7 @@
 training that diverges stops with a clear error instead of writing garbage."""
 
 import copy
+import json
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoder
@@ -43,7 +45,8 @@ def test_killed_run_leaves_no_finished_looking_output_and_restarts(tmp_path):
     )
     try:
         deadline = time.monotonic() + 300
-        while "epoch 1/" not in (log.read_text() if log.exists() else ""):
+        # epoch 3 logged: the checkpoint of epoch 2 is on disk
+        while f"epoch 3/{LONG_EPOCHS}" not in (log.read_text() if log.exists() else ""):
             assert proc.poll() is None, "snakemake ended before training started"
             assert time.monotonic() < deadline, "training never started"
             time.sleep(0.05)
@@ -61,10 +64,30 @@ def test_killed_run_leaves_no_finished_looking_output_and_restarts(tmp_path):
     # a killed Snakemake leaves its lock; the documented restart is --unlock, then rerun,
     # which must redo the job (the profile says rerun-incomplete) and finish
     run_snakemake(tmp_path, "--unlock", configfile=str(config))
+    checkpoint = tmp_path / "checkpoints/train_model/digits/mlp/seed0.pt"
+    assert checkpoint.exists()  # outside the declared outputs: Snakemake left it
+    killed_at = max(epochs)
     run_snakemake(tmp_path, target, "--cores", "2", configfile=str(config))
     assert (model_dir / "model.pt").stat().st_size > 0
-    assert f"epoch {LONG_EPOCHS}/{LONG_EPOCHS}:" in log.read_text()
+    text = log.read_text()
+    assert f"epoch {LONG_EPOCHS}/{LONG_EPOCHS}:" in text
+    resumed = [int(n) for n in re.findall(r"resumed from checkpoint .* after epoch (\d+)", text)]
+    assert resumed and 2 <= resumed[0] <= killed_at, (resumed, killed_at)
+    assert not checkpoint.exists()  # removed once the outputs were written
     assert not [p for p in model_dir.iterdir() if ".tmp" in p.name]
+    # bitwise the weights and metrics of a run that was never interrupted
+    fresh = tmp_path / "uninterrupted"
+    fresh.mkdir()
+    copy_workflow_profile(fresh)
+    run_snakemake(fresh, target, "--cores", "2", configfile=str(config))
+    a = torch.load(model_dir / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(fresh / target, weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    metrics = [
+        json.loads((d / "train_metrics.json").read_text())
+        for d in (model_dir, fresh / "results/digits/mlp/seed0")
+    ]
+    assert metrics[0]["per_epoch"] == metrics[1]["per_epoch"]
 
 
 def _activations():

@@ -181,3 +181,71 @@ def test_autoencoder_fits_on_the_device_it_is_given():
     else:
         with pytest.raises((RuntimeError, AssertionError)):
             fit_autoencoder(x[:250], x[250:], 2, cfg, device="cuda", **quiet)
+
+
+class _Killed(Exception):
+    pass
+
+
+def _train(digits, cfg, **kw):
+    xtr, ytr, xte, yte = digits
+    spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=16, depth=1)
+    return train_classifier(spec, cfg, xtr, ytr, xte, yte, device="cpu", **kw)
+
+
+def _kill_after(epoch):
+    """A log that stops training (like a kill) once the given epoch has been checkpointed:
+    its line is logged before its checkpoint is written, so stop at the next one."""
+
+    def log(msg):
+        if msg.startswith(f"  epoch {epoch + 1} batch") or msg.startswith(f"epoch {epoch + 1}/"):
+            raise _Killed
+
+    return log
+
+
+def _same(a, b):
+    (ma, ha, _), (mb, hb, _) = a, b
+    for x, y in zip(ma.state_dict().values(), mb.state_dict().values(), strict=True):
+        assert torch.equal(x, y)
+    assert ha.train_loss == hb.train_loss and ha.test_accuracy == hb.test_accuracy
+
+
+def test_interrupted_training_resumes_to_bitwise_the_same_model(digits, tmp_path):
+    cfg = TrainConfig(epochs=6, lr=0.01, batch_size=64, seed=5)
+    full = _train(digits, cfg, log=lambda m: None)
+    ckpt = tmp_path / "ckpt" / "run.pt"
+    with pytest.raises(_Killed):
+        _train(digits, cfg, log=_kill_after(3), checkpoint=str(ckpt))
+    assert ckpt.exists()
+    lines = []
+    resumed = _train(digits, cfg, log=lines.append, checkpoint=str(ckpt))
+    assert any("resumed from checkpoint" in m and "after epoch 3" in m for m in lines), lines
+    assert not any(m.startswith("epoch 1/") for m in lines)  # epochs 1-3 were not redone
+    _same(full, resumed)
+
+
+def test_a_stale_or_corrupt_checkpoint_is_ignored_with_a_log_line(digits, tmp_path):
+    cfg = TrainConfig(epochs=4, lr=0.01, batch_size=64, seed=5)
+    full = _train(digits, cfg, log=lambda m: None)
+    ckpt = tmp_path / "run.pt"
+    # written for another learning rate: other settings, never resumed
+    with pytest.raises(_Killed):
+        _train(
+            digits,
+            TrainConfig(epochs=4, lr=0.02, batch_size=64, seed=5),
+            log=_kill_after(2),
+            checkpoint=str(ckpt),
+        )
+    lines = []
+    _same(full, _train(digits, cfg, log=lines.append, checkpoint=str(ckpt)))
+    assert any("ignoring checkpoint" in m and "other settings" in m for m in lines), lines
+    # a truncated file: unreadable, ignored, training starts again from epoch 1
+    ckpt.unlink()  # (the run above left its own last checkpoint: the caller removes it)
+    with pytest.raises(_Killed):
+        _train(digits, cfg, log=_kill_after(2), checkpoint=str(ckpt))
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    lines = []
+    _same(full, _train(digits, cfg, log=lines.append, checkpoint=str(ckpt)))
+    assert any("ignoring checkpoint" in m and "unreadable" in m for m in lines), lines
+    assert any(m.startswith("epoch 1/") for m in lines)

@@ -1,5 +1,7 @@
 """The whole workflow on config/tiny.yaml with real Snakemake, and its tables' contents."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -281,7 +283,10 @@ def test_tables_record_provenance(tiny_run):
 
 
 def test_report_is_self_contained(tiny_run):
-    run_snakemake(tiny_run, "--report", "report.html")
+    proc = run_snakemake(tiny_run, "--report", "report.html")
+    # every caption is valid RST: docutils reports problems as "(LEVEL/n)" messages
+    messages = re.findall(r"\((?:INFO|WARNING|ERROR|SEVERE)/\d\).*", proc.stdout + proc.stderr)
+    assert not messages, messages
     html = (tiny_run / "report.html").read_text(errors="replace")
     assert len(html) > 100_000
     for fig in ("findings.png", "fraction_inside.png", "auroc.png", "accuracy_by_decile.png"):

@@ -216,6 +216,12 @@ def model_params(wildcards):
     return canonical({**spec, "seed": int(wildcards.seed)})
 
 
+def train_checkpoint(wildcards):
+    """Where a training job keeps its per-epoch checkpoint: outside its declared outputs,
+    which Snakemake deletes before rerunning a killed job; removed when the job ends."""
+    return f"checkpoints/train_model/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}.pt"
+
+
 def get_split_params(wildcards):
     """The train/test split settings, for datasets without a standard split (digits) only:
     editing them must not re-acquire, and so retrain on, datasets that ignore them."""

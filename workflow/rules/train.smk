@@ -19,6 +19,7 @@ rule train_model:
     params:
         model=model_params,
         device=config["device"],
+        checkpoint=train_checkpoint,
     script:
         "../../scripts/train_model.py"
 
