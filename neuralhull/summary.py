@@ -377,11 +377,13 @@ def findings_table(
     almost_none, most = settings["almost_none"], settings["most"]
     rows = []
 
-    # Balestriero et al.: almost none inside, pixels and last hidden layer
-    for space, scope in (("input", "pixel space"), ("activation", "last hidden layer")):
-        part = hull[hull["space"] == space]
-        if space == "input":
-            part = part.drop_duplicates("space")  # one pixel space, shared by every run
+    # Balestriero et al.: almost none inside, pixels and last hidden layer (pooled, and per
+    # model, so that one model cannot hide behind the pool)
+    pixels = hull[hull["space"] == "input"].drop_duplicates("space")  # shared by every run
+    layer = hull[hull["space"] == "activation"]
+    groups = [("pixel space", pixels), ("last hidden layer, all runs", layer)]
+    groups += [(f"last hidden layer, {m}", part) for m, part in layer.groupby("model", sort=False)]
+    for scope, part in groups:
         if part.empty:
             continue
         ci, n, _ = _pooled_fraction(part)
@@ -390,7 +392,9 @@ def findings_table(
                 "almost no test sample is inside the training hull",
                 "Balestriero et al. 2021",
                 scope,
-                "fraction inside (pooled over runs)",
+                "fraction inside (pooled over runs)"
+                if scope.endswith(("space", "all runs"))
+                else "fraction inside (pooled over seeds)",
                 ci,
                 n,
                 "test queries",

@@ -57,6 +57,15 @@ class TrainResult:
     n_noisy_labels: int = 0
 
 
+def device_note(prefer: str, device: torch.device) -> str:
+    """Why a job runs where it does, for its log: ``cuda (auto: a GPU is visible, ...)``."""
+    if prefer == "auto":
+        if device.type == "cuda":
+            return f"cuda (auto: a GPU is visible: {torch.cuda.get_device_name(device)})"
+        return "cpu (auto: no GPU visible)"
+    return f"{device.type} (config: device {prefer})"
+
+
 def pick_device(prefer: str = "auto") -> torch.device:
     """``cuda`` when asked for (or ``auto``) and available, else ``cpu``."""
     if prefer not in ("auto", "cpu", "cuda"):
@@ -204,7 +213,7 @@ def train_classifier(
     length = f"{cfg.epochs} epochs" if cfg.steps is None else f"{cfg.steps} steps"
     log(
         f"training {spec.arch} width={spec.width} depth={spec.depth} on {n} samples, "
-        f"{length}, {n_batches} batches/epoch, device={dev}, "
+        f"{length}, {n_batches} batches/epoch, device={device_note(device, dev)}, "
         f"label noise {cfg.label_noise} ({n_noisy} labels changed)"
     )
     for epoch in range(start_epoch, epochs + 1):

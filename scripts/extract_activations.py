@@ -7,11 +7,12 @@ import torch
 from neuralhull.datasets import load
 from neuralhull.io import atomic_path, save_npz
 from neuralhull.provenance import job_log
-from neuralhull.training import extract_activations, load_model, pick_device
+from neuralhull.training import device_note, extract_activations, load_model, pick_device
 
 log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 device = pick_device(snakemake.params.device)
+log(f"device: {device_note(snakemake.params.device, device)}")
 ds = load(snakemake.input.data)
 model, spec, norm = load_model(snakemake.input.weights, device=device)
 train, pred_train = extract_activations(model, ds.x_train, norm, device=device)

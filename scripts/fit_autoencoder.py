@@ -7,7 +7,7 @@ import torch
 from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoders
 from neuralhull.io import save_json, save_npz
 from neuralhull.provenance import job_log
-from neuralhull.training import pick_device
+from neuralhull.training import device_note, pick_device
 
 log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -24,6 +24,7 @@ sizes = [int(k) for k in snakemake.params.sizes]
 with np.load(snakemake.input.activations) as f:
     train, test = f["train"], f["test"]
 device = pick_device(snakemake.params.device)
+log(f"device: {device_note(snakemake.params.device, device)}")
 log(
     f"fitting latent sizes {sizes} together on {len(train)} activations of width "
     f"{train.shape[1]}, device={device}"

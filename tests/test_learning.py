@@ -190,7 +190,8 @@ class _Killed(Exception):
 def _train(digits, cfg, **kw):
     xtr, ytr, xte, yte = digits
     spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=16, depth=1)
-    return train_classifier(spec, cfg, xtr, ytr, xte, yte, device="cpu", **kw)
+    kw.setdefault("device", "cpu")
+    return train_classifier(spec, cfg, xtr, ytr, xte, yte, **kw)
 
 
 def _kill_after(epoch):
@@ -249,3 +250,14 @@ def test_a_stale_or_corrupt_checkpoint_is_ignored_with_a_log_line(digits, tmp_pa
     _same(full, _train(digits, cfg, log=lines.append, checkpoint=str(ckpt)))
     assert any("ignoring checkpoint" in m and "unreadable" in m for m in lines), lines
     assert any(m.startswith("epoch 1/") for m in lines)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of auto")
+def test_auto_device_says_in_the_log_where_it_runs(digits):
+    lines = []
+    cfg = TrainConfig(epochs=1, lr=0.01, batch_size=64, seed=0)
+    _train(digits, cfg, log=lines.append, device="auto")
+    assert "device=cpu (auto: no GPU visible)" in lines[0], lines[0]
+    lines = []
+    _train(digits, cfg, log=lines.append, device="cpu")
+    assert "device=cpu (config: device cpu)" in lines[0], lines[0]

@@ -97,3 +97,9 @@ def test_hull_logs_queries_done_and_a_rate(tiny_run):
         else:
             assert not _progress(lines, "distance"), log
     assert checked_distance, "no space had a query outside its hull: distance progress untested"
+    # every hull job says whether it compiled the solver or loaded it from numba's cache
+    said = [
+        next((line for line in log.read_text().splitlines() if "compiled solver" in line), "")
+        for log in logs
+    ]
+    assert all(re.search(r"compiled solver (compiled|loaded from the cache) in", s) for s in said)

@@ -43,8 +43,9 @@ def test_models_table(tiny_run):
         assert models.loc[("mlp", seed), "test_accuracy"] > 0.9
         weak = models.loc[("mlp-weak", seed), "test_accuracy"]
         assert weak < models.loc[("mlp", seed), "test_accuracy"] - 0.2
-    # the seeds give different models
-    assert models.loc[("mlp", 0), "test_accuracy"] != models.loc[("mlp", 1), "test_accuracy"]
+    # the seeds give different models (their accuracies on 450 test images may tie)
+    acts = [np.load(run_dir(tiny_run, "mlp", s) / "activations.npz")["train"] for s in SEEDS]
+    assert not np.array_equal(acts[0], acts[1])
     # the chosen size follows the documented rule, recomputed from the latent table: the
     # smallest swept size whose held-out R2 reaches the threshold, else the largest; the
     # same at every reported threshold
@@ -235,7 +236,7 @@ def test_findings_follow_from_their_intervals_and_the_data(tiny_run):
     # pooled fractions recomputed from hull.tsv
     for scope, space in [
         ("pixel space", "input"),
-        ("last hidden layer", "activation"),
+        ("last hidden layer, all runs", "activation"),
         ("intrinsic space, all runs", "intrinsic"),
     ]:
         part = hull[hull.space == space]
