@@ -155,7 +155,8 @@ def plot_fraction_inside(hull_df: pd.DataFrame, path, *, models_df=None) -> None
 def plot_reconstruction(latent_df: pd.DataFrame, path, *, thresholds=(), threshold=None) -> None:
     """Held-out reconstruction R² of the autoencoder vs latent size, per model.
 
-    A line is the mean over the model's seeds, its band the standard deviation over seeds.
+    The thick line is the median over the model's seeds, the thin lines the seeds (a seed
+    whose R² falls below the axis has outliers in its held-out activations).
     Horizontal lines mark the R² thresholds (solid: the one that chooses the intrinsic
     dimension; dotted: the reported ones); where a model's mean curve first reaches a
     threshold is where that threshold puts its intrinsic dimension.
@@ -177,10 +178,14 @@ def plot_reconstruction(latent_df: pd.DataFrame, path, *, thresholds=(), thresho
     with _style():
         fig = Figure(figsize=(6.8, 4.6))
         ax = fig.subplots()
-        for model, group in stats.groupby("model", sort=False):
-            x, y, sd = group["latent_size"], group["mean"], group["std"]
-            ax.plot(x, y, marker="o", markersize=3, color=palette[model], label=model)
-            ax.fill_between(x, y - sd, y + sd, color=palette[model], alpha=0.2, linewidth=0)
+        runs = ["model", "seed"] if "seed" in latent_df.columns else ["model"]
+        for key, run in latent_df.sort_values("latent_size").groupby(runs, sort=False):
+            model = key[0] if isinstance(key, tuple) else key
+            ax.plot(run["latent_size"], run["r2"], color=palette[model], alpha=0.35, lw=0.8)
+        median = latent_df.groupby(["model", "latent_size"], sort=False)["r2"].median()
+        for model in palette:
+            y = median.loc[model].sort_index()
+            ax.plot(y.index, y.values, marker="o", markersize=3, color=palette[model], label=model)
         for t in sorted(set(thresholds) | ({threshold} if threshold is not None else set())):
             ax.axhline(
                 t,
@@ -198,7 +203,7 @@ def plot_reconstruction(latent_df: pd.DataFrame, path, *, thresholds=(), thresho
                 va="center",
             )
         ax.set_xlabel("latent size")
-        ax.set_ylabel("held-out reconstruction R² (mean ± sd over seeds)")
+        ax.set_ylabel("held-out reconstruction R² (median and seeds)")
         low = float(np.nanmin(stats["mean"] - stats["std"]))
         ax.set_ylim(max(-0.05, min(0.5, low - 0.02)), 1.01)
         ax.legend(loc="upper left", bbox_to_anchor=(1.12, 1.0), frameon=False)
