@@ -95,7 +95,10 @@ rule figures:
             caption="../report/fraction_inside.rst",
             category="1. Findings",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "claims 1 and 4: fraction inside"},
+            labels={
+                "dataset": "{dataset}",
+                "figure": "claims 1 and 4: fraction inside",
+            },
         ),
         reconstruction=report(
             "results/{dataset}/figures/reconstruction.png",
@@ -109,7 +112,10 @@ rule figures:
             caption="../report/intrinsic_vs_accuracy.rst",
             category="1. Findings",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "claim 3: dimension vs accuracy"},
+            labels={
+                "dataset": "{dataset}",
+                "figure": "claim 3: dimension vs accuracy",
+            },
         ),
         accuracy_by_decile=report(
             "results/{dataset}/figures/accuracy_by_decile.png",
