@@ -66,6 +66,19 @@ def _network(d: int, hidden: int, k: int) -> tuple[nn.Module, nn.Module]:
     return encoder, decoder
 
 
+def _validation_split(train: np.ndarray, cfg: AutoencoderConfig):
+    """Seeded held-out split of ``train (n, d)`` and the standardisation fitted on the rest:
+    ``val_idx``, ``fit_idx`` (sorted indices), ``mean (d,)``, ``std (d,)`` float64."""
+    n = len(train)
+    perm = np.random.default_rng(cfg.seed).permutation(n)
+    n_val = max(1, int(round(cfg.validation_fraction * n)))
+    val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    mean = train[fit_idx].mean(0).astype(np.float64)
+    std = train[fit_idx].std(0).astype(np.float64)
+    std = np.where(std > 1e-8, std, 1.0)  # constant units (dead ReLUs) stay constant
+    return val_idx, fit_idx, mean, std
+
+
 def reconstruction_scores(
     x: np.ndarray, x_hat: np.ndarray, mean: np.ndarray
 ) -> tuple[float, float]:
@@ -110,13 +123,7 @@ def fit_autoencoder(
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
     n, d = train.shape
-    rng = np.random.default_rng(cfg.seed)
-    perm = rng.permutation(n)
-    n_val = max(1, int(round(cfg.validation_fraction * n)))
-    val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    mean = train[fit_idx].mean(0).astype(np.float64)
-    std = train[fit_idx].std(0).astype(np.float64)
-    std = np.where(std > 1e-8, std, 1.0)  # constant units (dead ReLUs) stay constant
+    val_idx, fit_idx, mean, std = _validation_split(train, cfg)
 
     def z(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(((a - mean) / std).astype(np.float32))
@@ -448,14 +455,8 @@ def fit_batched_autoencoder(
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
     n, d = train.shape
-    # the validation split and standardisation of fit_autoencoder
-    rng = np.random.default_rng(cfg.seed)
-    perm = rng.permutation(n)
-    n_val = max(1, int(round(cfg.validation_fraction * n)))
-    val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    mean = train[fit_idx].mean(0).astype(np.float64)
-    std = train[fit_idx].std(0).astype(np.float64)
-    std = np.where(std > 1e-8, std, 1.0)
+    # the same validation split and standardisation as fit_autoencoder
+    val_idx, fit_idx, mean, std = _validation_split(train, cfg)
 
     def z(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(((a - mean) / std).astype(np.float32))
