@@ -66,9 +66,16 @@ def _network(d: int, hidden: int, k: int) -> tuple[nn.Module, nn.Module]:
     return encoder, decoder
 
 
-def _validation_split(train: np.ndarray, cfg: AutoencoderConfig):
-    """Seeded held-out split of ``train (n, d)`` and the standardisation fitted on the rest:
-    ``val_idx``, ``fit_idx`` (sorted indices), ``mean (d,)``, ``std (d,)`` float64."""
+def _validation_split(train: np.ndarray, test: np.ndarray, cfg: AutoencoderConfig):
+    """Check the activations, then the seeded held-out split of ``train (n, d)`` and the
+    standardisation fitted on the rest: ``val_idx``, ``fit_idx`` (sorted indices), and
+    ``standardise(a) -> float32 tensor``, ``mean (d,)``, ``std (d,)`` (float64)."""
+    if train.ndim != 2 or test.ndim != 2 or train.shape[1] != test.shape[1]:
+        raise ValueError(
+            f"activations must be (n, d) with equal d, got {train.shape}, {test.shape}"
+        )
+    if not (np.isfinite(train).all() and np.isfinite(test).all()):
+        raise ValueError("activations contain NaN or inf")
     n = len(train)
     perm = np.random.default_rng(cfg.seed).permutation(n)
     n_val = max(1, int(round(cfg.validation_fraction * n)))
@@ -76,7 +83,11 @@ def _validation_split(train: np.ndarray, cfg: AutoencoderConfig):
     mean = train[fit_idx].mean(0).astype(np.float64)
     std = train[fit_idx].std(0).astype(np.float64)
     std = np.where(std > 1e-8, std, 1.0)  # constant units (dead ReLUs) stay constant
-    return val_idx, fit_idx, mean, std
+
+    def standardise(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(((a - mean) / std).astype(np.float32))
+
+    return val_idx, fit_idx, standardise, mean, std
 
 
 def reconstruction_scores(
@@ -114,19 +125,10 @@ def fit_autoencoder(
     TrainingDiverged
         When the loss becomes NaN or infinite.
     """
-    if train.ndim != 2 or test.ndim != 2 or train.shape[1] != test.shape[1]:
-        raise ValueError(
-            f"activations must be (n, d) with equal d, got {train.shape}, {test.shape}"
-        )
-    if not (np.isfinite(train).all() and np.isfinite(test).all()):
-        raise ValueError("activations contain NaN or inf")
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
     n, d = train.shape
-    val_idx, fit_idx, mean, std = _validation_split(train, cfg)
-
-    def z(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(((a - mean) / std).astype(np.float32))
+    val_idx, fit_idx, z, mean, std = _validation_split(train, test, cfg)
 
     dev = torch.device(device)
     x_fit = z(train[fit_idx]).to(dev)
@@ -443,12 +445,6 @@ def fit_batched_autoencoder(
     TrainingDiverged
         When the loss of any size becomes NaN or infinite (naming those sizes).
     """
-    if train.ndim != 2 or test.ndim != 2 or train.shape[1] != test.shape[1]:
-        raise ValueError(
-            f"activations must be (n, d) with equal d, got {train.shape}, {test.shape}"
-        )
-    if not (np.isfinite(train).all() and np.isfinite(test).all()):
-        raise ValueError("activations contain NaN or inf")
     sizes = [int(k) for k in sizes]
     if not sizes or min(sizes) < 1 or len(set(sizes)) != len(sizes):
         raise ValueError(f"sizes must be distinct positive integers, got {sizes}")
@@ -456,10 +452,7 @@ def fit_batched_autoencoder(
     t0 = time.perf_counter()
     n, d = train.shape
     # the same validation split and standardisation as fit_autoencoder
-    val_idx, fit_idx, mean, std = _validation_split(train, cfg)
-
-    def z(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(((a - mean) / std).astype(np.float32))
+    val_idx, fit_idx, z, mean, std = _validation_split(train, test, cfg)
 
     dev = torch.device(device)
     x_fit = z(train[fit_idx]).to(dev)
