@@ -32,7 +32,9 @@ consecutive chunks give exactly the same numbers as one draw of the whole matrix
 chunk size never changes a result.
 
 Bootstrap and permutation loops are vectorised: each chunk of replicates is one
-``(b, n)`` matrix, ranked row-wise with ``scipy.stats.rankdata(..., axis=1)``.
+``(b, n)`` matrix, ranked row-wise with ``scipy.stats.rankdata(..., axis=1)`` (rank
+correlations), or turned into per-sample counts whose AUROC
+:func:`neuralhull.analysis.resampled_auroc` computes on tie groups (AUROC differences).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import norm, rankdata
 
-from neuralhull.analysis import _as_bool, resampled_auroc
+from neuralhull.analysis import _as_bool, auroc, resampled_auroc
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
 
@@ -371,31 +373,6 @@ def spearman_test(
 # AUROC differences
 
 
-def _auroc_rows(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """Row-wise AUROC (Mann-Whitney, ties count 1/2) from mid-ranks.
-
-    Parameters
-    ----------
-    scores : (b, n) float
-        Larger means "more likely positive".
-    positive : (b, n) bool
-
-    Returns
-    -------
-    (b,) float
-        ``(sum of positives' ranks - n_pos (n_pos + 1) / 2) / (n_pos n_neg)``; NaN where a
-        row has no positive or no negative.
-    """
-    ranks = rankdata(scores, axis=1)
-    n_pos = positive.sum(axis=1).astype(float)
-    n_neg = scores.shape[1] - n_pos
-    u = np.where(positive, ranks, 0.0).sum(axis=1) - n_pos * (n_pos + 1.0) / 2.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = u / (n_pos * n_neg)
-    out[(n_pos == 0) | (n_neg == 0)] = np.nan
-    return out
-
-
 def paired_auroc_difference(
     score_a,
     score_b,
@@ -466,8 +443,7 @@ def paired_auroc_difference(
     }
     if n_errors == 0 or n_errors == n:
         return out
-    auroc_a = float(_auroc_rows(a[None, :], err[None, :])[0])
-    auroc_b = float(_auroc_rows(b[None, :], err[None, :])[0])
+    auroc_a, auroc_b = auroc(a, err), auroc(b, err)
     out.update(auroc_a=auroc_a, auroc_b=auroc_b, statistic=auroc_a - auroc_b)
 
     rng = np.random.default_rng(seed)
