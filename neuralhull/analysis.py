@@ -222,6 +222,13 @@ def _weighted_auroc(tie_group: np.ndarray, is_error: np.ndarray, counts: np.ndar
     return out
 
 
+def resample_counts(draws: np.ndarray, n: int) -> np.ndarray:
+    """``(b, n)`` multiplicity of every sample in each row of ``draws (b, m)`` (indices in
+    ``[0, n)``): the counts :func:`resampled_auroc` takes."""
+    b = len(draws)
+    return np.bincount((draws + n * np.arange(b)[:, None]).ravel(), minlength=b * n).reshape(b, n)
+
+
 def resampled_auroc(score: np.ndarray, is_error: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """AUROC of ``score (n,)`` for ``is_error (n,)`` in each of b resamples given by
     ``counts (b, n)``, the multiplicity of every sample in each (a bootstrap replicate's
@@ -300,18 +307,12 @@ def bootstrap_interval(
     n = score.shape[0]
     if n == 0 or is_error.all() or not is_error.any():
         return float("nan"), float("nan")
-    order = np.argsort(score, kind="stable")
-    sorted_score = score[order]
-    tie_group = np.r_[0, np.cumsum(sorted_score[1:] != sorted_score[:-1])]
-    sorted_error = is_error[order]
     block = max(1, _BOOTSTRAP_BLOCK_CELLS // n)
     replicates = []
     for start in range(0, int(n_boot), block):
         b = min(block, int(n_boot) - start)
         draws = rng.integers(0, n, size=(b, n))
-        counts = np.bincount((draws + n * np.arange(b)[:, None]).ravel(), minlength=b * n)
-        counts = counts.reshape(b, n)[:, order]
-        replicates.append(_weighted_auroc(tie_group, sorted_error, counts))
+        replicates.append(resampled_auroc(score, is_error, resample_counts(draws, n)))
     replicates = np.concatenate(replicates)
     replicates = replicates[np.isfinite(replicates)]
     if replicates.size == 0:

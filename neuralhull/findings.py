@@ -47,7 +47,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import norm, rankdata
 
-from neuralhull.analysis import _as_bool, auroc, resampled_auroc
+from neuralhull.analysis import _as_bool, auroc, resample_counts, resampled_auroc
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
 
@@ -451,9 +451,7 @@ def paired_auroc_difference(
     for idx in _bootstrap_chunks(rng, n, n_boot):
         # the same resample for both scores; each replicate's AUROC from its sample counts
         # (exact Mann-Whitney arithmetic on tie groups, no ranking of every row)
-        rows = len(idx)
-        counts = np.bincount((idx + n * np.arange(rows)[:, None]).ravel(), minlength=rows * n)
-        counts = counts.reshape(rows, n)
+        counts = resample_counts(idx, n)
         replicates.append(resampled_auroc(a, err, counts) - resampled_auroc(b, err, counts))
     replicates = np.concatenate(replicates)
     replicates = replicates[np.isfinite(replicates)]
