@@ -78,13 +78,37 @@ def over_seeds(df: pd.DataFrame, keys: Sequence[str], column: str) -> pd.DataFra
     return out
 
 
-def _model_order(df: pd.DataFrame, accuracy: pd.DataFrame | None = None) -> list:
+def model_order(df: pd.DataFrame, accuracy: pd.DataFrame | None = None) -> list:
     """Models by increasing mean test accuracy when known, else in first-seen order."""
     models = list(dict.fromkeys(df["model"]))
     if accuracy is not None and {"model", "test_accuracy"} <= set(accuracy.columns):
         mean = accuracy.groupby("model")["test_accuracy"].mean()
         models.sort(key=lambda m: mean.get(m, np.inf))
     return models
+
+
+def deciles_over_seeds(deciles: pd.DataFrame) -> pd.DataFrame:
+    """The per-run decile table summarised over seeds, for :func:`plot_accuracy_by_decile`:
+    ``accuracy`` the mean over seeds, ``accuracy_sd`` their standard deviation, ``n`` the
+    samples of every seed together."""
+    keys = ["model", "space", "measure", "bin"]
+    stats = over_seeds(deciles.dropna(subset=["accuracy"]), keys, "accuracy")
+    counts = deciles.groupby(keys, sort=False)["n"].sum().reset_index()
+    return stats.rename(columns={"mean": "accuracy", "std": "accuracy_sd"}).merge(counts, on=keys)
+
+
+def aurocs_over_seeds(measures: pd.DataFrame, order: Sequence[str]) -> pd.DataFrame:
+    """The per-run measures table summarised over seeds, for :func:`plot_auroc`: ``auroc``
+    the mean over seeds, ``low`` / ``high`` one standard deviation either side; models in
+    ``order``."""
+    stats = over_seeds(measures.dropna(subset=["auroc"]), ["model", "space", "measure"], "auroc")
+    stats = stats.assign(
+        model=stats["model"].astype(str),
+        auroc=stats["mean"],
+        low=stats["mean"] - stats["std"],
+        high=stats["mean"] + stats["std"],
+    )
+    return stats.sort_values("model", key=lambda m: m.map(list(order).index), kind="stable")
 
 
 def plot_fraction_inside(hull_df: pd.DataFrame, path, *, models_df=None) -> None:
@@ -106,12 +130,12 @@ def plot_fraction_inside(hull_df: pd.DataFrame, path, *, models_df=None) -> None
     """
     _require(hull_df, ["model", "space", "fraction_inside"], "hull table")
     data = hull_df.dropna(subset=["fraction_inside"])
-    model_order = _model_order(hull_df, models_df)
+    order = model_order(hull_df, models_df)
     space_order = _space_order(hull_df["space"])
     palette = _palette(space_order)
     width = 0.8 / max(1, len(space_order))
     with _style():
-        fig = Figure(figsize=(max(6.4, 0.9 * len(model_order) + 2.5), 4.4))
+        fig = Figure(figsize=(max(6.4, 0.9 * len(order) + 2.5), 4.4))
         ax = fig.subplots()
         for k, space in enumerate(space_order):
             rows = data[data["space"] == space]
@@ -119,7 +143,7 @@ def plot_fraction_inside(hull_df: pd.DataFrame, path, *, models_df=None) -> None
                 continue
             stats = over_seeds(rows, ["model"], "fraction_inside")
             offset = (k - (len(space_order) - 1) / 2) * width
-            x = np.array([model_order.index(m) for m in stats["model"]], dtype=float) + offset
+            x = np.array([order.index(m) for m in stats["model"]], dtype=float) + offset
             ax.errorbar(
                 x,
                 stats["mean"],
@@ -130,10 +154,10 @@ def plot_fraction_inside(hull_df: pd.DataFrame, path, *, models_df=None) -> None
                 color=palette[space],
                 label=space,
             )
-            xs = np.array([model_order.index(m) for m in rows["model"]], dtype=float) + offset
+            xs = np.array([order.index(m) for m in rows["model"]], dtype=float) + offset
             ax.scatter(xs, rows["fraction_inside"], s=8, color=palette[space], alpha=0.5)
-        ax.set_xticks(range(len(model_order)))
-        ax.set_xticklabels(model_order, rotation=30, ha="right", fontsize="small")
+        ax.set_xticks(range(len(order)))
+        ax.set_xticklabels(order, rotation=30, ha="right", fontsize="small")
         ax.set_ylim(-0.03, 1.03)
         ax.set_xlabel("model (by increasing test accuracy)")
         ax.set_ylabel("fraction of test samples inside the hull")

@@ -17,18 +17,8 @@ plots.plot_reconstruction(
 )
 plots.plot_intrinsic_vs_accuracy(models, out.intrinsic_vs_accuracy)
 # Deciles and AUROCs: the mean over each model's seeds; bars = standard deviation over seeds.
-deciles = read_table(inp.deciles)
-keys = ["model", "space", "measure", "bin"]
-stats = plots.over_seeds(deciles.dropna(subset=["accuracy"]), keys, "accuracy")
-counts = deciles.groupby(keys, sort=False)["n"].sum().reset_index()
-deciles = stats.rename(columns={"mean": "accuracy", "std": "accuracy_sd"}).merge(counts, on=keys)
-order = plots._model_order(deciles, models)
+deciles = plots.deciles_over_seeds(read_table(inp.deciles))
+order = plots.model_order(deciles, models)
 plots.plot_accuracy_by_decile(deciles, out.accuracy_by_decile, models=order)
-measures = read_table(inp.measures)
-stats = plots.over_seeds(measures.dropna(subset=["auroc"]), ["model", "space", "measure"], "auroc")
-stats = stats.assign(
-    auroc=stats["mean"], low=stats["mean"] - stats["std"], high=stats["mean"] + stats["std"]
-)
-stats["model"] = stats["model"].astype(str)
-plots.plot_auroc(stats.sort_values("model", key=lambda m: m.map(order.index)), out.auroc)
+plots.plot_auroc(plots.aurocs_over_seeds(read_table(inp.measures), order), out.auroc)
 log("figures written: " + ", ".join(out))
