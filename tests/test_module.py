@@ -27,6 +27,16 @@ use rule * from neuralhull
 """
 
 
+def snakemake_in(project, *args, timeout=900):
+    """Snakemake run in the user's folder as a user would: no PYTHONPATH, so the workflow's
+    scripts must find the library by themselves."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    return subprocess.run(
+        cmd, cwd=project, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def test_module_deployment_runs_in_the_users_folder(tmp_path):
     project = tmp_path / "my-project"
     (project / "config").mkdir(parents=True)
@@ -36,16 +46,7 @@ def test_module_deployment_runs_in_the_users_folder(tmp_path):
     cfg["seeds"] = [0]
     (project / "config/config.yaml").write_text(yaml.safe_dump(cfg))
     before = {p for p in ROOT.rglob("*") if ".git" not in p.parts}
-    # no PYTHONPATH: the workflow's scripts must find the library by themselves
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = snakemake_in(project, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-4000:]
     summary = project / "results/digits/summary"
     for table in ("findings", "zoo", "models", "hull", "measures"):
@@ -62,13 +63,6 @@ def test_module_deployment_runs_in_the_users_folder(tmp_path):
     assert not new, sorted(map(str, new))[:20]
     for folder in ("results", "resources", "logs", "benchmarks", "checkpoints"):
         assert not (ROOT / folder / "digits").exists() or (ROOT / folder) in before
-    report = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--report", "report.html"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    report = snakemake_in(project, "--report", "report.html", timeout=600)
     assert report.returncode == 0, report.stderr[-3000:]
     assert Path(project / "report.html").stat().st_size > 100_000
