@@ -104,7 +104,10 @@ def read_scored(path) -> tuple[dict, pd.DataFrame]:
 
 
 def run_tables(
-    metrics_paths: Sequence[str], intrinsic_paths: Sequence[str], thresholds: Sequence[float]
+    metrics_paths: Sequence[str],
+    intrinsic_paths: Sequence[str],
+    thresholds: Sequence[float],
+    levers: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
     """The ``models`` and ``latent`` tables, and the software versions the runs recorded."""
     models, latent, versions = [], [], []
@@ -117,6 +120,7 @@ def run_tables(
         row = {
             "model": model,
             "seed": seed,
+            "lever": (levers or {}).get(model, ""),
             "arch": spec["arch"],
             "width": spec["width"],
             "depth": spec["depth"],
@@ -326,11 +330,12 @@ def _finding(claim, source, scope, statistic, ci, n, unit, rule, threshold, verd
     }
 
 
-def _pooled_fraction(hull: pd.DataFrame) -> tuple[tuple[float, float, float], int, int]:
+def _pooled_fraction(hull: pd.DataFrame) -> tuple[tuple[float, float, float], int]:
+    """(fraction inside, Wilson low, high) of the rows' counts together, and the queries."""
     inside, outside = int(hull["inside"].sum()), int(hull["outside"].sum())
     n = inside + outside
     low, high = wilson_interval(inside, n)
-    return (inside / n if n else np.nan, low, high), n, inside
+    return (inside / n if n else np.nan, low, high), n
 
 
 def findings_table(
@@ -386,7 +391,7 @@ def findings_table(
     for scope, part in groups:
         if part.empty:
             continue
-        ci, n, _ = _pooled_fraction(part)
+        ci, n = _pooled_fraction(part)
         rows.append(
             _finding(
                 "almost no test sample is inside the training hull",
@@ -463,7 +468,7 @@ def findings_table(
     for model, part in [("all runs", intrinsic), *intrinsic.groupby("model", sort=False)]:
         if part.empty:
             continue
-        ci, n, _ = _pooled_fraction(part)
+        ci, n = _pooled_fraction(part)
         dims = sorted({int(d) for d in part["dimension"]})
         rows.append(
             _finding(
@@ -546,9 +551,9 @@ def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
     def get(name):
         return inputs[name] if isinstance(inputs, Mapping) else getattr(inputs, name)
 
-    models, latent, versions = run_tables(get("models"), get("intrinsic"), params["thresholds"])
-    levers = params.get("levers", {})
-    models.insert(2, "lever", [levers.get(m, "") for m in models["model"]]) if len(models) else None
+    models, latent, versions = run_tables(
+        get("models"), get("intrinsic"), params["thresholds"], params.get("levers")
+    )
     predictions = {}
     for path in get("predictions"):
         predictions[run_key(*run_of(path))] = pd.read_csv(path, sep="\t")
