@@ -24,10 +24,9 @@ sizes = [int(k) for k in snakemake.params.sizes]
 with np.load(snakemake.input.activations) as f:
     train, test = f["train"], f["test"]
 device = pick_device(snakemake.params.device)
-log(f"device: {device_note(snakemake.params.device, device)}")
 log(
     f"fitting latent sizes {sizes} together on {len(train)} activations of width "
-    f"{train.shape[1]}, device={device}"
+    f"{train.shape[1]}, device={device_note(snakemake.params.device, device)}"
 )
 fits = fit_autoencoders(train, test, sizes, cfg, device=device, log=log)
 codes = {}
