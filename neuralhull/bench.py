@@ -6,6 +6,7 @@ Usage::
     python -m neuralhull.bench hull --quick    # a small subset (a few minutes)
     python -m neuralhull.bench hull --large    # only n=60,000, d=784 pixels / d=256 ReLU
     python -m neuralhull.bench workflow [--against REF]   # see neuralhull.workflow_bench
+    python -m neuralhull.bench train            # train_model images/s, see neuralhull.train_bench
 
 ``hull`` compares :func:`neuralhull.hull.membership` with the obvious baseline, one
 ``scipy.optimize.linprog(method="highs")`` feasibility LP per query, on the same data and
@@ -403,8 +404,12 @@ def main(argv: list[str] | None = None) -> int:
         from neuralhull.workflow_bench import main as workflow_main
 
         return workflow_main(argv[1:])
+    if argv[:1] == ["train"]:  # training throughput: neuralhull.train_bench
+        from neuralhull.train_bench import main as train_main
+
+        return train_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m neuralhull.bench", description=__doc__)
-    parser.add_argument("what", choices=["hull", "workflow"])
+    parser.add_argument("what", choices=["hull", "workflow", "train"])
     parser.add_argument("--quick", action="store_true", help="small subset, under 2 minutes")
     parser.add_argument("--large", action="store_true", help="only the n=60,000 large cases")
     parser.add_argument(

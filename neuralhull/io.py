@@ -45,10 +45,11 @@ def _umask() -> int:
     return mask
 
 
-def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
-    """``numpy.savez_compressed`` written atomically."""
+def save_npz(path: str | os.PathLike, *, compress: bool = True, **arrays: np.ndarray) -> None:
+    """``numpy.savez_compressed`` (or, with ``compress=False``, ``numpy.savez``) written
+    atomically."""
     with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, **arrays)
+        (np.savez_compressed if compress else np.savez)(tmp, **arrays)
 
 
 def save_json(path: str | os.PathLike, obj) -> None:

@@ -684,7 +684,7 @@ def train_bottleneck(
     """Train a bottleneck CNN (:func:`bottleneck_spec`) and embed every image.
 
     Training is :func:`neuralhull.training.train_classifier` (seeded, deterministic on the
-    CPU); the embeddings are :func:`neuralhull.training.extract_activations`.
+    CPU); the embeddings come from its final evaluation pass (``features=True``).
 
     Parameters
     ----------
@@ -701,23 +701,21 @@ def train_bottleneck(
     -------
     BottleneckResult
     """
-    from neuralhull.training import TrainConfig, extract_activations, train_classifier
+    from neuralhull.training import TrainConfig, train_classifier
 
     spec = bottleneck_spec(k, tuple(x_train.shape[1:]), n_classes, channels=channels, depth=depth)
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     model, history, norm = train_classifier(
-        spec, cfg, x_train, y_train, x_test, y_test, device=device, log=log
+        spec, cfg, x_train, y_train, x_test, y_test, device=device, log=log, features=True
     )
-    dev = str(next(model.parameters()).device)
-    train_embeddings, _ = extract_activations(model, x_train, norm, device=dev)
-    test_embeddings, predictions = extract_activations(model, x_test, norm, device=dev)
+    predictions = history.final_test.predictions
     return BottleneckResult(
         model=model,
         spec=spec,
         history=history,
         norm=norm,
-        train_embeddings=train_embeddings,
-        test_embeddings=test_embeddings,
+        train_embeddings=history.final_train.features,
+        test_embeddings=history.final_test.features,
         test_predictions=predictions,
         test_accuracy=float(np.mean(predictions == np.asarray(y_test))),
         train_config=cfg,

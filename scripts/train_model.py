@@ -1,12 +1,16 @@
-"""train_model: train one classifier from scratch, save weights and metrics."""
+"""train_model: train one classifier from scratch; save its weights and metrics, and the last
+hidden layer of every train and test sample with the test predictions (from the final
+evaluation pass)."""
 
 import json
 import os
 
+import numpy as np
+import pandas as pd
 import torch
 
 from neuralhull.datasets import load
-from neuralhull.io import save_json
+from neuralhull.io import atomic_path, save_json, save_npz
 from neuralhull.models import ModelSpec
 from neuralhull.provenance import job_log, software_versions
 from neuralhull.training import TrainConfig, history_json, save_model, train_classifier
@@ -42,7 +46,31 @@ model, history, norm = train_classifier(
     device=snakemake.params.device,
     log=log,
     checkpoint=snakemake.params.checkpoint,
+    features=True,
 )
+train, test = history.final_train, history.final_test
+if not (np.isfinite(train.features).all() and np.isfinite(test.features).all()):
+    raise ValueError(f"{snakemake.output.weights}: activations contain NaN or inf")
+log(f"activations: train {train.features.shape}, test {test.features.shape}")
+save_npz(
+    snakemake.output.activations,
+    train=train.features,
+    test=test.features,
+    y_train=ds.y_train,
+    y_test=ds.y_test,
+    pred_train=train.predictions,
+    pred_test=test.predictions,
+)
+table = pd.DataFrame(
+    {
+        "index": np.arange(len(ds.y_test)),
+        "label": ds.y_test,
+        "prediction": test.predictions,
+        "correct": test.predictions == ds.y_test,
+    }
+)
+with atomic_path(snakemake.output.predictions) as tmp:
+    table.to_csv(tmp, sep="\t", index=False)
 save_model(model, spec, norm, snakemake.output.weights)
 metrics = json.loads(history_json(history, spec, cfg))
 metrics["software"] = software_versions()  # this job's environment, for the tables

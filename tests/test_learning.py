@@ -15,10 +15,13 @@ from neuralhull.models import ModelSpec, build_model
 from neuralhull.training import (
     TrainConfig,
     TrainingDiverged,
+    channel_stats,
     corrupt_labels,
     extract_activations,
+    fast_layout,
     load_model,
     save_model,
+    seed_everything,
     train_classifier,
 )
 
@@ -28,6 +31,25 @@ def digits():
     d = load_digits()
     x = np.round(d.images * 255 / 16).astype(np.uint8)[:, None]
     return x[:1400], d.target[:1400], x[1400:], d.target[1400:]
+
+
+def test_channel_stats_match_the_float_formula():
+    # the histogram route against numpy's mean and (population) std of images / 255
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, size=(300, 3, 7, 5)).astype(np.uint8)
+    images[:, 1] = 7  # a constant channel: std 0, floored
+    mean, std = channel_stats(images)
+    x = images.astype(np.float64) / 255
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), rtol=1e-14)
+    np.testing.assert_allclose(std[[0, 2]], x.std(axis=(0, 2, 3))[[0, 2]], rtol=1e-12)
+    assert std[1] == 1e-6
+
+
+def test_seed_everything_turns_deterministic_kernels_on():
+    torch.use_deterministic_algorithms(False)
+    seed_everything(0)
+    assert torch.are_deterministic_algorithms_enabled()
+    assert not torch.is_deterministic_algorithms_warn_only_enabled()
 
 
 def test_corrupt_labels_changes_exactly_the_fraction():
@@ -47,6 +69,47 @@ def test_models_expose_last_hidden_layer(arch):
     h = model.features(x)
     assert h.shape == (5, 12) and (h >= 0).all()  # after the ReLU
     torch.testing.assert_close(model(x), model.head(h))
+
+
+def test_channels_last_layout_computes_the_same_function():
+    # fast_layout changes strides, not arithmetic: same outputs as the default layout (up
+    # to float rounding), and the saved weights load into a default-layout model.
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="cnn", in_shape=(1, 12, 12), n_classes=10, width=16, channels=4)
+    plain = build_model(spec).eval()
+    fast = fast_layout(build_model(spec)).eval()
+    fast.load_state_dict(plain.state_dict())
+    # the second convolution (4 -> 8 channels): its weight's strides tell the layouts apart
+    conv = [m for m in fast.modules() if isinstance(m, torch.nn.Conv2d)][1]
+    conv_plain = [m for m in plain.modules() if isinstance(m, torch.nn.Conv2d)][1]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not conv_plain.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(7, 1, 12, 12)
+    torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+    reloaded = build_model(spec).eval()
+    reloaded.load_state_dict(fast.state_dict())
+    torch.testing.assert_close(reloaded(x), fast(x), rtol=1e-5, atol=1e-5)
+
+
+def test_training_hands_over_the_extraction_of_its_final_pass(digits):
+    # features=True: the final evaluation keeps the last hidden layer; it is what a separate
+    # extraction of the saved model gives, and its accuracies are the history's last ones.
+    xtr, ytr, xte, yte = digits
+    spec = ModelSpec(arch="cnn", in_shape=(1, 8, 8), n_classes=10, width=16, channels=4)
+    cfg = TrainConfig(epochs=2, lr=0.01, batch_size=64, seed=1)
+    model, hist, norm = train_classifier(
+        spec, cfg, xtr, ytr, xte, yte, device="cpu", log=lambda m: None, features=True
+    )
+    acts, preds = extract_activations(model, xte, norm)
+    np.testing.assert_allclose(hist.final_test.features, acts, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(hist.final_test.predictions, preds)
+    assert hist.final_train.features.shape == (len(xtr), 16)
+    assert hist.final_test.accuracy == hist.test_accuracy[-1] == np.mean(preds == yte)
+    assert hist.final_train.accuracy == hist.train_accuracy[-1]
+    # without it nothing is kept (a theory or library caller that needs no activations)
+    _, plain, _ = train_classifier(spec, cfg, xtr, ytr, xte, yte, device="cpu", log=print)
+    assert plain.final_test.features is None
+    assert plain.test_accuracy == hist.test_accuracy
 
 
 def test_resnet18_needs_three_channels():

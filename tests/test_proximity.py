@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 
-from neuralhull.proximity import distance_scale, nearest_neighbours, proximity_scores
+from neuralhull.proximity import (
+    _smallest_columns,
+    distance_scale,
+    nearest_neighbours,
+    proximity_scores,
+)
 from neuralhull.spaces import parse_space, pca_fit, pca_project, query_subsample
 
 
@@ -23,6 +28,39 @@ def test_nearest_neighbours_match_brute_force(d):
     bd, bi = brute_knn(train, queries, 7)
     np.testing.assert_allclose(dist, bd, rtol=1e-12)
     np.testing.assert_array_equal(idx, bi)
+
+
+@pytest.mark.parametrize("case", ["random", "loose-probe", "ties"])
+def test_smallest_columns_is_argpartition(case):
+    # the pruned selection returns the same set of values as a full partition, also when
+    # the probe bounds badly (its columns hold the largest values) and with many ties
+    rng = np.random.default_rng(4)
+    d2 = rng.normal(size=(37, 5000)).astype(np.float32)
+    probe = np.arange(0, 5000, 50)
+    if case == "loose-probe":
+        d2[:, probe] += 100.0
+    if case == "ties":
+        d2 = np.round(d2).astype(np.float32)
+    c = 9
+    got = _smallest_columns(d2, c, probe)
+    want = np.argpartition(d2, c - 1, axis=1)[:, :c]
+    assert got.shape == (37, c) and (np.sort(got, 1)[:, 1:] != np.sort(got, 1)[:, :-1]).all()
+    np.testing.assert_array_equal(
+        np.sort(np.take_along_axis(d2, got, 1), 1), np.sort(np.take_along_axis(d2, want, 1), 1)
+    )
+
+
+def test_nearest_neighbours_with_a_probe_match_brute_force():
+    # n > 2 x probe size: the pruned selection path; clustered data, a far-away query too
+    rng = np.random.default_rng(5)
+    centres = rng.normal(scale=20, size=(6, 24))
+    train = centres[rng.integers(0, 6, 6000)] + rng.normal(size=(6000, 24))
+    queries = np.vstack([train[:40] + 0.01, rng.normal(scale=50, size=(5, 24))])
+    dist, idx = nearest_neighbours(train, queries, 10)
+    d = np.sqrt(((queries[:, None, :] - train[None, :, :]) ** 2).sum(-1))
+    bi = np.argsort(d, axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(idx, bi)
+    np.testing.assert_allclose(dist, np.take_along_axis(d, bi, 1), rtol=1e-12)
 
 
 def test_nearest_neighbours_far_from_origin_keeps_exact_order():

@@ -73,7 +73,6 @@ def test_the_cost_model_lives_in_one_file():
     # whose cost depends on the data.
     scaled = [
         "train_model",
-        "extract_activations",
         "fit_autoencoder",
         "hull_membership",
         "hull_membership_input",

@@ -97,26 +97,22 @@ def space_dimension(wildcards):
 
 
 def train_runtime(wildcards, attempt):
+    """Training, then one forward pass over train and test that scores the model and keeps
+    its last hidden layer (about half an epoch's cost over all the data)."""
     n_train, _ = split_sizes(wildcards.dataset)
-    seconds = _training_seconds(
-        MODEL_SPECS[wildcards.model], n_train, INPUT_DIMENSION[wildcards.dataset]
+    spec = MODEL_SPECS[wildcards.model]
+    dim = INPUT_DIMENSION[wildcards.dataset]
+    seconds = _training_seconds(spec, n_train, dim)
+    forward = _training_seconds(
+        {**spec, "epochs": 1, "steps": None}, DATASET_TOTAL[wildcards.dataset], dim
     )
+    seconds += forward / 2
     return _minutes(30 + seconds, attempt, gpu_part=seconds)
 
 
 def torch_data_mem(wildcards, attempt):
     """MB for a torch step holding the dataset: the framework, plus copies of the data."""
     return math.ceil(1500 + 8 * _data_mb(wildcards.dataset)) * attempt
-
-
-def extract_runtime(wildcards, attempt):
-    spec = MODEL_SPECS[wildcards.model]
-    forward = _training_seconds(
-        {**spec, "epochs": 1, "steps": None},
-        DATASET_TOTAL[wildcards.dataset],
-        INPUT_DIMENSION[wildcards.dataset],
-    )
-    return _minutes(30 + forward / 2, attempt, gpu_part=forward / 2)
 
 
 def autoencoder_runtime(wildcards, attempt):

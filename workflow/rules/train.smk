@@ -1,9 +1,14 @@
+# Training ends with one pass over the training and test sets that measures the final
+# accuracies and keeps the last hidden layer: the activations come from that pass, not from
+# a second job that would reload the data and the weights and run the network again.
 rule train_model:
     input:
         data="resources/data/{dataset}.npz",
     output:
         weights="results/{dataset}/{model}/seed{seed}/model.pt",
         metrics="results/{dataset}/{model}/seed{seed}/train_metrics.json",
+        activations="results/{dataset}/{model}/seed{seed}/activations.npz",
+        predictions="results/{dataset}/{model}/seed{seed}/predictions.tsv",
     log:
         "logs/train_model/{dataset}/{model}/seed{seed}.log",
     benchmark:
@@ -22,28 +27,3 @@ rule train_model:
         checkpoint=train_checkpoint,
     script:
         "../../scripts/train_model.py"
-
-
-rule extract_activations:
-    input:
-        data="resources/data/{dataset}.npz",
-        weights="results/{dataset}/{model}/seed{seed}/model.pt",
-    output:
-        activations="results/{dataset}/{model}/seed{seed}/activations.npz",
-        predictions="results/{dataset}/{model}/seed{seed}/predictions.tsv",
-    log:
-        "logs/extract_activations/{dataset}/{model}/seed{seed}.log",
-    benchmark:
-        "benchmarks/extract_activations/{dataset}/{model}/seed{seed}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    # one core: measured, these jobs used 1.0-1.3 cores when given two (small batches)
-    threads: 1
-    resources:
-        gpu=GPUS,
-        mem_mb=torch_data_mem,
-        runtime=extract_runtime,
-    params:
-        device=config["device"],
-    script:
-        "../../scripts/extract_activations.py"
