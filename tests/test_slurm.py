@@ -143,11 +143,38 @@ def _communicate_killing_group(proc, timeout):
         return partial.decode(errors="replace") if isinstance(partial, bytes) else partial
 
 
-def _run_on_slurm(workdir, partition):
-    """Run tiny.yaml through the SLURM profile; never hang: interrupt, cancel, then fail."""
+GROUP_KEYS = ("groups", "group-components", "cores")
+SUBMITTED = re.compile(r"Job \S+ has been submitted with SLURM jobid (\d+)")
+
+
+def _ungrouped_profile(folder):
+    """profiles/slurm without its job groups: every job its own submission."""
+    profile = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
+    assert all(key in profile for key in GROUP_KEYS), "the SLURM profile lost its job groups"
+    for key in GROUP_KEYS:
+        del profile[key]
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+    return folder
+
+
+def _node_cpus(partition):
+    cpus = _slurm_query("sinfo", "-h", "-p", partition, "-o", "%c")
+    return min(int(c.rstrip("+")) for c in cpus.split())
+
+
+def _run_on_slurm(workdir, partition, *, grouped):
+    """Run tiny.yaml through the SLURM profile, with its job groups or (``grouped=False``)
+    without; never hang: interrupt, cancel, then fail. Returns the run ID and the SLURM job
+    IDs of the submissions the executor plugin logged."""
+    if grouped:
+        # a group job's parallel members share --cores cores: no more than a node has
+        profile = [str(SLURM_PROFILE), "--cores", str(_node_cpus(partition))]
+    else:
+        profile = [str(_ungrouped_profile(workdir.parent / f"{workdir.name}-profile"))]
     args = [
         "--profile",
-        str(SLURM_PROFILE),
+        *profile,
         # profiles/default (the laptop profile) would override default-resources key by key
         "--workflow-profile",
         "none",
@@ -187,21 +214,42 @@ def _run_on_slurm(workdir, partition):
     if proc.returncode != 0:
         pytest.fail(f"SLURM run failed ({proc.returncode}):\n{output[-6000:]}")
     assert run_id, "the executor plugin did not report a SLURM run ID: was it used?"
-    print(f"SLURM run {run_id}: {elapsed:.0f} s wall time")
-    return run_id
+    submitted = SUBMITTED.findall(output)
+    mode = "with job groups" if grouped else "without job groups"
+    print(f"SLURM run {run_id} {mode}: {len(submitted)} sbatch submissions, {elapsed:.0f} s")
+    return run_id, submitted
 
 
 @pytest.fixture(scope="module")
 def slurm_run(tmp_path_factory, slurm_partition):
-    """A finished run of tiny.yaml on the cluster: (working directory, SLURM run ID)."""
+    """A finished run of tiny.yaml on the cluster without job groups: (working directory,
+    SLURM run ID, submitted SLURM job IDs)."""
     workdir = tmp_path_factory.mktemp("tiny-slurm")
-    return workdir, _run_on_slurm(workdir, slurm_partition)
+    return workdir, *_run_on_slurm(workdir, slurm_partition, grouped=False)
+
+
+@pytest.fixture(scope="module")
+def grouped_slurm_run(tmp_path_factory, slurm_partition):
+    """The same, through the profile as shipped: short jobs grouped."""
+    workdir = tmp_path_factory.mktemp("tiny-slurm-grouped")
+    return workdir, *_run_on_slurm(workdir, slurm_partition, grouped=True)
+
+
+def _tables(root):
+    results = Path(root) / "results"
+    return {p.relative_to(results): p for p in results.rglob("*.tsv")}
+
+
+def _squeue_states(run_id):
+    table = _slurm_query("squeue", "-h", "--states=all", "--name", run_id, "--format=%i|%T|%P")
+    assert table is not None, "squeue failed"
+    return {job: (state, part) for job, state, part in (r.split("|") for r in table.splitlines())}
 
 
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_every_rule_ran_as_a_completed_slurm_job(slurm_partition, slurm_run, tiny_run):
-    workdir, run_id = slurm_run
+    workdir, run_id, submitted = slurm_run
     slurm_logs = workdir / ".snakemake" / "slurm_logs"
     logged = {p.stem: p for p in slurm_logs.glob("rule_*/**/*.log")}
     assert logged, f"no SLURM job logs under {slurm_logs}"
@@ -217,26 +265,55 @@ def test_every_rule_ran_as_a_completed_slurm_job(slurm_partition, slurm_run, tin
 
     # SLURM's own record: the run's jobs (named by the run ID) are exactly those, all
     # COMPLETED, in the partition the profile's default resources named.
-    table = _slurm_query("squeue", "-h", "--states=all", "--name", run_id, "--format=%i|%T|%P")
-    assert table is not None, "squeue failed"
-    jobs = {job: (state, part) for job, state, part in (r.split("|") for r in table.splitlines())}
+    jobs = _squeue_states(run_id)
     assert set(jobs) == set(logged), "squeue and the plugin's logs disagree on the job IDs"
+    assert set(jobs) == set(submitted), "squeue and the plugin's submissions disagree"
     assert set(jobs.values()) == {("COMPLETED", slurm_partition)}, jobs
 
 
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_all_result_tables_identical_to_local_run(slurm_partition, slurm_run, tiny_run):
-    workdir, _ = slurm_run
-
-    def tables(root):
-        results = Path(root) / "results"
-        return {p.relative_to(results): p for p in results.rglob("*.tsv")}
-
-    local, on_slurm = tables(tiny_run), tables(workdir)
+    workdir = slurm_run[0]
+    local, on_slurm = _tables(tiny_run), _tables(workdir)
     assert len(local) > 30, "the local run wrote too few tables"
     assert any(p.parts[0] == "theory" for p in local), "no theory tables in the local run"
     assert any(p.parts[:2] == ("digits", "summary") for p in local), "no summary tables"
     assert set(on_slurm) == set(local), "the two runs wrote different sets of tables"
     differ = [str(p) for p in sorted(local) if on_slurm[p].read_bytes() != local[p].read_bytes()]
     assert not differ, f"tables differ between SLURM and local runs: {differ}"
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_job_groups_cut_submissions_and_change_no_table(
+    slurm_partition, slurm_run, grouped_slurm_run, tiny_run
+):
+    """The profile's job groups: far fewer sbatch submissions than jobs, every one of them
+    COMPLETED in SLURM's own table, every job's log written, and every result table
+    byte-identical to the ungrouped and the local runs."""
+    plain_dir, _, plain = slurm_run
+    workdir, run_id, grouped = grouped_slurm_run
+    print(
+        f"sbatch submissions for config/tiny.yaml: {len(plain)} ungrouped, {len(grouped)} grouped"
+    )
+    assert len(grouped) <= len(plain) // 2, (len(grouped), len(plain))
+    jobs = _squeue_states(run_id)
+    assert set(jobs) == set(grouped), "squeue and the plugin's submissions disagree"
+    assert set(jobs.values()) == {("COMPLETED", slurm_partition)}, jobs
+    group_logs = list((workdir / ".snakemake" / "slurm_logs").glob("group_*/**/*.log"))
+    assert group_logs, "no group job ran"
+    # every job ran: the same job logs as the local run
+    logs = {p.relative_to(workdir / "logs") for p in (workdir / "logs").rglob("*.log")}
+    local_logs = {
+        p.relative_to(Path(tiny_run) / "logs") for p in (Path(tiny_run) / "logs").rglob("*.log")
+    }
+    assert logs == local_logs
+    local, plain_tables, on_slurm = _tables(tiny_run), _tables(plain_dir), _tables(workdir)
+    assert set(on_slurm) == set(local) == set(plain_tables)
+    differ = [
+        str(p)
+        for p in sorted(local)
+        if not on_slurm[p].read_bytes() == plain_tables[p].read_bytes() == local[p].read_bytes()
+    ]
+    assert not differ, f"tables differ between grouped, ungrouped and local runs: {differ}"
