@@ -58,6 +58,11 @@ def test_killed_run_leaves_no_finished_looking_output_and_restarts(tmp_path):
     # the kill really landed mid-training: some epochs logged, not the last one
     epochs = [int(n) for n in re.findall(rf"epoch (\d+)/{LONG_EPOCHS}:", log.read_text())]
     assert epochs and max(epochs) < LONG_EPOCHS, epochs
+    # training seconds reached at each finished epoch ("[12.3 s]" ends its log line)
+    elapsed = {
+        int(e): float(t)
+        for e, t in re.findall(rf"epoch (\d+)/{LONG_EPOCHS}:.*\[([\d.]+) s\]", log.read_text())
+    }
     model_dir = tmp_path / "results/digits/mlp/seed0"
     assert not (model_dir / "model.pt").exists()
     assert not (model_dir / "train_metrics.json").exists()
@@ -73,6 +78,10 @@ def test_killed_run_leaves_no_finished_looking_output_and_restarts(tmp_path):
     assert f"epoch {LONG_EPOCHS}/{LONG_EPOCHS}:" in text
     resumed = [int(n) for n in re.findall(r"resumed from checkpoint .* after epoch (\d+)", text)]
     assert resumed and 2 <= resumed[0] <= killed_at, (resumed, killed_at)
+    print(
+        f"resume: killed after epoch {killed_at}/{LONG_EPOCHS}, resumed after epoch "
+        f"{resumed[0]}: {elapsed[resumed[0]]:.1f} s of training not redone"
+    )
     assert not checkpoint.exists()  # removed once the outputs were written
     assert not [p for p in model_dir.iterdir() if ".tmp" in p.name]
     # bitwise the weights and metrics of a run that was never interrupted

@@ -221,18 +221,30 @@ def _run_on_slurm(workdir, partition, *, grouped):
 
 
 @pytest.fixture(scope="module")
-def slurm_run(tmp_path_factory, slurm_partition):
-    """A finished run of tiny.yaml on the cluster without job groups: (working directory,
-    SLURM run ID, submitted SLURM job IDs)."""
-    workdir = tmp_path_factory.mktemp("tiny-slurm")
-    return workdir, *_run_on_slurm(workdir, slurm_partition, grouped=False)
+def slurm_runs(tmp_path_factory, slurm_partition):
+    """Finished runs of tiny.yaml on the cluster without and with the profile's job groups,
+    side by side (each waits mostly on the scheduler's status checks): for each, (working
+    directory, SLURM run ID, submitted SLURM job IDs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    dirs = {g: tmp_path_factory.mktemp("tiny-slurm-grouped" if g else "tiny-slurm") for g in (0, 1)}
+    with ThreadPoolExecutor(2) as pool:
+        futures = {
+            g: pool.submit(_run_on_slurm, dirs[g], slurm_partition, grouped=bool(g)) for g in dirs
+        }
+        return {g: (dirs[g], *futures[g].result()) for g in dirs}
 
 
 @pytest.fixture(scope="module")
-def grouped_slurm_run(tmp_path_factory, slurm_partition):
-    """The same, through the profile as shipped: short jobs grouped."""
-    workdir = tmp_path_factory.mktemp("tiny-slurm-grouped")
-    return workdir, *_run_on_slurm(workdir, slurm_partition, grouped=True)
+def slurm_run(slurm_runs):
+    """The run without job groups: every job its own submission."""
+    return slurm_runs[0]
+
+
+@pytest.fixture(scope="module")
+def grouped_slurm_run(slurm_runs):
+    """The run through the profile as shipped: short jobs grouped."""
+    return slurm_runs[1]
 
 
 def _tables(root):
