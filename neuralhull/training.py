@@ -179,7 +179,7 @@ class Pass:
 def forward_pass(
     model: Classifier,
     x: torch.Tensor,
-    y: torch.Tensor,
+    y: torch.Tensor | None,
     device: torch.device,
     *,
     features: bool = False,
@@ -187,23 +187,26 @@ def forward_pass(
 ) -> Pass:
     """Mean cross-entropy, accuracy and predicted class of ``model`` on ``x (n, C, H, W)``,
     ``y (n,)``; with ``features``, the last hidden layer of every sample too (the same
-    forward pass: scoring and extraction never run the network twice)."""
+    forward pass: scoring and extraction never run the network twice). Without labels
+    (``y`` None) only the predictions and features are computed; loss and accuracy are NaN."""
     model.eval()
     loss_sum, correct = 0.0, 0
     preds, feats = [], []
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
-        h = model.features(xb)
+        h = model.features(x[i : i + batch_size].to(device))
         logits = model.head(h)
-        loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
         pred = logits.argmax(1)
-        correct += (pred == yb).sum().item()
+        if y is not None:
+            yb = y[i : i + batch_size].to(device)
+            loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
+            correct += (pred == yb).sum().item()
         preds.append(pred.cpu().numpy())
         if features:
             feats.append(h.cpu().numpy().astype(np.float32))
+    scored = y is not None
     return Pass(
-        loss=loss_sum / len(x),
-        accuracy=correct / len(x),
+        loss=loss_sum / len(x) if scored else math.nan,
+        accuracy=correct / len(x) if scored else math.nan,
         predictions=np.concatenate(preds).astype(np.int64),
         features=np.concatenate(feats) if features else None,
     )
@@ -438,14 +441,9 @@ def extract_activations(
     activations : (n, hidden_size) float32.
     predictions : (n,) int64.
     """
-    fast_layout(model).eval()
     x = standardise(images, np.asarray(norm["mean"]), np.asarray(norm["std"]))
-    acts, preds = [], []
-    for i in range(0, len(x), batch_size):
-        h = model.features(x[i : i + batch_size].to(device))
-        acts.append(h.cpu().numpy().astype(np.float32))
-        preds.append(model.head(h).argmax(1).cpu().numpy())
-    return np.concatenate(acts), np.concatenate(preds).astype(np.int64)
+    out = forward_pass(fast_layout(model), x, None, device, features=True, batch_size=batch_size)
+    return out.features, out.predictions
 
 
 def history_json(result: TrainResult, spec: ModelSpec, cfg: TrainConfig) -> str:
