@@ -12,7 +12,7 @@ one process, so the two columns share a machine and a moment:
   default memory layout (``before``) and after :func:`neuralhull.training.fast_layout`;
 - **eval**: inference, at the old batch of 1,024 images in the default layout (``before``)
   and at :data:`neuralhull.training.EVAL_BATCH` after ``fast_layout``;
-- **job**: the images a ``train_model`` job of that model processes, weighted by these
+- **job**: the images a ``train_model`` job of the row's first model processes, weighted by these
   rates: its training steps, plus, before, the final evaluation of train and test and a
   separate extraction job's pass over both again; after, one final pass that is both.
   (Startup, data loading and the per-epoch passes of multi-epoch models are left out.)
