@@ -33,6 +33,11 @@ stop_ours() { # name
     rm -f "$file"
 }
 
+# Jobs first: a job still queued or running would otherwise leave its slurmstepd behind (and a
+# controller that recovered its state would schedule it again on the next start).
+if [[ -f $STATE_DIR/slurmctld.pid ]] && command -v scancel >/dev/null; then
+    timeout 20 scancel --partition=debug 2>/dev/null || true
+fi
 # compute node first, controller next, authentication last
 stop_ours slurmd
 stop_ours slurmctld

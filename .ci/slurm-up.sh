@@ -22,8 +22,24 @@ SLURM_CONF=/etc/slurm/slurm.conf # the executor plugin drops $SLURM_CONF: use th
 MARKER="# written by neuralhull .ci/slurm-up.sh"
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# What the cluster looked like when start-up failed: enough to tell a stale job holding the
+# node from a daemon that never registered, without logging in to the machine.
+diagnose() {
+    {
+        echo "---- squeue"
+        timeout 10 squeue 2>&1 || true
+        echo "---- scontrol show node localhost"
+        timeout 10 scontrol show node localhost 2>&1 || true
+        for f in slurmctld.log slurmd.log slurmctld.out slurmd.out; do
+            [[ -f $STATE_DIR/$f ]] || continue
+            echo "---- tail $STATE_DIR/$f"
+            tail -n 20 "$STATE_DIR/$f"
+        done
+    } >&2
+}
 die() {
     echo "slurm-up: ERROR: $*" >&2
+    [[ ${DIAGNOSE:-false} == true ]] && diagnose
     exit 1
 }
 log() { echo "slurm-up: $*"; }
@@ -200,10 +216,14 @@ start_daemon() { # name command...
         die "$name exited at once; see $STATE_DIR/$name.out and $name.log"
     fi
 }
-start_daemon slurmctld /usr/sbin/slurmctld -i
+# -c: a controller this script starts begins with no jobs. Without it, a job left queued or
+# running in StateSaveLocation by an earlier, interrupted run is recovered and scheduled again,
+# holds the node, and every new job waits "for resources" (seen on a reused CI machine).
+start_daemon slurmctld /usr/sbin/slurmctld -c -i
 start_daemon slurmd /usr/sbin/slurmd -N localhost
 
 # ---- wait until the node takes jobs -----------------------------------------------------
+DIAGNOSE=true
 deadline=$((SECONDS + TIMEOUT))
 state=""
 while ((SECONDS < deadline)); do
