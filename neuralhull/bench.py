@@ -352,12 +352,12 @@ def bench_hull(
 
     ``cases``: (kind, n, d) triples to run instead of the grid (no large cases then).
     """
-    from neuralhull import _warm_nnls
+    from neuralhull.hull import warm_nnls
 
     t0 = time.perf_counter()
-    _warm_nnls.warm_up()  # once per process: not a per-query cost
+    warm_nnls.warm_up()  # once per process: not a per-query cost
     print(
-        f"# warm solver: {'numba' if _warm_nnls.AVAILABLE else 'absent (scipy NNLS)'}, "
+        f"# warm solver: {'numba' if warm_nnls.AVAILABLE else 'absent (scipy NNLS)'}, "
         f"compiled or loaded in {time.perf_counter() - t0:.1f} s before timing"
     )
     rng = np.random.default_rng(0)

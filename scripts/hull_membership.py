@@ -7,8 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from neuralhull import _warm_nnls
-from neuralhull.hull import STATUS_NAMES, hull_distance, membership
+from neuralhull.hull import STATUS_NAMES, hull_distance, membership, warm_nnls
 from neuralhull.io import atomic_path
 from neuralhull.provenance import job_log, progress_logger, software_versions
 from neuralhull.spaces import load_space, query_subsample
@@ -24,7 +23,7 @@ log(
     f"d={train.shape[1]}"
 )
 
-log(_warm_nnls.warm_up())  # a fresh checkout compiles the solver once; later jobs load it
+log(warm_nnls.warm_up())  # a fresh checkout compiles the solver once; later jobs load it
 t0 = time.perf_counter()
 res = membership(
     train,

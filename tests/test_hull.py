@@ -264,9 +264,9 @@ def test_a_solver_that_gives_up_leaves_undecided_never_a_guess(monkeypatch):
     # Column generation gets one round, then the exact LP fails: the queries neither
     # path certified must come back undecided, with no certificate, and in_hull must not
     # silently call them outside.
-    import neuralhull.hull as hull_module
+    from neuralhull.hull import lp
 
-    monkeypatch.setattr(hull_module._ElasticLP, "solve", lambda self, z: ("failed", None, None))
+    monkeypatch.setattr(lp._ElasticLP, "solve", lambda self, z: ("failed", None, None))
     rng = np.random.default_rng(14)
     points = rng.standard_normal((400, 12))
     queries = np.vstack(
@@ -490,17 +490,17 @@ def test_small_work_runs_without_a_worker_pool(monkeypatch):
     queries = np.vstack([rng.standard_normal((40, 8)), rng.dirichlet(np.ones(9), 40) @ points[:9]])
     result = membership(points, queries, n_jobs=2)
     assert_certified(result, points, queries)
-    import neuralhull.hull as hull_module
+    from neuralhull.hull import parallel
 
-    monkeypatch.setattr(hull_module, "PARALLEL_MIN_WORK", 0)  # the pool is really asked for
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)  # the pool is really asked for
     with pytest.raises(AssertionError, match="worker pool"):
         membership(points, queries, n_jobs=2)
 
 
 def test_parallel_matches_serial(monkeypatch):
-    import neuralhull.hull as hull_module
+    from neuralhull.hull import parallel
 
-    monkeypatch.setattr(hull_module, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)
     rng = np.random.default_rng(8)
     points = rng.standard_normal((3000, 8))
     queries = np.vstack([rng.standard_normal((40, 8)), rng.dirichlet(np.ones(9), 40) @ points[:9]])
@@ -619,10 +619,10 @@ def test_exact_lp_keeps_inside_weights_with_a_nonzero_optimum(monkeypatch):
     # pushed out along the face normal by 0.5 tol * scale (distance 0.5 tol * scale by
     # geometry: inside the closed band, although the LP's optimum is 0.5 tol * scale,
     # far above 1e-12) and by 3 tol * scale (outside), and interior points.
-    import neuralhull.hull as hull_module
+    from neuralhull.hull import column_generation, warm_nnls
 
-    monkeypatch.setattr(hull_module, "_solve_working_set", lambda Y, S, z: None)
-    monkeypatch.setattr(hull_module._warm_nnls, "AVAILABLE", False)  # the only NNLS route
+    monkeypatch.setattr(column_generation, "_solve_working_set", lambda Y, S, z: None)
+    monkeypatch.setattr(warm_nnls, "AVAILABLE", False)  # the only NNLS route
     rng = np.random.default_rng(22)
     d, tol = 5, 1e-7
     cube = 1000.0 * np.array(list(itertools.product([0.0, 1.0], repeat=d)))
@@ -645,18 +645,18 @@ def test_exact_lp_keeps_inside_weights_with_a_nonzero_optimum(monkeypatch):
 
 
 def test_one_lp_model_settles_what_column_generation_leaves(monkeypatch):
-    import neuralhull.hull as hull_module
+    from neuralhull.hull import column_generation, lp, warm_nnls
 
     built = []
-    original_init = hull_module._ElasticLP.__init__
+    original_init = lp._ElasticLP.__init__
 
     def counting_init(self, *args, **kwargs):
         built.append(1)
         original_init(self, *args, **kwargs)
 
-    monkeypatch.setattr(hull_module, "_solve_working_set", lambda Y, S, z: None)
-    monkeypatch.setattr(hull_module._warm_nnls, "AVAILABLE", False)  # the only NNLS route
-    monkeypatch.setattr(hull_module._ElasticLP, "__init__", counting_init)
+    monkeypatch.setattr(column_generation, "_solve_working_set", lambda Y, S, z: None)
+    monkeypatch.setattr(warm_nnls, "AVAILABLE", False)  # the only NNLS route
+    monkeypatch.setattr(lp._ElasticLP, "__init__", counting_init)
     rng = np.random.default_rng(23)
     points = rng.standard_normal((300, 8))
     queries = np.vstack(
@@ -769,9 +769,9 @@ def test_bounding_box_certifies_outside_with_an_axis_hyperplane():
 
 
 def test_default_uses_every_core_and_n_jobs_does_not_change_the_result(monkeypatch):
-    import neuralhull.hull as hull_module
+    from neuralhull.hull import parallel
 
-    monkeypatch.setattr(hull_module, "PARALLEL_MIN_WORK", 0)  # a pool even for small work
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)  # a pool even for small work
     rng = np.random.default_rng(29)
     points = rng.standard_normal((2000, 10))
     queries = np.vstack(
@@ -801,7 +801,7 @@ def test_default_uses_every_core_and_n_jobs_does_not_change_the_result(monkeypat
 def test_preprocessing_makes_one_copy_of_the_points(dtype):
     import tracemalloc
 
-    from neuralhull.hull import _prepare
+    from neuralhull.hull.prepare import _prepare
 
     rng = np.random.default_rng(30)
     points = rng.standard_normal((20000, 50)).astype(dtype)

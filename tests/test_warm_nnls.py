@@ -11,12 +11,10 @@ import numpy as np
 import pytest
 from scipy.optimize import nnls
 
-import neuralhull.hull as hull_module
-from neuralhull import _warm_nnls
-from neuralhull._warm_nnls import WarmNNLS
-from neuralhull.hull import INSIDE, OUTSIDE, membership
+from neuralhull.hull import INSIDE, OUTSIDE, column_generation, membership, warm_nnls
+from neuralhull.hull.warm_nnls import WarmNNLS
 
-pytestmark = pytest.mark.skipif(not _warm_nnls.AVAILABLE, reason="numba not installed")
+pytestmark = pytest.mark.skipif(not warm_nnls.AVAILABLE, reason="numba not installed")
 
 
 def scratch_distance(Y, S, z):
@@ -102,7 +100,7 @@ def test_a_large_support_is_found_exactly():
 
 
 def _engine_statuses(points, queries, monkeypatch, warm):
-    monkeypatch.setattr(_warm_nnls, "AVAILABLE", warm)
+    monkeypatch.setattr(warm_nnls, "AVAILABLE", warm)
     result = membership(points, queries, n_jobs=1)
     assert result.stats["warm_solver"] is warm
     assert result.verify(points, queries).all() and result.n_undecided == 0
@@ -136,7 +134,7 @@ def test_memory_bound_splits_queries_into_groups_with_the_same_answers(monkeypat
     whole = membership(points, queries, n_jobs=1)
     seen = []
     # room for the state of 3 queries at a time: 14 groups
-    monkeypatch.setattr(hull_module, "WARM_MEMORY", 3 * 16 * (15 + 2) ** 2)
+    monkeypatch.setattr(column_generation, "WARM_MEMORY", 3 * 16 * (15 + 2) ** 2)
     split = membership(points, queries, n_jobs=1, progress=lambda done, total: seen.append(done))
     assert (split.status == whole.status).all()
     assert (split.rounds == whole.rounds).all()
@@ -157,3 +155,25 @@ def test_a_breakdown_falls_back_to_fresh_solves(monkeypatch):
     assert result.stats["warm_fallbacks"] > 0
     assert result.verify(points, queries).all() and result.n_undecided == 0
     assert (result.status[:5] == INSIDE).all()
+
+
+def test_the_compile_is_paid_once_per_cache_not_once_per_job(tmp_path):
+    # Two fresh processes share one numba cache (as every job of a checkout shares the
+    # package's __pycache__): the first compiles and says so, the second loads and says so.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
+    code = "from neuralhull.hull import warm_nnls; print(warm_nnls.warm_up())"
+    said = [
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+        ).stdout
+        for _ in range(2)
+    ]
+    assert "compiled (no cache entry yet)" in said[0], said
+    assert "loaded from the cache" in said[1], said
+    assert str(tmp_path / "cache") in said[1]

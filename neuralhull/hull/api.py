@@ -1,0 +1,405 @@
+"""The public functions: :func:`membership`, :func:`in_hull` and :func:`hull_distance`.
+
+Each runs the stages in order (preprocessing, the affine and bounding-box certificates,
+column generation on several cores, the exact LP for what is left) and assembles the
+verified certificates into a result.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from neuralhull.hull.certificates import _box_check, _Certificates, _outside_allowance
+from neuralhull.hull.column_generation import _EngineOutput
+from neuralhull.hull.lp import _lp_stage
+from neuralhull.hull.numerics import (
+    INSIDE,
+    OUTSIDE,
+    UNDECIDED,
+    HullUndecidedError,
+    _max_dot,
+    _row_norms,
+)
+from neuralhull.hull.parallel import _engine_parallel
+from neuralhull.hull.prepare import _as_data, _prepare
+from neuralhull.hull.results import DistanceResult, HullResult
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _check_options(tol: float, max_rounds: int, n_jobs) -> int:
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"tol must be a positive finite number, got {tol}")
+    if int(max_rounds) < 1:
+        raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
+    if n_jobs is None or int(n_jobs) == -1:
+        return _available_cores()
+    n_jobs = int(n_jobs)
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer, -1 or None, got {n_jobs}")
+    return n_jobs
+
+
+def _hull_vertices(Y: np.ndarray) -> np.ndarray | None:
+    """Indices of the vertices of conv(Y) by qhull, or None if qhull fails."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    if Y.shape[0] <= 4 * (Y.shape[1] + 1):
+        return None
+    try:
+        return np.sort(ConvexHull(Y).vertices).astype(np.int64)
+    except (QhullError, ValueError):
+        return None
+
+
+def _setup(points, queries, tol, max_rounds, n_jobs):
+    t0 = time.perf_counter()
+    points, queries = _as_data(points, queries)
+    n_jobs = _check_options(tol, max_rounds, n_jobs)
+    prep = _prepare(points, tol)
+    qc = prep.internal_queries(queries)
+    Z, off = prep.reduce(qc)
+    qnorm = _row_norms(qc)
+    return prep, qc, Z, off, qnorm, n_jobs, t0
+
+
+def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress, m, **kw):
+    """Column generation for ``rows`` of Z; supports index unique points."""
+    if prep.rank == 0:
+        # every unique point is the single point: the in-subspace distance is 0
+        k = rows.size
+        return _EngineOutput(
+            state=np.full(k, INSIDE, dtype=np.int8),
+            support=[np.zeros(1, dtype=np.int64) for _ in range(k)],
+            mu=[np.ones(1) for _ in range(k)],
+            upper=np.zeros(k),
+            lower=np.zeros(k),
+            direction=np.zeros((k, 0)),
+            dnorm=np.zeros(k),
+            rounds=np.zeros(k, dtype=np.int32),
+        )
+    # low dimension and many queries: only the hull's vertices can carry weight, and
+    # qhull finds them cheaply; certificates are still checked against all points
+    candidates = _hull_vertices(prep.reduced) if prep.rank <= 5 and rows.size >= 500 else None
+    Y = prep.reduced if candidates is None else prep.reduced[candidates]
+    eng = _engine_parallel(
+        Y,
+        Z[rows],
+        tol_in[rows],
+        tol_out[rows],
+        n_jobs=n_jobs,
+        mode=mode,
+        rtol=rtol,
+        progress=progress,
+        progress_offset=m - rows.size,
+        progress_total=m,
+        **kw,
+    )
+    if candidates is not None:
+        eng.support = [None if s is None else candidates[s] for s in eng.support]
+    return eng
+
+
+def membership(
+    points,
+    queries,
+    *,
+    tol: float = 1e-7,
+    n_jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    max_rounds: int = 200,
+    seed: int = 0,
+) -> HullResult:
+    """Certified membership of each query in the convex hull of the points.
+
+    Parameters
+    ----------
+    points : (n, d) float
+        Training points (float32 or float64; duplicates and rank deficiency allowed).
+        The spread around their mean must lie within about 1e-280 .. 1e280.
+    queries : (m, d) float
+        float32 queries are taken as the exact numbers given; see "Floating-point
+        policy" in the module docstring for what their own rounding means.
+    tol : float
+        Relative tolerance: inside means within ``tol * scale`` (Euclidean) of the hull,
+        ``scale`` the radius of the points (see :func:`hull_scale`).
+    n_jobs : int or None
+        Worker processes for the queries (None or -1: every core this process may use,
+        ``len(os.sched_getaffinity(0))``).  The result does not depend on it.
+    progress : callable(done, total) or None
+        Called after every round with the number of decided queries.
+    max_rounds : int
+        Column-generation rounds per query before the exact LP.
+    seed : int
+        Seed of the random subsample of points used to pick candidate columns cheaply;
+        it can change the work done, never a certified answer.
+
+    Returns
+    -------
+    HullResult
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, NaN or inf, bad options, or magnitudes that float64 cannot handle
+        safely (see :func:`hull_scale`).
+    """
+    prep, qc, Z, off, qnorm, n_jobs, t0 = _setup(points, queries, tol, max_rounds, n_jobs)
+    t_prep = time.perf_counter() - t0
+    m, d = qc.shape
+    tol_abs = tol * prep.iscale
+    cert = _Certificates.empty(m, d)
+    rounds = np.zeros(m, dtype=np.int32)
+
+    # 1. off the affine hull by more than the tolerance: the off direction separates
+    off_vec = prep.off_component(qc)
+    off_rows = np.flatnonzero(off > tol_abs)
+    cert.certify_outside(prep, qc, qnorm, tol, off_rows, off_vec[off_rows], "affine")
+    # 2. the bounding box
+    _box_check(prep, qc, qnorm, tol, np.flatnonzero(cert.status == UNDECIDED), cert)
+    # 3. column generation, against the in-subspace share of the tolerance both ways
+    tol_sub = np.sqrt(np.clip(tol_abs**2 - off**2, 0.0, None))
+    rows = np.flatnonzero((cert.status == UNDECIDED) & (off <= tol_abs))
+    eng = _run_engine(
+        prep,
+        Z,
+        rows,
+        tol_sub,
+        tol_sub,
+        mode="membership",
+        rtol=0.0,
+        n_jobs=n_jobs,
+        progress=progress,
+        m=m,
+        max_rounds=max_rounds,
+        seed=seed,
+    )
+    rounds[rows] = eng.rounds
+    out_a = []
+    for a, j in enumerate(rows):
+        if eng.state[a] == INSIDE:
+            cert.try_inside(prep, qc, tol, j, eng.support[a], eng.mu[a], "column-generation")
+        elif eng.state[a] == OUTSIDE:
+            out_a.append(a)
+    if out_a:
+        out_a = np.array(out_a)
+        out_rows = rows[out_a]
+        # the full-space residual q - p: unit in-subspace direction u scaled by its
+        # in-subspace margin g, plus the off-subspace part o; the margin of u * g + o is
+        # then sqrt(g**2 + |o|**2), which exceeds tol * scale whenever g > tol_sub
+        U = eng.direction[out_a]
+        alpha = eng.dnorm[out_a].copy()
+        flat = off[out_rows] > 0  # otherwise the length of u does not matter
+        if flat.any():
+            g = np.einsum("ij,ij->i", Z[out_rows[flat]], U[flat])
+            g -= _max_dot(prep.reduced, U[flat])
+            alpha[flat] = np.where(g > 0, g, alpha[flat])
+        cand = prep.lift(U * alpha[:, None]) + off_vec[out_rows]
+        cert.certify_outside(prep, qc, qnorm, tol, out_rows, cand, "column-generation")
+
+    # 4. the exact LP for whatever is still undecided
+    rest = np.flatnonzero(cert.status == UNDECIDED)
+    lp_solves = _lp_stage(prep, Z, qc, qnorm, off_vec, tol, rest, cert)
+
+    if progress is not None:
+        progress(m, m)
+    counts = np.array([w.size for w in cert.weights_val], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return HullResult(
+        status=cert.status,
+        weight_indptr=indptr,
+        weight_indices=np.concatenate(cert.weights_idx) if m else np.zeros(0, dtype=np.int64),
+        weight_values=np.concatenate(cert.weights_val) if m else np.zeros(0),
+        hyperplane_normal=cert.normal,
+        hyperplane_offset=cert.offset,
+        residual=cert.residual,
+        margin=cert.margin,
+        method=cert.method,
+        rounds=rounds,
+        tol=float(tol),
+        scale=float(prep.scale),
+        stats={
+            "n_points": int(np.asarray(points).shape[0]),
+            "n_unique": int(prep.unique_index.size),
+            "rank": int(prep.rank),
+            "nnls_solves": int(eng.nnls_solves),
+            "warm_solver": bool(eng.warm),
+            "warm_fallbacks": int(eng.warm_fallbacks),
+            "lp_solves": int(lp_solves),
+            "seconds": {k: round(v, 4) for k, v in eng.seconds.items()},
+            "preprocess_s": float(t_prep),
+            "time_s": float(time.perf_counter() - t0),
+            "n_jobs": int(n_jobs),
+        },
+    )
+
+
+def in_hull(points, queries, *, tol: float = 1e-7, undecided: str = "raise", **kw) -> np.ndarray:
+    """Boolean convex-hull membership.
+
+    Parameters
+    ----------
+    points : (n, d) float
+    queries : (m, d) float
+    tol : float
+        See :func:`membership`.
+    undecided : {"raise", "inside", "outside"}
+        What to do with queries that could not be certified: raise
+        :class:`HullUndecidedError` (default), or count them as inside / outside.
+    **kw
+        Passed to :func:`membership`.
+
+    Returns
+    -------
+    (m,) bool
+    """
+    if undecided not in ("raise", "inside", "outside"):
+        raise ValueError(f"undecided must be 'raise', 'inside' or 'outside', got {undecided!r}")
+    result = membership(points, queries, tol=tol, **kw)
+    if result.n_undecided and undecided == "raise":
+        raise HullUndecidedError(
+            f"{result.n_undecided} of {result.status.size} queries could be certified neither "
+            "inside nor outside; use membership() to inspect them or pass undecided="
+        )
+    return (result.status == INSIDE) | ((result.status == UNDECIDED) & (undecided == "inside"))
+
+
+def hull_distance(
+    points,
+    queries,
+    *,
+    tol: float = 1e-7,
+    rtol: float = 1e-6,
+    n_jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    max_rounds: int = 500,
+    seed: int = 0,
+    full_output: bool = False,
+):
+    """Euclidean distance from each query to the convex hull of the points.
+
+    Parameters
+    ----------
+    points : (n, d) float
+    queries : (m, d) float
+    tol : float
+        Queries within ``tol * scale`` of the hull count as inside (distance 0); also the
+        absolute accuracy (relative to ``scale``) of the distance.
+    rtol : float
+        Relative accuracy: a distance is returned once its certified bounds satisfy
+        ``upper - lower <= max(tol * scale, rtol * upper)``.
+    n_jobs, progress, max_rounds, seed
+        See :func:`membership`.
+    full_output : bool
+        Return the :class:`DistanceResult` (bounds, weights, convergence flags) instead.
+
+    Returns
+    -------
+    (m,) float64
+        The distance ``upper`` (that of a certified hull point).  Raises
+        :class:`HullUndecidedError` if some query did not converge (unless
+        ``full_output``).
+    """
+    prep, qc, Z, off, qnorm, n_jobs, t0 = _setup(points, queries, tol, max_rounds, n_jobs)
+    t_prep = time.perf_counter() - t0
+    m, d = qc.shape
+    unit = prep.unit
+    tol_abs = tol * prep.iscale
+    rows = np.arange(m)
+    tol_sub = np.sqrt(np.clip(tol_abs**2 - off**2, 0.0, None))
+    eng = _run_engine(
+        prep,
+        Z,
+        rows,
+        tol_sub,
+        np.full(m, tol_abs),
+        mode="distance",
+        rtol=rtol,
+        n_jobs=n_jobs,
+        progress=progress,
+        m=m,
+        max_rounds=max_rounds,
+        seed=seed,
+    )
+    X = prep.centred
+    cnorm = prep.centre_norm
+    upper = np.full(m, np.inf)
+    lower = np.zeros(m)
+    weights_idx: list = [np.zeros(0, dtype=np.int64)] * m
+    weights_val: list = [np.zeros(0)] * m
+    wsum_err = np.zeros(m)
+    P = np.zeros((m, d))
+    for a, j in enumerate(rows):
+        if eng.mu[a] is None:
+            continue
+        S, mu = eng.support[a], eng.mu[a]
+        pos = mu > 0
+        idx, w = S[pos], mu[pos] / mu[pos].sum()
+        weights_idx[j] = prep.unique_index[idx]
+        weights_val[j] = w
+        wsum_err[j] = abs(w.sum() - 1.0)
+        P[j] = w @ X[idx]
+    has = np.array([w.size > 0 for w in weights_val], dtype=bool)
+    Wd = qc - P
+    norm = _row_norms(Wd[has])
+    # upper bound, original units: float64 rounding of the internal residual, then the
+    # weights' rounding off a sum of exactly 1 moves the point by |sum(w) - 1| * |centre|
+    upper[has] = (norm + _outside_allowance(d, prep.radius, qnorm[has])) / unit + wsum_err[
+        has
+    ] * cnorm
+    # certified lower bound: (q.w - max_i x_i.w) / ||w|| with w = q - p (translation
+    # invariant: only the centring's rounding, inside the allowance, enters)
+    rows_lb = np.flatnonzero(has & (upper > tol * prep.scale))  # inside needs no lower bound
+    if rows_lb.size:
+        w = Wd[rows_lb] / _row_norms(Wd[rows_lb])[:, None]
+        best = _max_dot(X, w)
+        qw = np.einsum("ij,ij->i", qc[rows_lb], w)
+        allowance = _outside_allowance(d, prep.radius, qnorm[rows_lb])
+        lower[rows_lb] = np.maximum(qw - best - allowance, 0.0) / unit
+    scale = prep.scale
+    inside = has & (upper <= tol * scale)
+    converged = inside | (has & (upper - lower <= np.maximum(tol * scale, rtol * upper)))
+    distance = np.where(inside, 0.0, np.where(converged, upper, np.nan))
+    if progress is not None:
+        progress(m, m)
+    counts = np.array([w.size for w in weights_val], dtype=np.int64)
+    result = DistanceResult(
+        distance=distance,
+        lower=np.where(inside, 0.0, lower),
+        upper=upper,
+        converged=converged,
+        weight_indptr=np.concatenate([[0], np.cumsum(counts)]),
+        weight_indices=np.concatenate(weights_idx) if m else np.zeros(0, dtype=np.int64),
+        weight_values=np.concatenate(weights_val) if m else np.zeros(0),
+        tol=float(tol),
+        rtol=float(rtol),
+        scale=float(scale),
+        stats={
+            "n_points": int(np.asarray(points).shape[0]),
+            "n_unique": int(prep.unique_index.size),
+            "rank": int(prep.rank),
+            "nnls_solves": int(eng.nnls_solves),
+            "warm_solver": bool(eng.warm),
+            "warm_fallbacks": int(eng.warm_fallbacks),
+            "preprocess_s": float(t_prep),
+            "time_s": float(time.perf_counter() - t0),
+            "n_jobs": int(n_jobs),
+        },
+    )
+    if full_output:
+        return result
+    if not converged.all():
+        raise HullUndecidedError(
+            f"distance of {int((~converged).sum())} of {m} queries did not converge "
+            f"within max_rounds={max_rounds}; use full_output=True for bounds"
+        )
+    return distance

@@ -1,0 +1,345 @@
+"""Stage 3 of the method: column generation on the minimum-norm-point problem.
+
+For each query ``z`` (internal affine-hull coordinates) the engine keeps a working set
+``S`` of training points, solves ``min ||sum_{i in S} mu_i y_i - z||`` over the simplex
+exactly (one NNLS: with numba, the warm-started solver of
+:mod:`neuralhull.hull.warm_nnls`, else scipy from scratch), prices every training point
+against the residual direction in one batched product, and adds the best-priced points.
+The upper bound ``||z - p||`` and the Frank-Wolfe lower bound stop a query as soon as one
+of them settles it.  :func:`_engine` splits the queries into groups whose warm state fits
+in :data:`WARM_MEMORY`; :func:`_engine_group` is one group's rounds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import nnls
+
+from neuralhull.hull import warm_nnls
+from neuralhull.hull.numerics import INSIDE, OUTSIDE, UNDECIDED
+from neuralhull.hull.warm_nnls import WarmNNLS
+
+
+@dataclass
+class _EngineOutput:
+    state: np.ndarray  # (m,) INSIDE / OUTSIDE / UNDECIDED candidates
+    support: list  # per query: indices into reduced rows
+    mu: list  # per query: convex weights on support
+    upper: np.ndarray  # (m,) distance upper bound (internal units)
+    lower: np.ndarray  # (m,) distance lower bound (internal units)
+    direction: np.ndarray  # (m, r) unit (z - p) of the last pricing
+    dnorm: np.ndarray  # (m,) ||z - p|| of the last pricing
+    rounds: np.ndarray  # (m,) rounds used
+    nnls_solves: int = 0
+    failures: int = 0
+    warm: bool = False  # warm-started solver used
+    warm_fallbacks: int = 0  # its breakdowns (that query went on with fresh solves)
+    seconds: dict = field(default_factory=lambda: {"nnls": 0.0, "pricing": 0.0, "select": 0.0})
+
+    @classmethod
+    def merge(cls, outputs: list) -> _EngineOutput:
+        """One output for consecutive chunks of the queries, in order."""
+        merged = cls(
+            state=np.concatenate([o.state for o in outputs]),
+            support=[s for o in outputs for s in o.support],
+            mu=[s for o in outputs for s in o.mu],
+            upper=np.concatenate([o.upper for o in outputs]),
+            lower=np.concatenate([o.lower for o in outputs]),
+            direction=np.concatenate([o.direction for o in outputs]),
+            dnorm=np.concatenate([o.dnorm for o in outputs]),
+            rounds=np.concatenate([o.rounds for o in outputs]),
+            nnls_solves=sum(o.nnls_solves for o in outputs),
+            failures=sum(o.failures for o in outputs),
+            warm=any(o.warm for o in outputs),
+            warm_fallbacks=sum(o.warm_fallbacks for o in outputs),
+        )
+        for key in merged.seconds:
+            merged.seconds[key] = sum(o.seconds[key] for o in outputs)
+        return merged
+
+
+def _solve_working_set(Y: np.ndarray, S: np.ndarray, z: np.ndarray):
+    """Minimum-norm point of conv(Y[S]) relative to z, via one NNLS.
+
+    Returns mu (|S|,) convex weights, p (r,) the nearest point; None on solver failure.
+    """
+    r = Y.shape[1]
+    A = np.empty((r + 1, S.size))
+    A[:r] = (Y[S] - z).T
+    A[r] = 1.0
+    b = np.zeros(r + 1)
+    b[r] = 1.0
+    try:
+        lam, _ = nnls(A, b, maxiter=50 * (S.size + r + 1))
+    except RuntimeError:
+        return None
+    t = lam.sum()
+    if not np.isfinite(t) or t <= 0:
+        return None
+    mu = lam / t
+    return mu, mu @ Y[S]
+
+
+# bytes of warm-solver state (a thin QR factorisation per active query) one engine call
+# may hold; queries beyond it run in consecutive groups
+WARM_MEMORY = 1 << 30
+
+
+def _engine(
+    Y: np.ndarray,
+    Z: np.ndarray,
+    tol_in: np.ndarray,
+    tol_out: np.ndarray,
+    *,
+    progress: Callable[[int, int], None] | None,
+    progress_offset: int = 0,
+    progress_total: int | None = None,
+    use_warm: bool | None = None,
+    **kw,
+) -> _EngineOutput:
+    """:func:`_engine_group` on groups of queries small enough for the warm solver's
+    memory (its factorisations take up to ``16 (r + 2)**2`` bytes per active query)."""
+    m, r = Z.shape[0], Y.shape[1]
+    if use_warm is None:
+        use_warm = warm_nnls.AVAILABLE
+    group = max(1, int(WARM_MEMORY // (16.0 * (r + 2) ** 2))) if use_warm else max(m, 1)
+    total = progress_total if progress_total is not None else m
+    outputs = []
+    for lo in range(0, max(m, 1), group):  # one group (possibly empty) when m <= group
+        hi = min(m, lo + group)
+        outputs.append(
+            _engine_group(
+                Y,
+                Z[lo:hi],
+                tol_in[lo:hi],
+                tol_out[lo:hi],
+                progress=progress,
+                progress_offset=progress_offset + lo,
+                progress_total=total,
+                use_warm=use_warm,
+                **kw,
+            )
+        )
+    return outputs[0] if len(outputs) == 1 else _EngineOutput.merge(outputs)
+
+
+def _engine_group(
+    Y: np.ndarray,
+    Z: np.ndarray,
+    tol_in: np.ndarray,
+    tol_out: np.ndarray,
+    *,
+    mode: str,
+    rtol: float,
+    max_rounds: int,
+    progress: Callable[[int, int], None] | None,
+    progress_offset: int = 0,
+    progress_total: int | None = None,
+    seed: int = 0,
+    use_warm: bool = False,
+) -> _EngineOutput:
+    """Column generation for the minimum-norm point of conv(Y) relative to each row of Z.
+
+    Parameters
+    ----------
+    Y : (n, r) float64
+        Training points in internal units (radius about 1).
+    Z : (m, r) float64
+        Queries in internal units.
+    tol_in : (m,) float
+        Stop as inside once the distance upper bound is ``<= tol_in``.
+    tol_out : (m,) float
+        Membership stops as outside once the lower bound exceeds ``tol_out``; distance
+        once ``upper - lower <= max(tol_out, rtol * upper)``.
+    mode : {"membership", "distance"}
+    """
+    m = Z.shape[0]
+    group = _Group(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed, use_warm=use_warm)
+    if m == 0:
+        return group.out
+    total = progress_total if progress_total is not None else m
+    group.initial_working_sets()
+    active = np.arange(m)
+    for rnd in range(1, max_rounds + 1):
+        if active.size == 0:
+            break
+        active, P = group.solve(active, rnd)
+        if active.size == 0:
+            break
+        active = group.price(active, P, rnd)
+        if progress is not None:
+            progress(progress_offset + (m - active.size), total)
+    return group.out
+
+
+class _Group:
+    """The state of one group of queries between rounds, and the two halves of a round.
+
+    A round is :meth:`solve` (the exact minimum-norm point of each active query's working
+    set: its distance upper bound, and inside once that is within ``tol_in``) then
+    :meth:`price` (every training point priced against the residual directions in one
+    batched product: the Frank-Wolfe lower bound, outside or converged once it settles the
+    query, and the best-priced points added to the working set).
+    """
+
+    def __init__(self, Y, Z, tol_in, tol_out, *, mode, rtol, seed, use_warm):
+        n, r = Y.shape
+        m = Z.shape[0]
+        self.Y, self.YT, self.Z = Y, Y.T, Z
+        self.tol_in, self.tol_out = tol_in, tol_out
+        self.mode, self.rtol = mode, rtol
+        self.support: list = [None] * m
+        self.mu: list = [None] * m
+        self.out = _EngineOutput(
+            np.full(m, UNDECIDED, dtype=np.int8),
+            self.support,
+            self.mu,
+            np.full(m, np.inf),
+            np.zeros(m),
+            np.zeros((m, r)),
+            np.zeros(m),
+            np.zeros(m, dtype=np.int32),
+        )
+        if m == 0:
+            return
+        self.ynorm2 = np.einsum("ij,ij->i", Y, Y)
+        self.ymax = float(np.sqrt(self.ynorm2.max()))
+        self.k_init = int(min(n, max(4, min(2 * (r + 1), 64))))
+        self.k_add = int(min(n, max(4, min(r + 1, 32))))
+        self.block = max(1, min(m, int(4e6 // max(n, 1))))
+        self.buf = np.empty((self.block, n))  # reused: fresh large temporaries fault in slowly
+        rng = np.random.default_rng(seed)
+        self.sample = None
+        if n > 16 * self.k_add:
+            self.sample = np.sort(rng.choice(n, min(n, 4096), replace=False))
+            self.k_sample = max(1, int(np.ceil(self.sample.size * 4 * self.k_add / n)))
+        # warm-started solver state per query (compiled Lawson-Hanson), when available
+        self.warm: list = [WarmNNLS(r + 1) if use_warm else None for _ in range(m)]
+        self.out.warm = use_warm
+
+    def initial_working_sets(self) -> None:
+        """Each query's nearest neighbours (threshold from a sample, then a small partition:
+        a full argpartition over n per query costs more than the rest)."""
+        Y, Z, support, sample = self.Y, self.Z, self.support, self.sample
+        n, m, k_init = Y.shape[0], Z.shape[0], self.k_init
+        for start in range(0, m, self.block):
+            zb = Z[start : start + self.block]
+            d2 = np.matmul(zb, self.YT, out=self.buf[: zb.shape[0]])
+            d2 *= -2.0
+            d2 += self.ynorm2  # (b, n) squared distances minus ||z||^2
+            if k_init >= n:
+                for c in range(zb.shape[0]):
+                    support[start + c] = np.arange(n)
+                continue
+            if sample is not None:
+                k_s = max(1, int(np.ceil(sample.size * 3 * k_init / n)))
+                cut = np.partition(d2[:, sample], k_s - 1, axis=1)[:, k_s - 1]
+            for c in range(zb.shape[0]):
+                row = d2[c]
+                cand = np.flatnonzero(row <= cut[c]) if sample is not None else np.arange(n)
+                if cand.size < k_init:
+                    cand = np.arange(n)
+                pick = np.argpartition(row[cand], k_init - 1)[:k_init]
+                support[start + c] = cand[pick].astype(np.int64)
+
+    def solve(self, active: np.ndarray, rnd: int) -> tuple[np.ndarray, np.ndarray]:
+        """Solve every active working set; returns the still-active queries and their
+        nearest points P (k, r)."""
+        Y, Z, out, warm = self.Y, self.Z, self.out, self.warm
+        support, mu, upper = self.support, self.mu, out.upper
+        P = np.zeros((active.size, Y.shape[1]))
+        keep = np.ones(active.size, dtype=bool)
+        tick = time.perf_counter()
+        for a, j in enumerate(active):
+            out.rounds[j] = rnd
+            out.nnls_solves += 1
+            if warm[j] is not None:
+                sol = warm[j].solve(Y, support[j], Z[j])
+                if sol is not None:
+                    # the passive set, in the solver's order, leads the next working set
+                    support[j], mu[j], P[a] = sol
+                else:
+                    out.warm_fallbacks += 1
+                    warm[j] = None  # from-scratch solves for this query from now on
+                    support[j] = np.unique(support[j])
+            if warm[j] is None:
+                sol = _solve_working_set(Y, support[j], Z[j])
+                if sol is None:
+                    out.failures += 1
+                    keep[a] = False
+                    continue
+                weights, P[a] = sol
+                pos = weights > 0
+                support[j], mu[j] = support[j][pos], weights[pos]  # drop unused columns
+            upper[j] = min(upper[j], float(np.linalg.norm(Z[j] - P[a])))
+            if upper[j] <= self.tol_in[j]:
+                out.state[j] = INSIDE
+                keep[a] = False
+        for j in active[~keep]:
+            warm[j] = None  # decided: free its factorisation
+        out.seconds["nnls"] += time.perf_counter() - tick
+        return active[keep], P[keep]
+
+    def price(self, active: np.ndarray, P: np.ndarray, rnd: int) -> np.ndarray:
+        """Price, stop what the bounds settle, extend the rest; returns the still-active."""
+        Z, out, support, sample = self.Z, self.out, self.support, self.sample
+        lower, upper, tol_out = out.lower, out.upper, self.tol_out
+        k_add, block, ymax = self.k_add, self.block, self.ymax
+        W = Z[active] - P
+        wnorm = np.linalg.norm(W, axis=1)
+        W /= wnorm[:, None]  # unit directions (wnorm > 0: else upper = 0 <= tol_in)
+        out.direction[active] = W
+        out.dnorm[active] = wnorm
+        zw = np.einsum("ij,ij->i", Z[active], W)
+        pw = np.einsum("ij,ij->i", P, W)
+        keep = np.ones(active.size, dtype=bool)
+        for start in range(0, active.size, block):
+            rows = np.arange(start, min(start + block, active.size))
+            tick = time.perf_counter()
+            G = np.matmul(W[rows], self.YT, out=self.buf[: rows.size])  # (b, n) prices
+            bmax = G.max(axis=1)
+            out.seconds["pricing"] += time.perf_counter() - tick
+            js = active[rows]
+            lower[js] = np.maximum(lower[js], zw[rows] - bmax)
+            if self.mode == "membership":
+                stop = lower[js] > tol_out[js]
+            else:
+                stop = upper[js] - lower[js] <= np.maximum(tol_out[js], self.rtol * upper[js])
+            out.state[js[stop]] = OUTSIDE
+            keep[rows[stop]] = False
+            go = np.flatnonzero(~stop)
+            if go.size == 0:
+                continue
+            tick = time.perf_counter()
+            # candidates: prices above a per-row threshold estimated from a fixed sample,
+            # chosen so that about 4 * k_add points pass (O(n) per row, no full partition)
+            thresh = pw[rows[go]] + 1e-13 * (1.0 + ymax)
+            if sample is not None:
+                k_sample = self.k_sample
+                part = np.partition(G[np.ix_(go, sample)], sample.size - k_sample, axis=1)
+                thresh = np.maximum(thresh, part[:, sample.size - k_sample])
+            for g, c in enumerate(go):
+                a = rows[c]
+                j = active[a]
+                # add as many points as the working set holds (at least k_add): a
+                # support of hundreds of points is then found in a few rounds
+                k_j = max(k_add, int(support[j].size)) if rnd > 2 else k_add
+                cj = np.flatnonzero(G[c] > thresh[g])
+                if cj.size <= k_j and sample is not None:
+                    cj = np.flatnonzero(G[c] > pw[a] + 1e-13 * (1.0 + ymax))
+                cj = cj[~np.isin(cj, support[j])]
+                vals = G[c, cj]
+                if cj.size == 0:
+                    keep[a] = False  # working set optimal, no certificate: numerical limit
+                    continue
+                if cj.size > k_j:
+                    cj = cj[np.argpartition(vals, cj.size - k_j)[-k_j:]]
+                support[j] = np.concatenate([support[j], cj])
+            out.seconds["select"] += time.perf_counter() - tick
+        for j in active[~keep]:
+            self.warm[j] = None
+        return active[keep]

@@ -1,0 +1,95 @@
+"""Status codes, float64 rounding bounds and the overflow-safe kernels every stage uses.
+
+Nothing here knows about hulls: norms without overflow or underflow, a blockwise maximum of
+dot products, and the bound ``gamma(k)`` on the rounding of a k-term dot product, with
+which the certificates (:mod:`neuralhull.hull.certificates`) and
+:meth:`~neuralhull.hull.results.HullResult.verify` widen every computed number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+UNDECIDED = 0
+
+
+INSIDE = 1
+
+
+OUTSIDE = 2
+
+
+STATUS_NAMES = ("undecided", "inside", "outside")
+
+
+_EPS = np.finfo(np.float64).eps
+
+
+_U = _EPS / 2  # unit roundoff
+
+
+_EXP_LIMIT = 930  # data spread must lie in [2**-930, 2**930] (about 1e-280 .. 1e280)
+
+
+_QUERY_LIMIT = 2.0**400  # queries at most this many (internal) radii from the centre
+
+
+def _gamma(k: int) -> float:
+    """Bound ``k u / (1 - k u)`` on the relative rounding of a k-term float64 dot product."""
+    return k * _U / (1 - k * _U)
+
+
+class HullUndecidedError(RuntimeError):
+    """Some queries could be certified neither inside nor outside."""
+
+
+def _row_norms(a: np.ndarray) -> np.ndarray:
+    """(k,) Euclidean norms of the rows of a (k, d), without overflow or underflow."""
+    if a.shape[0] == 0:
+        return np.zeros(0)
+    if a.shape[1] == 0:
+        return np.zeros(a.shape[0])
+    big = np.maximum(a.max(axis=1), -a.min(axis=1))  # no temporary of a's size
+    big = np.where(big > 0, big, 1.0)
+    # an exact power of two per row keeps the rescaling exact
+    big = np.ldexp(1.0, np.frexp(big)[1])
+    scaled = a / big[:, None]
+    return big * np.sqrt(np.einsum("ij,ij->i", scaled, scaled))
+
+
+def _max_row_norm(x: np.ndarray, shift: np.ndarray | None = None, factor: float = 1.0) -> float:
+    """``max_i ||(x_i - shift) * factor||_2`` block by block (no full-size temporary)."""
+    best = 0.0
+    rows = max(16, 131072 // max(1, x.shape[1]))  # blocks of about 1 MB
+    for start in range(0, x.shape[0], rows):
+        block = x[start : start + rows]
+        if shift is not None:
+            block = block - shift
+            if factor != 1.0:
+                block *= factor
+        elif factor != 1.0:
+            block = block * factor
+        best = max(best, float(_row_norms(block).max()))
+    return best
+
+
+def _max_dot(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``max_i X[i] . W[j]`` for every row of W, in float64, block by block.
+
+    X : (n, d) float64, W : (k, d) float64 -> (k,).  One reused buffer of about 4 MB:
+    fresh large temporaries are slow to fault in on some machines.
+    """
+    n = X.shape[0]
+    k = W.shape[0]
+    best = np.full(k, -np.inf)
+    if k == 0 or n == 0:
+        return best
+    rows = max(1, min(n, int(5e5 // k)))
+    buf = np.empty((rows, k))
+    WT = np.ascontiguousarray(W.T)
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        out = buf[: stop - start]
+        np.matmul(X[start:stop], WT, out=out)
+        np.maximum(best, out.max(axis=0), out=best)
+    return best
