@@ -5,11 +5,15 @@ Usage::
     python -m neuralhull.bench hull            # full table (about 30-40 minutes, 2 cores)
     python -m neuralhull.bench hull --quick    # a small subset (a few minutes)
     python -m neuralhull.bench hull --large    # only n=60,000, d=784 pixels / d=256 ReLU
+    python -m neuralhull.bench hull --goals    # only the cases the targets are read from
+    python -m neuralhull.bench hull --results results/mnist   # a run's own spaces
     python -m neuralhull.bench workflow [--against REF]   # see neuralhull.workflow_bench
     python -m neuralhull.bench train            # train_model images/s, see neuralhull.train_bench
 
-``hull`` compares :func:`neuralhull.hull.membership` with the obvious baseline, one
-``scipy.optimize.linprog(method="highs")`` feasibility LP per query, on the same data and
+``hull`` compares :func:`neuralhull.hull.membership` with two baselines on the same data:
+the obvious one, one ``scipy.optimize.linprog(method="highs")`` feasibility LP per query,
+and the stronger one a careful user writes, one persistent HiGHS model whose row bounds
+change from query to query (:class:`PersistentLP`, its build included in its time).  It
 prints, per case: n, d, data kind, queries, baseline ms/query (on a seeded subsample of
 the queries when the baseline is slow: ``base_q`` says how many, always at least 5 fresh
 samples and 5 convex combinations, or 3 and 3 when the baseline averages over a minute
@@ -17,18 +21,25 @@ per query, as at n = 60,000, d >= 200), engine ms/query (all queries, preprocess
 included), their ratio, agreement on the queries both decided, and how many each left
 undecided.  The grid includes raw MNIST pixels (d = 784) at n = 2,000, 10,000 and 60,000.
 
-Queries per case: half fresh samples (Gaussian draws, or MNIST test images), half convex
-combinations of 2..d+1 random training points (inside by construction).  The compiled
-solver is loaded once before any timing (its one-time cost is printed, not spread over
-the queries).
+Data kinds: Gaussian; ``clustered`` (:func:`clustered_data`: six tight clusters with
+per-axis scales falling like 1/sqrt(axis), randomly rotated, shaped like trained
+activations); MNIST projected on its principal axes (``pca``) or raw (``pixels``); and with
+``--results`` the spaces of a workflow run (:func:`real_spaces`).  Queries per case: half
+fresh samples (of the same distribution, or test images / test activations), half convex
+combinations of 2..d+1 random training points (exactly 3 for clustered data), inside by
+construction.  The compiled solver is loaded once before any timing (its one-time cost
+is printed, not spread over the queries).
 
 A second table splits each case's engine time (see :func:`print_time_split`); the full
 grid then runs the large cases (n = 60,000 pixels and ReLU features, membership and
 distance of test samples, and a few convex combinations).
 
-The last line is a verdict: every compared case with n >= 10,000 at least 30x faster than
-the baseline, 100% agreement on the queries both decided, no query left undecided by the
-engine, every certificate verified.  The exit code is 1 if the verdict fails.
+A table of targets follows (:data:`GOALS`: ratios against each baseline on clustered data,
+at n = 60,000, d = 10 and on MNIST pixels at n = 10,000), met or not; they are reported,
+not enforced.  The last line is a verdict: every compared case with n >= 10,000 at least
+30x faster than ``linprog``, 100% agreement with both baselines on the queries they
+decided, no query left undecided by the engine, every certificate verified.  The exit code
+is 1 if the verdict fails.
 """
 
 from __future__ import annotations
@@ -58,6 +69,76 @@ def _baseline(points: np.ndarray, query: np.ndarray) -> int:
     return {0: INSIDE, 2: OUTSIDE}.get(res.status, UNDECIDED)
 
 
+class PersistentLP:
+    """The stronger baseline: one HiGHS model ``X^T lambda = q, 1.lambda = 1, lambda >= 0``
+    built once per point set; each query only changes the row bounds, and the simplex
+    starts from the previous query's basis (what a careful user writes instead of one
+    ``linprog`` per query).  Independent of the engine's own LP stage."""
+
+    def __init__(self, points: np.ndarray):
+        import highspy
+        from scipy.sparse import csc_matrix
+
+        n, d = points.shape
+        self.d = d
+        a = csc_matrix(np.vstack([points.T, np.ones(n)]))
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = n, d + 1
+        lp.col_cost_ = np.zeros(n)
+        lp.col_lower_ = np.zeros(n)
+        lp.col_upper_ = np.full(n, highspy.kHighsInf)
+        lp.row_lower_ = np.append(np.zeros(d), 1.0)
+        lp.row_upper_ = np.append(np.zeros(d), 1.0)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, d + 1
+        lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+        lp.a_matrix_.index_ = a.indices.astype(np.int32)
+        lp.a_matrix_.value_ = a.data
+        self.highs = highspy.Highs()
+        self.highs.silent()
+        self.highs.setOptionValue("output_flag", False)
+        # the fastest of the settings tried on clustered data at n = 10,000, d = 20 (default,
+        # presolve off, dual or primal simplex, interior point): no presolve, dual simplex
+        self.highs.setOptionValue("presolve", "off")
+        self.highs.setOptionValue("simplex_strategy", 1)
+        self.highs.passModel(lp)
+        status = highspy.HighsModelStatus
+        self._answer = {status.kOptimal: INSIDE, status.kInfeasible: OUTSIDE}
+
+    def __call__(self, query: np.ndarray) -> int:
+        h = self.highs
+        for k in range(self.d):
+            h.changeRowBounds(k, float(query[k]), float(query[k]))
+        h.run()
+        return self._answer.get(h.getModelStatus(), UNDECIDED)
+
+
+def _run_baseline(solve, queries, order, must, budget_s, slow_s, n_fresh, n_combos):
+    """Answers of ``solve`` on ``queries`` in ``order``: at least ``must`` of them, then on
+    until ``budget_s`` is spent.  Returns ({query index: status}, seconds)."""
+    status: dict = {}
+    t0 = time.perf_counter()
+    for j in order:
+        spent = time.perf_counter() - t0
+        if status and spent / len(status) > slow_s:
+            # minutes per LP (n = 60,000, d >= 200): 3 of each kind, not 5
+            must = min(must, 2 * min(3, n_fresh, n_combos))
+        if len(status) >= must and spent > budget_s:
+            break
+        status[int(j)] = solve(queries[j])
+    return status, time.perf_counter() - t0
+
+
+def _compare(status: dict, engine_status: np.ndarray) -> tuple[float, int, np.ndarray]:
+    """Agreement on the queries both decided, the baseline's undecided, its query rows."""
+    done = np.array(sorted(status), dtype=np.int64)
+    base = np.array([status[j] for j in done])
+    eng = engine_status[done]
+    both = (base != UNDECIDED) & (eng != UNDECIDED)
+    agree = float(np.mean(base[both] == eng[both])) if both.any() else float("nan")
+    return agree, int(np.sum(base == UNDECIDED)), done
+
+
 def _mnist_pixels(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
     """(60000, 784) train and (10000, 784) test pixels in [0, 1], and a description."""
     try:
@@ -79,9 +160,26 @@ def _mnist_pixels(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str
         return x[:60000], x[60000:], "digits+noise"
 
 
+def clustered_data(n: int, d: int, m: int, rng: np.random.Generator, clusters: int = 6):
+    """Data shaped like trained activations: ``clusters`` tight clusters (one per class, say)
+    whose per-axis scales fall like ``1/sqrt(axis)``, in a random orientation.
+
+    Returns (n, d) training points and (m, d) fresh samples of the same distribution.
+    """
+    scales = 1.0 / np.sqrt(np.arange(1, d + 1))
+    centres = 3.0 * rng.standard_normal((clusters, d)) * scales
+    labels = rng.integers(0, clusters, n + m)
+    x = centres[labels] + 0.3 * rng.standard_normal((n + m, d)) * scales
+    rotation = np.linalg.qr(rng.standard_normal((d, d)))[0]
+    x = x @ rotation
+    return x[:n], x[n:]
+
+
 def _case_data(kind, n, d, rng, pixels):
     if kind == "gaussian":
         return rng.standard_normal((n, d)), rng.standard_normal((100, d))
+    if kind == "clustered":
+        return clustered_data(n, d, 100, rng)
     x_train, x_test, _ = pixels
     if kind == "pixels":  # raw pixels, no projection
         train = x_train[np.sort(rng.choice(len(x_train), n, replace=False))]
@@ -94,11 +192,12 @@ def _case_data(kind, n, d, rng, pixels):
     return (train - mean) @ proj, (test - mean) @ proj
 
 
-def _convex_combinations(points, count, rng):
+def _convex_combinations(points, count, rng, k_max=None):
+    """``count`` random convex combinations of 2..d+1 (or exactly ``k_max``) points."""
     n, d = points.shape
     out = np.empty((count, d))
     for i in range(count):
-        k = int(rng.integers(2, min(n, d + 1) + 1))
+        k = k_max if k_max else int(rng.integers(2, min(n, d + 1) + 1))
         out[i] = rng.dirichlet(np.ones(k)) @ points[rng.choice(n, k, replace=False)]
     return out
 
@@ -116,51 +215,75 @@ def _baseline_order(n_fresh: int, n_combos: int, rng, min_each: int = 5) -> np.n
     return np.concatenate([head, rng.permutation(tail)]).astype(np.int64)
 
 
-def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs, min_each=5, slow_baseline_s=60.0):
+def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs, **kw):
     points, fresh = _case_data(kind, n, d, rng, pixels)
-    queries = np.vstack([fresh, _convex_combinations(points, 100, rng)])
+    kinds = {
+        "gaussian": "gaussian",
+        "clustered": "clustered",
+        "pca": f"{pixels[2]}-pca",
+        "pixels": f"{pixels[2]}-pixels",
+    }
+    # clustered data: combinations of 3 training points (its spec); otherwise of 2..d+1
+    k_max = 3 if kind == "clustered" else None
+    return _compare_case(
+        points, fresh, kinds[kind], rng, baseline_budget_s, n_jobs, k_max=k_max, **kw
+    )
+
+
+def _compare_case(
+    points,
+    fresh,
+    label,
+    rng,
+    baseline_budget_s,
+    n_jobs,
+    *,
+    k_max=None,
+    min_each=5,
+    slow_baseline_s=60.0,
+):
+    """Engine against both baselines on ``fresh`` queries plus 100 convex combinations."""
+    n = points.shape[0]
+    queries = np.vstack([fresh, _convex_combinations(points, 100, rng, k_max=k_max)])
     m = len(queries)
 
     t0 = time.perf_counter()
     result = membership(points, queries, n_jobs=n_jobs)
     engine_s = time.perf_counter() - t0
 
-    # baseline on a seeded order of the queries (at least min_each of each kind), then on
-    # until the time budget is spent
+    # baselines on a seeded order of the queries (at least min_each of each kind), then on
+    # until the time budget is spent; the persistent model's build counts in its time
     order = _baseline_order(len(fresh), m - len(fresh), rng, min_each)
     must = 2 * min(min_each, len(fresh), m - len(fresh))
-    base_status = {}
+    args = (queries, order, must, baseline_budget_s, slow_baseline_s, len(fresh), m - len(fresh))
+    base_status, base_s = _run_baseline(lambda q: _baseline(points, q), *args)
     t0 = time.perf_counter()
-    for j in order:
-        spent = time.perf_counter() - t0
-        if base_status and spent / len(base_status) > slow_baseline_s:
-            # minutes per LP (n = 60,000, d >= 200): 3 of each kind, not 5
-            must = min(must, 2 * min(3, len(fresh), m - len(fresh)))
-        if len(base_status) >= must and spent > baseline_budget_s:
-            break
-        base_status[int(j)] = _baseline(points, queries[j])
-    base_s = time.perf_counter() - t0
-    done = np.array(sorted(base_status))
-    base = np.array([base_status[j] for j in done])
-    eng = result.status[done]
-    both = (base != UNDECIDED) & (eng != UNDECIDED)
-    agree = float(np.mean(base[both] == eng[both])) if both.any() else float("nan")
+    persistent = PersistentLP(points)
+    build_s = time.perf_counter() - t0
+    pers_status, pers_s = _run_baseline(persistent, *args)
+    agree, undec_base, done = _compare(base_status, result.status)
+    agree_p, undec_p, done_p = _compare(pers_status, result.status)
     base_ms = 1e3 * base_s / len(done)
+    pers_ms = 1e3 * (build_s + pers_s) / len(done_p)
     engine_ms = 1e3 * engine_s / m
-    kinds = {"gaussian": "gaussian", "pca": f"{pixels[2]}-pca", "pixels": f"{pixels[2]}-pixels"}
     return {
         "n": n,
         "d": points.shape[1],
-        "kind": kinds[kind],
+        "kind": label,
         "queries": m,
         "base_q": len(done),
         "base_fresh": int(np.sum(done < len(fresh))),
         "base_combo": int(np.sum(done >= len(fresh))),
         "base_ms": base_ms,
+        "pers_q": len(done_p),
+        "pers_ms": pers_ms,
         "engine_ms": engine_ms,
         "ratio": base_ms / engine_ms,
+        "ratio_pers": pers_ms / engine_ms,
         "agree": agree,
-        "undec_base": int(np.sum(base == UNDECIDED)),
+        "agree_pers": agree_p,
+        "undec_base": undec_base,
+        "undec_pers": undec_p,
         "undec_engine": result.n_undecided,
         "inside": int(result.inside.sum()),
         "verified": bool(result.verify(points, queries).all()),
@@ -174,30 +297,35 @@ def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs, min_each=5, sl
     }
 
 
+# (column, header, width, format)
 _COLUMNS = (
-    ("n", "{:>6}"),
-    ("d", "{:>4}"),
-    ("kind", "{:>15}"),
-    ("queries", "{:>7}"),
-    ("base_q", "{:>6}"),
-    ("base_ms", "{:>10.1f}"),
-    ("engine_ms", "{:>9.2f}"),
-    ("ratio", "{:>7.0f}x"),
-    ("agree", "{:>6.1%}"),
-    ("undec_base", "{:>10}"),
-    ("undec_engine", "{:>12}"),
-    ("inside", "{:>6}"),
-    ("verified", "{!s:>8}"),
+    ("n", "n", 6, "{:>6}"),
+    ("d", "d", 4, "{:>4}"),
+    ("kind", "kind", 22, "{:>22}"),
+    ("queries", "queries", 7, "{:>7}"),
+    ("base_q", "base_q", 6, "{:>6}"),
+    ("base_ms", "linprog_ms", 10, "{:>10.1f}"),
+    ("pers_q", "pers_q", 6, "{:>6}"),
+    ("pers_ms", "persist_ms", 10, "{:>10.2f}"),
+    ("engine_ms", "engine_ms", 9, "{:>9.2f}"),
+    ("ratio", "x_linprog", 9, "{:>8.0f}x"),
+    ("ratio_pers", "x_persist", 9, "{:>8.1f}x"),
+    ("agree", "agree", 6, "{:>6.1%}"),
+    ("agree_pers", "agree_p", 7, "{:>7.1%}"),
+    ("undec_base", "undec_lp", 8, "{:>8}"),
+    ("undec_pers", "undec_p", 7, "{:>7}"),
+    ("undec_engine", "undec_engine", 12, "{:>12}"),
+    ("inside", "inside", 6, "{:>6}"),
+    ("verified", "verified", 8, "{!s:>8}"),
 )
 
 
 def _print_header():
-    widths = [6, 4, 15, 7, 6, 10, 9, 8, 6, 10, 12, 6, 8]
-    print(" ".join(f"{name:>{w}}" for (name, _), w in zip(_COLUMNS, widths, strict=True)))
+    print(" ".join(f"{head:>{w}}" for _, head, w, _ in _COLUMNS))
 
 
 def _print_row(row):
-    print(" ".join(fmt.format(row[name]) for name, fmt in _COLUMNS), flush=True)
+    print(" ".join(fmt.format(row[name]) for name, _, _, fmt in _COLUMNS), flush=True)
 
 
 def print_time_split(rows) -> None:
@@ -243,6 +371,8 @@ def verdict(rows, large=(), *, min_ratio: float = 30.0, min_n: int = 10_000):
             problems.append(f"{case}: {row['ratio']:.1f}x < {min_ratio:.0f}x")
         if not row["agree"] == 1.0:  # NaN (nothing compared) fails too
             problems.append(f"{case}: agreement {row['agree']:.1%}")
+        if not row.get("agree_pers", 1.0) == 1.0:
+            problems.append(f"{case}: agreement with the persistent LP {row['agree_pers']:.1%}")
         if row["undec_engine"]:
             problems.append(f"{case}: {row['undec_engine']} undecided")
         if not row["verified"]:
@@ -267,6 +397,59 @@ def verdict(rows, large=(), *, min_ratio: float = 30.0, min_n: int = 10_000):
         f"VERDICT: PASS ({summary}): {speed}, 100% agreement, 0 undecided, "
         "all certificates verified"
     )
+
+
+# The engine's targets, each a ratio read off one row of the table:
+# (description, row filter, column, least ratio)
+GOALS = (
+    (
+        "clustered n=10,000 d=20 vs linprog",
+        lambda r: r["kind"] == "clustered" and r["n"] == 10_000 and r["d"] == 20,
+        "ratio",
+        200.0,
+    ),
+    (
+        "clustered n=10,000 d=20 vs persistent HiGHS",
+        lambda r: r["kind"] == "clustered" and r["n"] == 10_000 and r["d"] == 20,
+        "ratio_pers",
+        60.0,
+    ),
+    ("n=60,000 d=10 vs linprog", lambda r: r["n"] == 60_000 and r["d"] == 10, "ratio", 300.0),
+    (
+        "MNIST pixels n=10,000 vs linprog",
+        lambda r: r["kind"].endswith("-pixels") and r["n"] == 10_000,
+        "ratio",
+        200.0,
+    ),
+)
+GOAL_CASES = [
+    ("clustered", 10_000, 20),
+    ("gaussian", 60_000, 10),
+    ("clustered", 60_000, 10),
+    ("pca", 60_000, 10),
+    ("pixels", 10_000, 784),
+]
+
+
+def goals(rows) -> list[tuple[str, str, bool | None]]:
+    """Each goal of :data:`GOALS` against the rows that match it: (goal, ratios, met);
+    ``met`` is None when no row matches (the case was not run)."""
+    out = []
+    for text, match, column, least in GOALS:
+        ratios = [r[column] for r in rows if match(r)]
+        if not ratios:
+            out.append((f"{text} >= {least:.0f}x", "not run", None))
+            continue
+        shown = ", ".join(f"{x:.0f}x" if x >= 10 else f"{x:.1f}x" for x in ratios)
+        out.append((f"{text} >= {least:.0f}x", shown, min(ratios) >= least))
+    return out
+
+
+def print_goals(rows) -> None:
+    print("\n# targets (ratios from the table above; not part of the verdict)")
+    for text, shown, met in goals(rows):
+        mark = "not run" if met is None else ("met" if met else "NOT MET")
+        print(f"{text:<52} {shown:>24}  {mark}")
 
 
 def _large(pixels, rng, n_jobs, n_combinations=5):
@@ -328,6 +511,40 @@ def _large(pixels, rng, n_jobs, n_combinations=5):
     return summary
 
 
+def real_spaces(results: str, max_models: int = 2) -> list:
+    """The default run's own spaces: (label, train, test) for the last hidden layer and the
+    chosen intrinsic latent space of up to ``max_models`` trained models (seed 0, the best
+    and the worst by test accuracy) under ``results`` (a dataset folder, results/mnist)."""
+    import json
+    from pathlib import Path
+
+    from neuralhull.spaces import load_space
+
+    root = Path(results)
+    models = []
+    for act in sorted(root.glob("*/seed0/activations.npz")):
+        base = act.parent
+        metrics = base / "train_metrics.json"
+        acc = (
+            json.loads(metrics.read_text()).get("final_test_accuracy") if metrics.exists() else None
+        )
+        models.append((acc if acc is not None else float("nan"), base))
+    if not models:
+        raise SystemExit(f"no */seed0/activations.npz under {results}: run the workflow first")
+    models.sort(key=lambda t: (math.isnan(t[0]), t[0]))
+    picked = [models[-1], models[0]][: min(max_models, len(models))]
+    spaces = []
+    for _, base in dict.fromkeys(picked):
+        name = base.parent.name
+        train, test = load_space("activation", activations=str(base / "activations.npz"))
+        spaces.append((f"{name}-act", train, test))
+        codes, intrinsic = base / "latent" / "codes.npz", base / "intrinsic_dimension.json"
+        if codes.exists() and intrinsic.exists():
+            train, test = load_space("intrinsic", codes=str(codes), intrinsic=str(intrinsic))
+            spaces.append((f"{name}-intrinsic", train, test))
+    return spaces
+
+
 def _parse_case(text: str) -> tuple[str, int, int]:
     """``kind:n:d`` (kind gaussian, pca or pixels; pixels needs d=784)."""
     try:
@@ -335,8 +552,10 @@ def _parse_case(text: str) -> tuple[str, int, int]:
         n, d = int(n), int(d)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected kind:n:d, got {text!r}") from None
-    if kind not in ("gaussian", "pca", "pixels") or n < 1 or d < 1:
-        raise argparse.ArgumentTypeError(f"bad case {text!r}: kind gaussian|pca|pixels, n, d >= 1")
+    if kind not in ("gaussian", "clustered", "pca", "pixels") or n < 1 or d < 1:
+        raise argparse.ArgumentTypeError(
+            f"bad case {text!r}: kind gaussian|clustered|pca|pixels, n, d >= 1"
+        )
     if kind == "pixels" and d != 784:
         raise argparse.ArgumentTypeError(f"bad case {text!r}: pixels have d=784")
     return kind, n, d
@@ -347,10 +566,13 @@ def bench_hull(
     large_only: bool = False,
     n_jobs: int | None = None,
     cases: list | None = None,
+    results: str | None = None,
 ) -> tuple[list, list]:
     """Run the benchmark, print its tables; returns (compared rows, large-case rows).
 
     ``cases``: (kind, n, d) triples to run instead of the grid (no large cases then).
+    ``results``: a dataset folder of a workflow run (results/mnist): its models' last hidden
+    layers and intrinsic latent spaces are compared too.
     """
     from neuralhull.hull import warm_nnls
 
@@ -364,35 +586,43 @@ def bench_hull(
     pixels = _mnist_pixels(rng)
     rows: list = []
     large: list = []
-    # the full grid ends with the large cases; --case and --quick runs skip them
-    run_large = not cases and (large_only or not quick)
-    if cases:
-        budget = 20.0
-    elif not large_only:
+    # the full grid ends with the large cases; --case, --goals, --quick and --results skip them
+    run_large = large_only or not (cases or quick or results)
+    budget = 20.0
+    if cases is None and not large_only and not results:
         if quick:
             cases = [(k, n, d) for k in ("gaussian", "pca") for n, d in ((2000, 5), (10000, 20))]
-            cases += [("pca", 10000, 50), ("pixels", 2000, 784)]
+            cases += [("clustered", 10000, 20), ("pca", 10000, 50), ("pixels", 2000, 784)]
             budget = 4.0
         else:
             cases = [
                 (k, n, d)
                 for n in (2000, 10000, 60000)
                 for k, d in [(k, d) for d in (5, 20, 50, 200) for k in ("gaussian", "pca")]
+                + [("clustered", d) for d in (10, 20, 50)]
                 + [("pixels", 784)]
             ]
-            budget = 20.0
-    if cases or not large_only:
+    if cases or results:
         print(
             f"# hull membership: engine (n_jobs={n_jobs or 'all cores'}) vs one linprog(highs) "
-            "per query; "
-            f"baseline budget {budget:.0f} s per case (at least 5 fresh + 5 combinations)"
+            "per query and vs one persistent HiGHS model whose row bounds change per query; "
+            f"baseline budget {budget:.0f} s per case and baseline (at least 5 fresh + 5 "
+            "combinations)"
         )
         _print_header()
-        for kind, n, d in cases:
-            row = _run_case(kind, n, d, rng, pixels, budget, n_jobs)
+    for kind, n, d in cases or ():
+        row = _run_case(kind, n, d, rng, pixels, budget, n_jobs)
+        _print_row(row)
+        rows.append(row)
+    if results:
+        for label, train, test in real_spaces(results):
+            fresh = test[np.sort(rng.choice(len(test), min(100, len(test)), replace=False))]
+            row = _compare_case(train, fresh, label, rng, 20.0, n_jobs)
             _print_row(row)
             rows.append(row)
+    if rows:
         print_time_split(rows)
+        print_goals(rows)
     if run_large:
         large = _large(pixels, rng, n_jobs)
     return rows, large
@@ -422,9 +652,25 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KIND:N:D",
         help="run only this case (repeatable), e.g. pixels:10000:784 or gaussian:60000:200",
     )
+    parser.add_argument(
+        "--goals",
+        action="store_true",
+        help="only the cases the engine's targets are read from (see GOALS)",
+    )
+    parser.add_argument(
+        "--results",
+        metavar="DIR",
+        help="also compare in a workflow run's own spaces (e.g. results/mnist): the last "
+        "hidden layer and intrinsic latent space of its best and worst model",
+    )
     args = parser.parse_args(argv)
+    cases = (args.case or []) + (GOAL_CASES if args.goals else []) or None
     rows, large = bench_hull(
-        quick=args.quick, large_only=args.large, n_jobs=args.n_jobs, cases=args.case
+        quick=args.quick,
+        large_only=args.large,
+        n_jobs=args.n_jobs,
+        cases=cases,
+        results=args.results,
     )
     passed, line = verdict(rows, large)
     print(line, flush=True)

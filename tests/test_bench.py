@@ -27,6 +27,9 @@ def test_case_compares_every_query_with_the_lp_baseline(small_pixels, kind, n, d
     # half the queries are convex combinations of training points: inside by construction
     assert 100 <= row["inside"] < 200
     assert row["ratio"] == pytest.approx(row["base_ms"] / row["engine_ms"])
+    # the persistent HiGHS model answers the same queries, and agrees on every one
+    assert row["pers_q"] == 200 and row["agree_pers"] == 1.0 and row["undec_pers"] == 0
+    assert row["ratio_pers"] == pytest.approx(row["pers_ms"] / row["engine_ms"])
     bench._print_header()
     bench._print_row(row)
     header, line = capsys.readouterr().out.splitlines()
@@ -143,9 +146,10 @@ def test_main_exit_code_follows_the_verdict(monkeypatch, capsys):
 @pytest.mark.parametrize(
     "options, grid_cases, large",
     [
-        ({}, 27, True),  # the full grid: 3 n x (4 d x 2 kinds + pixels), then the large cases
+        # the full grid: 3 n x (4 d x 2 kinds + 3 clustered + pixels), then the large cases
+        ({}, 36, True),
         ({"large_only": True}, 0, True),
-        ({"quick": True}, 6, False),
+        ({"quick": True}, 7, False),
         ({"cases": [("pixels", 10000, 784)]}, 1, False),
     ],
 )
@@ -157,8 +161,98 @@ def test_which_parts_each_mode_runs(monkeypatch, options, grid_cases, large):
     )
     monkeypatch.setattr(bench, "_print_row", lambda row: None)
     monkeypatch.setattr(bench, "print_time_split", lambda rows: None)
+    monkeypatch.setattr(bench, "print_goals", lambda rows: None)
     monkeypatch.setattr(bench, "_large", lambda *a: large_ran.append(True) or [])
     bench.bench_hull(**options)
     assert len(ran) == grid_cases and bool(large_ran) == large
     if not options:
         assert ("pixels", 60000, 784) in ran and ("pca", 60000, 200) in ran
+        assert set(bench.GOAL_CASES) - set(ran) <= {("gaussian", 60000, 10), ("pca", 60000, 10)}
+
+
+def test_persistent_model_agrees_with_linprog_and_with_geometry():
+    # 2-D: the truth is a Delaunay triangulation of the points; queries kept away from the
+    # boundary so that no tolerance decides them.  One model answers all, in any order.
+    from scipy.spatial import ConvexHull, Delaunay
+
+    rng = np.random.default_rng(5)
+    points = rng.standard_normal((60, 2))
+    queries = rng.standard_normal((80, 2)) * 1.5
+    hull = ConvexHull(points)
+    depth = (queries @ hull.equations[:, :2].T + hull.equations[:, 2]).max(axis=1)
+    queries = queries[np.abs(depth) > 1e-3]
+    truth = np.where(Delaunay(points).find_simplex(queries) >= 0, bench.INSIDE, bench.OUTSIDE)
+    model = bench.PersistentLP(points)
+    assert [model(q) for q in queries] == truth.tolist()
+    assert [model(q) for q in queries[::-1]] == truth[::-1].tolist()
+    assert [bench._baseline(points, q) for q in queries] == truth.tolist()
+    assert (truth == bench.INSIDE).any() and (truth == bench.OUTSIDE).any()
+
+
+def test_clustered_data_has_tight_clusters_and_falling_scales():
+    rng = np.random.default_rng(6)
+    train, fresh = bench.clustered_data(6000, 20, 300, rng)
+    assert train.shape == (6000, 20) and fresh.shape == (300, 20)
+    # undo nothing: the spectrum of the covariance falls like 1/axis (variances ~ 1/axis)
+    evals = np.sort(np.linalg.eigvalsh(np.cov(train.T)))[::-1]
+    assert evals[0] > 5 * evals[9] > 0 and evals[9] > evals[-1]
+    # a few tight clusters: the nearest neighbour is far closer than a typical pair
+    from scipy.spatial import cKDTree
+
+    nn = cKDTree(train).query(train[:200], k=2)[0][:, 1]
+    pair = np.linalg.norm(train[:200] - train[200:400], axis=1)
+    assert np.median(nn) < 0.5 * np.median(pair)
+    # its combinations are of exactly 3 points in the case runner
+    row = bench._run_case("clustered", 800, 6, rng, (None, None, "x"), 1e9, 1)
+    assert row["kind"] == "clustered" and row["agree"] == 1.0 and row["agree_pers"] == 1.0
+    assert row["inside"] >= 100 and row["verified"]
+
+
+def test_goals_read_their_rows_and_say_what_was_not_run():
+    rows = [
+        {"kind": "clustered", "n": 10_000, "d": 20, "ratio": 250.0, "ratio_pers": 40.0},
+        {"kind": "gaussian", "n": 60_000, "d": 10, "ratio": 310.0, "ratio_pers": 9.0},
+        {"kind": "clustered", "n": 60_000, "d": 10, "ratio": 290.0, "ratio_pers": 9.0},
+    ]
+    got = {text.split(" >=")[0]: (shown, met) for text, shown, met in bench.goals(rows)}
+    assert got["clustered n=10,000 d=20 vs linprog"] == ("250x", True)
+    assert got["clustered n=10,000 d=20 vs persistent HiGHS"] == ("40x", False)
+    assert got["n=60,000 d=10 vs linprog"] == ("310x, 290x", False)  # the slowest decides
+    assert got["MNIST pixels n=10,000 vs linprog"] == ("not run", None)
+
+
+def test_real_spaces_picks_the_best_and_worst_model(tmp_path):
+    import json
+
+    rng = np.random.default_rng(7)
+    for name, acc in (("good", 0.99), ("bad", 0.7), ("mid", 0.9)):
+        base = tmp_path / name / "seed0"
+        (base / "latent").mkdir(parents=True)
+        np.savez(base / "activations.npz", train=rng.random((50, 8)), test=rng.random((20, 8)))
+        (base / "train_metrics.json").write_text(json.dumps({"final_test_accuracy": acc}))
+        np.savez(
+            base / "latent" / "codes.npz", train3=rng.random((50, 3)), test3=rng.random((20, 3))
+        )
+        (base / "intrinsic_dimension.json").write_text(json.dumps({"chosen_latent_size": 3}))
+    spaces = bench.real_spaces(str(tmp_path))
+    assert [label for label, _, _ in spaces] == [
+        "good-act",
+        "good-intrinsic",
+        "bad-act",
+        "bad-intrinsic",
+    ]
+    assert spaces[0][1].shape == (50, 8) and spaces[1][2].shape == (20, 3)
+    with pytest.raises(SystemExit, match="run the workflow first"):
+        bench.real_spaces(str(tmp_path / "none"))
+
+
+def test_goals_and_results_options_reach_the_benchmark(monkeypatch):
+    seen = {}
+
+    def fake(**kw):
+        seen.update(kw)
+        return [_row(10000, 50.0)], []
+
+    monkeypatch.setattr(bench, "bench_hull", fake)
+    assert bench.main(["hull", "--goals", "--results", "results/mnist"]) == 0
+    assert seen["cases"] == bench.GOAL_CASES and seen["results"] == "results/mnist"
