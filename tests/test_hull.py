@@ -812,3 +812,20 @@ def test_preprocessing_makes_one_copy_of_the_points(dtype):
     tracemalloc.stop()
     assert prep.rank == 50
     assert peak < 1.3 * one_copy  # the centred float64 copy and small blocks, no more
+
+
+def test_row_norms_skip_the_rescaling_only_where_it_changes_nothing():
+    from neuralhull.hull.numerics import _row_norms
+
+    def rescaled(a):  # the always-safe formula: an exact power of two per row first
+        big = np.maximum(np.abs(a).max(axis=1), np.finfo(float).tiny)
+        big = np.ldexp(1.0, np.frexp(big)[1])
+        s = a / big[:, None]
+        return big * np.sqrt(np.einsum("ij,ij->i", s, s))
+
+    rng = np.random.default_rng(31)
+    ordinary = rng.standard_normal((500, 7)) * 10.0 ** rng.uniform(-100, 100, (500, 1))
+    np.testing.assert_array_equal(_row_norms(ordinary), rescaled(ordinary))  # bitwise
+    # rows whose squares would overflow or underflow take the rescaled route, and are right
+    extreme = np.array([[3e200, 4e200], [3e-200, 4e-200], [0.0, 0.0], [1e-310, 0.0]])
+    np.testing.assert_allclose(_row_norms(extreme), [5e200, 5e-200, 0.0, 1e-310], rtol=1e-15)

@@ -12,6 +12,7 @@ in :data:`WARM_MEMORY`; :func:`_engine_group` is one group's rounds.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -212,6 +213,7 @@ class _Group:
         self.k_add = int(min(n, max(4, min(r + 1, 32))))
         self.block = max(1, min(m, int(4e6 // max(n, 1))))
         self.buf = np.empty((self.block, n))  # reused: fresh large temporaries fault in slowly
+        self.mark = np.zeros(n, dtype=bool)  # reused mask of one working set
         rng = np.random.default_rng(seed)
         self.sample = None
         if n > 16 * self.k_add:
@@ -275,7 +277,8 @@ class _Group:
                 weights, P[a] = sol
                 pos = weights > 0
                 support[j], mu[j] = support[j][pos], weights[pos]  # drop unused columns
-            upper[j] = min(upper[j], float(np.linalg.norm(Z[j] - P[a])))
+            gap = Z[j] - P[a]
+            upper[j] = min(upper[j], math.sqrt(gap @ gap))  # what np.linalg.norm computes
             if upper[j] <= self.tol_in[j]:
                 out.state[j] = INSIDE
                 keep[a] = False
@@ -288,7 +291,7 @@ class _Group:
         """Price, stop what the bounds settle, extend the rest; returns the still-active."""
         Z, out, support, sample = self.Z, self.out, self.support, self.sample
         lower, upper, tol_out = out.lower, out.upper, self.tol_out
-        k_add, block, ymax = self.k_add, self.block, self.ymax
+        k_add, block, ymax, mark = self.k_add, self.block, self.ymax, self.mark
         W = Z[active] - P
         wnorm = np.linalg.norm(W, axis=1)
         W /= wnorm[:, None]  # unit directions (wnorm > 0: else upper = 0 <= tol_in)
@@ -331,7 +334,9 @@ class _Group:
                 cj = np.flatnonzero(G[c] > thresh[g])
                 if cj.size <= k_j and sample is not None:
                     cj = np.flatnonzero(G[c] > pw[a] + 1e-13 * (1.0 + ymax))
-                cj = cj[~np.isin(cj, support[j])]
+                mark[support[j]] = True  # drop the working set's own points
+                cj = cj[~mark[cj]]
+                mark[support[j]] = False
                 vals = G[c, cj]
                 if cj.size == 0:
                     keep[a] = False  # working set optimal, no certificate: numerical limit

@@ -43,12 +43,26 @@ class HullUndecidedError(RuntimeError):
     """Some queries could be certified neither inside nor outside."""
 
 
+# squared norms between these are summed unscaled: no term that matters can overflow or
+# underflow (a term below 2**-1022 is under 2**-122 of its row's sum, far below an ulp)
+_SAFE_SQUARES = (2.0**-900, 2.0**900)
+
+
 def _row_norms(a: np.ndarray) -> np.ndarray:
-    """(k,) Euclidean norms of the rows of a (k, d), without overflow or underflow."""
+    """(k,) Euclidean norms of the rows of a (k, d), without overflow or underflow.
+
+    Rows are rescaled by an exact power of two first, unless every row's sum of squares
+    lies safely inside float64's range (the common case): then the rescaling would give the
+    same numbers, and is skipped.
+    """
     if a.shape[0] == 0:
         return np.zeros(0)
     if a.shape[1] == 0:
         return np.zeros(a.shape[0])
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        squares = np.einsum("ij,ij->i", a, a)
+    if _SAFE_SQUARES[0] <= squares.min() and squares.max() <= _SAFE_SQUARES[1]:
+        return np.sqrt(squares)
     big = np.maximum(a.max(axis=1), -a.min(axis=1))  # no temporary of a's size
     big = np.where(big > 0, big, 1.0)
     # an exact power of two per row keeps the rescaling exact

@@ -171,24 +171,24 @@ class _Prepared:
 def _unique_rows(x: np.ndarray) -> np.ndarray:
     """Sorted indices of the first occurrence of each distinct row of x (n, d).
 
-    Rows are bucketed by two fixed random projections and only rows sharing a bucket are
+    Rows are bucketed by a fixed random projection and only rows sharing a bucket are
     compared exactly, which is much faster than sorting rows as byte strings when many rows
     share long common prefixes (images).  A duplicate missed by rounding differences in
-    the projections is harmless: duplicates only cost time.
+    the projection is harmless: duplicates only cost time.
     """
     n = x.shape[0]
     if n <= 1:
         return np.arange(n)
     rng = np.random.default_rng(12345)
-    keys = x @ rng.standard_normal((x.shape[1], 2))
-    order = np.lexsort((keys[:, 1], keys[:, 0]))
+    keys = x @ rng.standard_normal(x.shape[1])
+    order = np.argsort(keys, kind="stable")
     ks = keys[order]
-    same = np.all(ks[1:] == ks[:-1], axis=1)
+    same = ks[1:] == ks[:-1]
     if not same.any():
         return np.arange(n)
     drop = np.zeros(n, dtype=bool)
-    starts = np.flatnonzero(np.diff(np.concatenate([[False], same, [False]]).astype(np.int8)) == 1)
-    ends = np.flatnonzero(np.diff(np.concatenate([[False], same, [False]]).astype(np.int8)) == -1)
+    edges = np.diff(np.concatenate([[False], same, [False]]).astype(np.int8))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     for lo, hi in zip(starts, ends, strict=True):
         group = np.sort(order[lo : hi + 1])
         _, first = np.unique(x[group], axis=0, return_index=True)
