@@ -27,6 +27,7 @@ __all__ = [
     "double_descent_table",
     "gaussian_samples",
     "hull_probability_mc",
+    "inside_probability_bound",
     "inside_probability_theory",
     "kz_g",
     "kz_outside_probability",
@@ -397,19 +398,33 @@ SAMPLERS: dict[str, Callable[[int, int, np.random.Generator], np.ndarray]] = {
 """Sample kinds by name (Balestriero et al. 2021, Fig. 1): sampler(n, d, rng) -> (n, d)."""
 
 
+def inside_probability_bound(N: int) -> float:
+    """``(N - 1) / (N + 1)``: an upper bound on P(a new sample lies inside the hull of N
+    samples) for any distribution in any dimension whose first coordinate is continuous.
+
+    Inside the hull implies inside the range of the first coordinate, and for N + 1
+    exchangeable samples without ties the new one is the smallest or the largest with
+    probability ``2 / (N + 1)``. In d = 1 the bound is the exact probability.
+    """
+    N = _check_int(N, "N", 1)
+    return (N - 1) / (N + 1)
+
+
 def inside_probability_theory(kind: str, N: int, d: int, *, rank: int = 4) -> float:
     """Exact P(a new sample lies inside the hull of N samples), where a theorem gives it.
 
     ``"gaussian"``: 1 - KZ(N, d, s=1). ``"low-rank-gaussian"``: 1 - KZ(N, min(d, rank), 1)
     (see :func:`low_rank_gaussian_samples`; independent of d only for d >= rank).
-    ``"curve"``: no closed form, NaN.
+    ``"curve"``: in d = 1 its coordinate ``cos(w t + phi)`` has a continuous distribution,
+    so the probability is exactly ``(N - 1) / (N + 1)`` (:func:`inside_probability_bound`);
+    in d >= 2 no closed form is known for this curve: NaN (the bound still holds).
     """
     if kind == "gaussian":
         return 1.0 - kz_outside_probability(N, d, 1.0)
     if kind == "low-rank-gaussian":
         return 1.0 - kz_outside_probability(N, min(d, rank), 1.0)
     if kind == "curve":
-        return float("nan")
+        return inside_probability_bound(N) if d == 1 else float("nan")
     raise ValueError(f"unknown sample kind {kind!r}; expected one of {sorted(SAMPLERS)}")
 
 

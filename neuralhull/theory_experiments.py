@@ -69,6 +69,7 @@ HULL_PROBABILITY_COLUMNS = (
     "p_inside",
     "stderr",
     "theory",
+    "upper_bound",
     "z",
 )
 
@@ -235,9 +236,12 @@ def hull_probability_table(
         One row per (d, N) (d >= rank only for ``"low-rank-gaussian"``), columns
         :data:`HULL_PROBABILITY_COLUMNS`. ``theory`` is the exact probability
         (``"gaussian"``: 1 - KZ(N, d, 1), Kabluchko & Zaporozhets 2020;
-        ``"low-rank-gaussian"``: the same in dimension rank, whatever d) and NaN for
-        ``"curve"``. ``z = (p_inside - theory) / stderr``, NaN where
-        there is no theory or the standard error is 0 (every answer of the cell agreed).
+        ``"low-rank-gaussian"``: the same in dimension rank, whatever d; ``"curve"``:
+        ``(N - 1) / (N + 1)`` in d = 1, NaN in d >= 2, where no closed form is known).
+        ``upper_bound`` is ``(N - 1) / (N + 1)``, a rigorous bound for every kind and d
+        (:func:`neuralhull.theory.inside_probability_bound`). ``z = (p_inside - theory) /
+        stderr``, NaN where there is no theory or the standard error is 0 (every answer of
+        the cell agreed).
     """
     if kind not in SAMPLE_KINDS:
         raise ValueError(f"unknown sample kind {kind!r}; expected one of {list(SAMPLE_KINDS)}")
@@ -296,6 +300,7 @@ def hull_probability_table(
                     p_inside=p_inside,
                     stderr=stderr,
                     theory=exact,
+                    upper_bound=theory.inside_probability_bound(N),
                     z=z,
                 )
             )

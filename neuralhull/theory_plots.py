@@ -63,7 +63,9 @@ def plot_hull_probability(df: pd.DataFrame, path) -> None:
     """P(new sample inside the hull of N samples) vs N: one panel per kind, a colour per d.
 
     Monte-Carlo estimates are points with +- 1 standard error bars; the exact probability
-    (where a theorem gives it) is a line of the same colour through the table's N. Undecided
+    (where a theorem gives it) is a line of the same colour through the table's N; where
+    none is known (the curve in d >= 2) a dotted line joins the estimates, and the table's
+    ``upper_bound`` (any continuous distribution, any d) is drawn dashed in grey. Undecided
     answers (left out of the estimates) are counted in the title.
 
     Parameters
@@ -98,8 +100,12 @@ def plot_hull_probability(df: pd.DataFrame, path) -> None:
                 exact = cell.dropna(subset=["theory"])
                 if not exact.empty:
                     ax.plot(exact["N"], exact["theory"], "-", lw=1.2, color=colours[d])
-                else:
+                if len(exact) < len(cell):
                     ax.plot(cell["N"], cell["p_inside"], ":", lw=0.8, color=colours[d])
+            unknown = data[data["theory"].isna()]
+            if "upper_bound" in data.columns and not unknown.empty:
+                bound = unknown.drop_duplicates("N").sort_values("N")
+                ax.plot(bound["N"], bound["upper_bound"], "--", lw=1.0, color="grey")
             ax.set_xscale("log")
             ax.set_ylim(-0.03, 1.03)
             ax.set_title(kind)
@@ -115,6 +121,10 @@ def plot_hull_probability(df: pd.DataFrame, path) -> None:
             Line2D([], [], color="grey", marker="o", ls="none", label="Monte Carlo +- 1 s.e."),
             Line2D([], [], color="grey", ls="-", label="exact"),
         ]
+        if "upper_bound" in df.columns and df["theory"].isna().any():
+            handles.append(
+                Line2D([], [], color="grey", ls="--", label="upper bound (N-1)/(N+1)")
+            )
         axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         _save(fig, path)
 

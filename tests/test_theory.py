@@ -320,6 +320,7 @@ def test_mc_rejects_bad_input():
 
 def test_inside_probability_theory_kinds():
     assert np.isnan(theory.inside_probability_theory("curve", 100, 3))
+    assert theory.inside_probability_theory("curve", 100, 1) == pytest.approx(99 / 101)
     assert theory.inside_probability_theory("gaussian", 100, 1) == pytest.approx(1 - 2 / 101)
     with pytest.raises(ValueError, match="unknown sample kind"):
         theory.inside_probability_theory("swiss-roll", 10, 3)

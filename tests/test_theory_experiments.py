@@ -273,6 +273,24 @@ def test_one_dimension_matches_exchangeability(kind):
     assert len(table) == 2
     for row in table.itertuples():
         assert abs(row.p_inside - (row.N - 1) / (row.N + 1)) <= 3 * row.stderr, row
+        # the table carries that exact value for every kind in d = 1, the curve included
+        assert row.theory == pytest.approx((row.N - 1) / (row.N + 1), rel=1e-12)
+        assert row.upper_bound == row.theory or kind != "curve"
+
+
+def test_the_upper_bound_holds_for_the_exact_formula_and_the_curve():
+    # (N - 1) / (N + 1) bounds the exact Gaussian probability in every dimension (an
+    # independent formula: Kabluchko-Zaporozhets), with equality in d = 1 only
+    for N in (2, 10, 100, 10_000):
+        bound = theory.inside_probability_bound(N)
+        assert 1 - theory.kz_outside_probability(N, 1, 1.0) == pytest.approx(bound, rel=1e-12)
+        for d in (2, 3, 8):
+            assert 1 - theory.kz_outside_probability(N, d, 1.0) < bound
+    # and the curve's Monte Carlo in d >= 2, where no closed form is known
+    curve = hull_probability_table("curve", [2, 3], [10, 200], trials=60, seed=1)
+    assert curve["theory"].isna().all()
+    assert (curve["p_inside"] <= curve["upper_bound"] + 3 * curve["stderr"]).all(), curve
+    assert (curve["upper_bound"] == (curve["N"] - 1) / (curve["N"] + 1)).all()
 
 
 def test_low_rank_theory_is_independent_of_d_and_curve_has_none():
