@@ -122,9 +122,7 @@ def plot_hull_probability(df: pd.DataFrame, path) -> None:
             Line2D([], [], color="grey", ls="-", label="exact"),
         ]
         if "upper_bound" in df.columns and df["theory"].isna().any():
-            handles.append(
-                Line2D([], [], color="grey", ls="--", label="upper bound (N-1)/(N+1)")
-            )
+            handles.append(Line2D([], [], color="grey", ls="--", label="upper bound (N-1)/(N+1)"))
         axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         _save(fig, path)
 

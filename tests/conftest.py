@@ -63,3 +63,26 @@ def finished_tiny_run(workdir):
 def tiny_run(tmp_path_factory):
     """A finished local run of config/tiny.yaml; returns its working directory."""
     return finished_tiny_run(tmp_path_factory.mktemp("tiny-local"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Cluster tests last: their runs start with the session and go on in the background
+    (tests/test_slurm.py), so everything else runs while the scheduler works."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)  # stable
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cluster_runs_in_background(request, tmp_path_factory):
+    """Start the SLURM runs at once when selected tests need them (see test_slurm.py); at
+    the end, stop any that nobody collected."""
+    wanted = any(
+        item.get_closest_marker("slurm") and "slurm_runs" in item.fixturenames
+        for item in request.session.items
+    )
+    if wanted:
+        from tests import test_slurm
+
+        test_slurm.start_in_background(tmp_path_factory)
+    yield
+    if wanted:
+        test_slurm.stop_background()

@@ -29,7 +29,7 @@ import yaml
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake, snakemake_cmd
 
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
-RUN_TIMEOUT = 20 * 60  # seconds; the tiny config takes a few minutes on 2 cores
+RUN_TIMEOUT = 40 * 60  # seconds; about 12 min on 2 cores while the rest of the suite runs
 CANCEL_GRACE = 60  # seconds Snakemake gets to cancel its jobs after an interrupt
 KILL_GRACE = 30  # seconds to collect the output once the process group is killed
 USABLE_NODE_STATES = ("idle", "mixed", "allocated", "completing")
@@ -55,6 +55,23 @@ def _slurm_query(*args):
     return proc.stdout if proc.returncode == 0 else None
 
 
+def usable_partition():
+    """(the cluster's default partition, None) once a node in it takes jobs, else
+    (None, why not)."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return None, "sinfo/sbatch not found (run .ci/slurm-up.sh as root)"
+    partitions = _slurm_query("sinfo", "-h", "-o", "%P")
+    if partitions is None:
+        return None, "sinfo fails: is slurmctld running?"
+    default = [p.rstrip("*") for p in partitions.split() if p.endswith("*")]
+    if not default:
+        return None, f"no default partition in sinfo output {partitions.split()}"
+    states = _slurm_query("sinfo", "-h", "-p", default[0], "-o", "%T") or ""
+    if not any(s.startswith(USABLE_NODE_STATES) for s in states.split()):
+        return None, f"no node of partition {default[0]} takes jobs (states: {states.split()})"
+    return default[0], None
+
+
 @pytest.fixture(scope="session")
 def slurm_partition():
     """The cluster's default partition, once a node in it takes jobs.
@@ -62,18 +79,10 @@ def slurm_partition():
     Session-scoped and requested first, so that a missing cluster skips (or fails) before
     the local reference run is made.
     """
-    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        _unavailable("sinfo/sbatch not found (run .ci/slurm-up.sh as root)")
-    partitions = _slurm_query("sinfo", "-h", "-o", "%P")
-    if partitions is None:
-        _unavailable("sinfo fails: is slurmctld running?")
-    default = [p.rstrip("*") for p in partitions.split() if p.endswith("*")]
-    if not default:
-        _unavailable(f"no default partition in sinfo output {partitions.split()}")
-    states = _slurm_query("sinfo", "-h", "-p", default[0], "-o", "%T") or ""
-    if not any(s.startswith(USABLE_NODE_STATES) for s in states.split()):
-        _unavailable(f"no node of partition {default[0]} takes jobs (states: {states.split()})")
-    return default[0]
+    partition, why_not = usable_partition()
+    if partition is None:
+        _unavailable(why_not)
+    return partition
 
 
 def _local_cluster_resources(partition):
@@ -196,6 +205,7 @@ def _run_on_slurm(workdir, partition, *, grouped):
         text=True,
         start_new_session=True,  # its own process group: killable as a whole
     )
+    _RUNNING.append(proc)
     timed_out = False
     try:
         output, _ = proc.communicate(timeout=RUN_TIMEOUT)
@@ -216,23 +226,68 @@ def _run_on_slurm(workdir, partition, *, grouped):
     assert run_id, "the executor plugin did not report a SLURM run ID: was it used?"
     submitted = SUBMITTED.findall(output)
     mode = "with job groups" if grouped else "without job groups"
-    print(f"SLURM run {run_id} {mode}: {len(submitted)} sbatch submissions, {elapsed:.0f} s")
-    return run_id, submitted
+    said = f"SLURM run {run_id} {mode}: {len(submitted)} sbatch submissions, {elapsed:.0f} s"
+    return run_id, submitted, said
+
+
+_RUNNING: list = []  # their Snakemake processes
+_BACKGROUND: dict = {}  # the two cluster runs, started with the session (start_in_background)
+
+
+def start_in_background(tmp_path_factory) -> bool:
+    """Start the runs of tiny.yaml on the cluster, without and with the profile's job
+    groups, in two threads, and return at once (True if started).
+
+    Called by conftest.py when the session starts and selected tests need the cluster: the
+    runs wait mostly on the scheduler's status checks, so the rest of the suite runs
+    meanwhile, and the tests here (moved to the end of the session) collect them. Without a
+    usable cluster nothing starts, and :func:`slurm_partition` skips or fails as usual.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    partition, _ = usable_partition()
+    if partition is None or _BACKGROUND:
+        return False
+    dirs = {g: tmp_path_factory.mktemp("tiny-slurm-grouped" if g else "tiny-slurm") for g in (0, 1)}
+    pool = ThreadPoolExecutor(2, thread_name_prefix="slurm-run")
+    for g, workdir in dirs.items():
+        _BACKGROUND[g] = (workdir, pool.submit(_run_on_slurm, workdir, partition, grouped=bool(g)))
+    pool.shutdown(wait=False)
+    return True
+
+
+def stop_background() -> None:
+    """At the end of the session: interrupt runs nobody collected (a session stopped early
+    by ``-x`` or a failure), so that it ends now, not when they finish."""
+    for proc in _RUNNING:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGINT)  # Snakemake cancels its SLURM jobs
+            except ProcessLookupError:
+                continue
+    for proc in _RUNNING:
+        try:
+            proc.wait(timeout=CANCEL_GRACE)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture(scope="module")
 def slurm_runs(tmp_path_factory, slurm_partition):
     """Finished runs of tiny.yaml on the cluster without and with the profile's job groups,
     side by side (each waits mostly on the scheduler's status checks): for each, (working
-    directory, SLURM run ID, submitted SLURM job IDs)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    dirs = {g: tmp_path_factory.mktemp("tiny-slurm-grouped" if g else "tiny-slurm") for g in (0, 1)}
-    with ThreadPoolExecutor(2) as pool:
-        futures = {
-            g: pool.submit(_run_on_slurm, dirs[g], slurm_partition, grouped=bool(g)) for g in dirs
-        }
-        return {g: (dirs[g], *futures[g].result()) for g in dirs}
+    directory, SLURM run ID, submitted SLURM job IDs). Started with the session when
+    possible (:func:`start_in_background`), else now."""
+    start_in_background(tmp_path_factory)
+    runs = {}
+    for g, (workdir, future) in _BACKGROUND.items():
+        run_id, submitted, said = future.result()
+        print(said)
+        runs[g] = (workdir, run_id, submitted)
+    return runs
 
 
 @pytest.fixture(scope="module")
