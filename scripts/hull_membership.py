@@ -1,5 +1,5 @@
 """hull_membership: test samples inside / outside the training set's convex hull, with
-certificates, and their distance to that hull, in one space."""
+certificates, and their distance to that hull, in one space (one pass of the engine)."""
 
 import json
 import time
@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from neuralhull.hull import STATUS_NAMES, hull_distance, membership, warm_nnls
+from neuralhull.hull import STATUS_NAMES, membership_and_distance, warm_nnls
 from neuralhull.io import atomic_path
 from neuralhull.provenance import job_log, progress_logger, software_versions
 from neuralhull.spaces import load_space, query_subsample
@@ -25,34 +25,27 @@ log(
 
 log(warm_nnls.warm_up())  # a fresh checkout compiles the solver once; later jobs load it
 t0 = time.perf_counter()
-res = membership(
+# one pass settles both: the certified distance decides membership too (see
+# neuralhull.hull.membership_and_distance); queries whose bounds straddle the tolerance go
+# to the membership engine and its exact LP
+res = membership_and_distance(
     train,
     queries,
     tol=p["tol"],
     n_jobs=snakemake.threads,
-    progress=progress_logger(log, "hull membership queries"),
+    progress=progress_logger(log, "hull membership and distance queries"),
 )
-seconds_membership = time.perf_counter() - t0
+seconds = time.perf_counter() - t0
+if res.stats["fallback"]:
+    log(f"{res.stats['fallback']} queries not settled by their distance bounds: membership engine")
 status = np.asarray(STATUS_NAMES)[res.status]
-outside = status == "outside"
 # Distance: 0 inside; for outside queries the certified distance, or, where the solver
 # stopped before its bounds met, NaN with the bounds kept (never a guess).
-distance = np.where(status == "inside", 0.0, np.nan)
-lower, upper = distance.copy(), distance.copy()
-t0 = time.perf_counter()
-if outside.any():
-    dist = hull_distance(
-        train,
-        queries[outside],
-        n_jobs=snakemake.threads,
-        progress=progress_logger(log, "hull distance queries"),
-        full_output=True,
-    )
-    distance[outside], lower[outside], upper[outside] = dist.distance, dist.lower, dist.upper
-seconds_distance = time.perf_counter() - t0
+distance, lower, upper = res.distance, res.lower, res.upper
+is_out = status == "outside"
 counts = {s: int((status == s).sum()) for s in ("inside", "outside", "undecided")}
-unconverged = int(np.sum(outside & np.isnan(distance)))
-log(f"{counts}; membership {seconds_membership:.1f} s, distance {seconds_distance:.1f} s")
+unconverged = int(np.sum(is_out & np.isnan(distance)))
+log(f"{counts}; membership and distance {seconds:.1f} s")
 if counts["undecided"]:
     log(f"WARNING: {counts['undecided']} queries undecided; they are counted as such in hull.tsv")
 if unconverged:
@@ -70,7 +63,7 @@ header = {
     "max_queries": p["max_queries"],
     "subsample_seed": p["seed"],
     "tol": p["tol"],
-    "rank": res.stats.get("rank"),
+    "rank": res.stats["rank"],
     **{f"n_{k}": v for k, v in counts.items()},
     "n_distance_unconverged": unconverged,
     "software": json.dumps(software_versions(), sort_keys=True),

@@ -829,3 +829,59 @@ def test_row_norms_skip_the_rescaling_only_where_it_changes_nothing():
     # rows whose squares would overflow or underflow take the rescaled route, and are right
     extreme = np.array([[3e200, 4e200], [3e-200, 4e-200], [0.0, 0.0], [1e-310, 0.0]])
     np.testing.assert_allclose(_row_norms(extreme), [5e200, 5e-200, 0.0, 1e-310], rtol=1e-15)
+
+
+@pytest.mark.parametrize("rank_deficient", [False, True])
+def test_membership_and_distance_in_one_pass_give_the_two_calls_answers(rank_deficient):
+    from neuralhull.hull import membership_and_distance
+
+    rng = np.random.default_rng(32)
+    d = 12
+    points = rng.standard_normal((1500, d))
+    if rank_deficient:  # an affine hull of dimension 8: queries off it are outside
+        points[:, 8:] = points[:, :4] @ rng.standard_normal((4, 4))
+    queries = np.vstack(
+        [
+            rng.dirichlet(np.ones(6), 30) @ points[rng.choice(1500, 6, replace=False)],
+            rng.standard_normal((30, d)) * 1.3,
+        ]
+    )
+    both = membership_and_distance(points, queries, n_jobs=1)
+    alone = membership(points, queries, n_jobs=1)
+    np.testing.assert_array_equal(both.status, alone.status)
+    assert both.stats["fallback"] == 0 and (both.method == "distance").all()
+    out = alone.status == OUTSIDE
+    assert out.any() and (alone.status == INSIDE).any()
+    dist = hull_distance(points, queries[out], n_jobs=1)
+    np.testing.assert_allclose(both.distance[out], dist, rtol=1e-9)
+    assert (both.distance[~out] == 0).all()
+    # an outside margin is a certified lower bound on the relative distance
+    assert (both.margin[out] * both.scale <= both.distance[out] * (1 + 1e-12)).all()
+    assert (both.margin[out] > 1e-7).all() and (both.residual[~out] <= 1e-7).all()
+    for j in range(len(queries)):  # and the brute-force truth
+        assert (both.status[j] == INSIDE) == lp_inside(points, queries[j])
+
+
+def test_membership_and_distance_send_unsettled_queries_to_the_membership_engine(monkeypatch):
+    from neuralhull.hull import api, membership_and_distance
+
+    real = api.hull_distance
+
+    def unsettled(*args, **kwargs):  # the distance pass "stops" with loose bounds for 4
+        result = real(*args, **kwargs)
+        result.converged[:4] = False
+        result.lower[:4], result.upper[:4] = 0.0, np.inf
+        return result
+
+    monkeypatch.setattr(api, "hull_distance", unsettled)
+    rng = np.random.default_rng(33)
+    points = rng.standard_normal((800, 6))
+    queries = np.vstack(
+        [rng.dirichlet(np.ones(7), 4) @ points[:7], rng.standard_normal((6, 6)) * 3]
+    )
+    both = membership_and_distance(points, queries, n_jobs=1)
+    assert both.stats["fallback"] == 4
+    alone = membership(points, queries, n_jobs=1)
+    np.testing.assert_array_equal(both.status, alone.status)
+    assert (both.method[:4] != "distance").all() and (both.method[4:] == "distance").all()
+    assert (both.distance[:4] == 0).all()  # the four are inside: distance 0, not a guess

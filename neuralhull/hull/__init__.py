@@ -101,7 +101,13 @@ One module per stage, in the order a query meets them:
 - :mod:`~neuralhull.hull.results` and :mod:`~neuralhull.hull.api`: what a caller sees.
 """
 
-from neuralhull.hull.api import hull_distance, in_hull, membership
+from neuralhull.hull.api import (
+    MembershipDistance,
+    hull_distance,
+    in_hull,
+    membership,
+    membership_and_distance,
+)
 from neuralhull.hull.numerics import (
     INSIDE,
     OUTSIDE,
@@ -124,4 +130,6 @@ __all__ = [
     "membership",
     "in_hull",
     "hull_distance",
+    "membership_and_distance",
+    "MembershipDistance",
 ]
