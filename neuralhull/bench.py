@@ -73,14 +73,20 @@ class PersistentLP:
     """The stronger baseline: one HiGHS model ``X^T lambda = q, 1.lambda = 1, lambda >= 0``
     built once per point set; each query only changes the row bounds, and the simplex
     starts from the previous query's basis (what a careful user writes instead of one
-    ``linprog`` per query).  Independent of the engine's own LP stage."""
+    ``linprog`` per query).  Independent of the engine's own LP stage.
 
-    def __init__(self, points: np.ndarray):
+    A warm start from the basis of an infeasible query can stall (seen on skewed pixel-like
+    data: a million iterations), so the basis is kept only after an optimal solve, and a
+    solve that reaches its iteration or time limit is retried once from scratch.
+    """
+
+    def __init__(self, points: np.ndarray, *, time_limit: float = 120.0):
         import highspy
         from scipy.sparse import csc_matrix
 
         n, d = points.shape
         self.d = d
+        self.time_limit = float(time_limit)
         a = csc_matrix(np.vstack([points.T, np.ones(n)]))
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = n, d + 1
@@ -101,16 +107,33 @@ class PersistentLP:
         # presolve off, dual or primal simplex, interior point): no presolve, dual simplex
         self.highs.setOptionValue("presolve", "off")
         self.highs.setOptionValue("simplex_strategy", 1)
+        self.highs.setOptionValue("simplex_iteration_limit", int(50 * (n + d + 1)))
         self.highs.passModel(lp)
         status = highspy.HighsModelStatus
+        self._optimal = status.kOptimal
         self._answer = {status.kOptimal: INSIDE, status.kInfeasible: OUTSIDE}
+        self._warm = False  # is the current basis one to start from
+        self.cold_retries = 0
+
+    def _run(self):
+        h = self.highs
+        h.setOptionValue("time_limit", float(h.getRunTime() + self.time_limit))
+        h.run()
+        return h.getModelStatus()
 
     def __call__(self, query: np.ndarray) -> int:
         h = self.highs
         for k in range(self.d):
             h.changeRowBounds(k, float(query[k]), float(query[k]))
-        h.run()
-        return self._answer.get(h.getModelStatus(), UNDECIDED)
+        if not self._warm:
+            h.clearSolver()
+        status = self._run()
+        if status not in self._answer and self._warm:  # a stalled warm start: once cold
+            self.cold_retries += 1
+            h.clearSolver()
+            status = self._run()
+        self._warm = status == self._optimal
+        return self._answer.get(status, UNDECIDED)
 
 
 def _run_baseline(solve, queries, order, must, budget_s, slow_s, n_fresh, n_combos):

@@ -256,3 +256,17 @@ def test_goals_and_results_options_reach_the_benchmark(monkeypatch):
     monkeypatch.setattr(bench, "bench_hull", fake)
     assert bench.main(["hull", "--goals", "--results", "results/mnist"]) == 0
     assert seen["cases"] == bench.GOAL_CASES and seen["results"] == "results/mnist"
+
+
+def test_persistent_model_starts_warm_only_from_an_optimal_basis(small_pixels):
+    # skewed pixel-like data, where a warm start from an infeasible query's basis stalled
+    # for a million iterations: the basis is dropped after every outside answer, and the
+    # answers agree with one linprog per query
+    rng = np.random.default_rng(3)
+    points, fresh = bench._case_data("pixels", 600, 5, rng, small_pixels)
+    combos = bench._convex_combinations(points, 20, rng)
+    model = bench.PersistentLP(points)
+    for q in np.vstack([fresh[:20], combos])[rng.permutation(40)]:
+        answer = model(q)
+        assert answer == bench._baseline(points, q)
+        assert model._warm == (answer == bench.INSIDE)
