@@ -294,6 +294,13 @@ def test_report_is_self_contained(tiny_run):
         assert fig in html
     # the findings come first: the front page points at them, their category sorts first
     assert "Start with" in html and "1. Findings" in html
+    # every run's per-sample hull table is an item labelled by what a reader filters on
+    labelled = re.findall(
+        r'"labels": \{"dataset": "[^"]+", "model": "[^"]+", "seed": "\d+", "space": "[^"]+"\}',
+        html,
+    )
+    runs = list((tiny_run / "results").glob("*/*/seed*/hull/*.tsv"))
+    assert runs and len(labelled) == len(runs), (len(labelled), len(runs))
 
 
 def test_nothing_to_do_after_a_finished_run(tiny_run):

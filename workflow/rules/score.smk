@@ -2,7 +2,18 @@ rule hull_membership:
     input:
         unpack(get_space_inputs),
     output:
-        "results/{dataset}/{model}/seed{seed}/hull/{space}.tsv",
+        report(
+            "results/{dataset}/{model}/seed{seed}/hull/{space}.tsv",
+            caption="../report/hull_space.rst",
+            category="5. Per run",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "seed": "{seed}",
+                "space": "{space}",
+            },
+        ),
     log:
         "logs/hull_membership/{dataset}/{model}/seed{seed}/{space}.log",
     benchmark:
