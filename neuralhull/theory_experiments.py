@@ -769,6 +769,7 @@ _SUMMARY_COLUMNS = {
         "seed",
         "n",
         "p",
+        "n_latent",
         "risk",
         "theory",
         "theory_finite_n",

@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from neuralhull.plots import _palette, _require, _save, _style
-from neuralhull.theory import ridgeless_risk_theory
+from neuralhull.theory import relu_features_risk_theory, ridgeless_risk_theory
 from neuralhull.theory_experiments import wilson_interval
 
 __all__ = [
@@ -250,8 +250,10 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
     """Test risk of min-norm least squares vs gamma = p / n, one panel per feature model.
 
     Simulations: mean over seeds +- 1 standard error, a colour per SNR; the asymptotic
-    theory (isotropic features) as lines, the exact expected risk at this finite n
-    (column ``theory_finite_n``, where the table has it and it is finite) as crosses; the
+    theory as lines (isotropic features: Hastie et al. Theorem 1; ReLU features:
+    :func:`~neuralhull.theory.relu_features_risk_theory` at psi = n_latent / n), the exact
+    expected risk at this finite n (column ``theory_finite_n``, where the table has it and
+    it is finite) as crosses; the
     interpolation threshold gamma = 1 dashed. Both axes are logarithmic.
 
     Parameters
@@ -288,18 +290,25 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
                     capsize=2,
                     color=colours[snr],
                 )
+                rows = df[(df["model"] == model) & (df["snr"] == snr)]
+                r2, sigma2 = float(rows["r2"].iloc[0]), float(rows["sigma2"].iloc[0])
+                lo, hi = df["gamma"].min(), df["gamma"].max()
+                segments = [np.geomspace(lo, 0.99, 200), np.geomspace(1.01, hi, 200)]
+                segments = [g[(g >= lo) & (g <= hi)] for g in segments]
+                if model == "relu" and "n_latent" in rows.columns:
+                    psi = float(rows["n_latent"].iloc[0]) / float(rows["n"].iloc[0])
+                    for segment in segments:
+                        if segment.size and np.isfinite(psi):
+                            theory = relu_features_risk_theory(segment, psi, r2, sigma2)
+                            ax.plot(segment, theory, "-", lw=1.2, color=colours[snr])
                 if model == "isotropic":
-                    rows = df[(df["model"] == model) & (df["snr"] == snr)]
                     if "theory_finite_n" in rows.columns:
                         exact = rows.groupby("gamma")["theory_finite_n"].first()
                         exact = exact[np.isfinite(exact.to_numpy(dtype=float))]
                         ax.plot(
                             exact.index, exact.to_numpy(), "x", ms=5, mew=1.2, color=colours[snr]
                         )
-                    r2, sigma2 = float(rows["r2"].iloc[0]), float(rows["sigma2"].iloc[0])
-                    lo, hi = df["gamma"].min(), df["gamma"].max()
-                    for segment in (np.geomspace(lo, 0.99, 200), np.geomspace(1.01, hi, 200)):
-                        segment = segment[(segment >= lo) & (segment <= hi)]
+                    for segment in segments:
                         if segment.size:
                             ax.plot(
                                 segment,
@@ -317,7 +326,7 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
         handles = [Line2D([], [], color=colours[s], lw=2, label=f"SNR {s:g}") for s in snrs]
         handles += [
             Line2D([], [], color="grey", marker="o", ls="none", label="simulation +- 1 s.e."),
-            Line2D([], [], color="grey", ls="-", label="theory, n -> inf (isotropic)"),
+            Line2D([], [], color="grey", ls="-", label="theory, n -> inf"),
             Line2D([], [], color="grey", marker="x", ls="none", label="exact at this n"),
             Line2D([], [], color="black", ls="--", lw=0.8, label="gamma = 1"),
         ]

@@ -424,8 +424,15 @@ def test_double_descent_table_layout():
     assert iso.loc[(0.5, 4.0, 0), "theory"] == pytest.approx(1.0)
     assert iso.loc[(2.0, 4.0, 1), "theory"] == pytest.approx(3.0)
     assert iso.loc[(2.0, 1.0, 0), "theory"] == pytest.approx(1.5)
-    assert table[table.model == "relu"].theory.isna().all()
-    assert table[table.model == "relu"].theory_finite_n.isna().all()
+    relu = table[table.model == "relu"]
+    assert relu.theory.to_numpy() == pytest.approx(
+        [
+            theory.relu_features_risk_theory(g, 15 / 60, r2, 1.0)
+            for g, r2 in zip(relu.gamma, relu.r2, strict=True)
+        ]
+    )
+    assert (relu.n_latent == 15).all() and table[table.model == "isotropic"].n_latent.isna().all()
+    assert relu.theory_finite_n.isna().all()
     for row in table[table.model == "isotropic"].itertuples():
         assert row.theory_finite_n == pytest.approx(
             exact_finite_n_risk(row.n, row.p, row.r2, row.sigma2), rel=1e-12
@@ -474,3 +481,168 @@ def test_double_descent_table_simulations_match_the_finite_n_column():
         assert (cell["theory_finite_n"] == exact).all()
         se = cell["risk"].std(ddof=1) / np.sqrt(len(cell))
         assert abs(cell["risk"].mean() - exact) <= 3 * se, (p, snr, cell["risk"].mean(), exact)
+
+
+# ---------------------------------------------------------------------------------------------
+# ReLU random features: the asymptotic risk
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.3, 0.7, 1.0])
+def test_marchenko_pastur_quadrature_has_the_law_s_moments(ratio):
+    # E lambda^k of the unit-variance Marchenko-Pastur law are Narayana polynomials:
+    # 1, 1, 1 + c, 1 + 3c + c^2, 1 + 6c + 6c^2 + c^3
+    x, w = theory._marchenko_pastur_nodes(ratio)
+    c = ratio
+    moments = [1.0, 1.0, 1 + c, 1 + 3 * c + c**2, 1 + 6 * c + 6 * c**2 + c**3]
+    for k, expected in enumerate(moments):
+        assert np.sum(w * x**k) == pytest.approx(expected, rel=1e-9)
+    assert np.all(w > 0)
+
+
+def test_relu_theory_without_a_linear_part_is_the_isotropic_risk_of_pure_noise():
+    # mu1 = 0: the features are independent of the target, which then acts as noise of
+    # variance r2 on top of sigma2, and is never learnt (approximation error r2)
+    for gamma in (0.2, 0.6, 1.3, 2.5, 9.0):
+        for psi in (0.1, 0.5, 2.0):
+            got = theory.relu_features_risk_theory(gamma, psi, 2.0, 0.5, mu1=0.0)
+            assert got == pytest.approx(2.0 + theory.ridgeless_risk_theory(gamma, 0.0, 2.5))
+
+
+def _mei_montanari_ridgeless_risk(psi1, psi2, f1_sq, tau2, zeta):
+    # Mei & Montanari (2019), Theorem 3: the lambda -> 0 limit of random-features ridge
+    # regression, psi1 = N / d features, psi2 = n / d samples, zeta = mu1 / mu_star, a
+    # linear target of norm F1 and noise tau^2: risk = F1^2 E1 / E0 + tau^2 E2 / E0. An
+    # independent closed form (polynomials in chi), derived by a different route.
+    psi, z = min(psi1, psi2), zeta
+    chi = -(((psi - 1) * z**2 - 1) + np.sqrt(((psi - 1) * z**2 - 1) ** 2 + 4 * z**2 * psi))
+    chi /= 2 * z**2
+    e0 = (
+        -(chi**5) * z**6
+        + 3 * chi**4 * z**4
+        + (psi1 * psi2 - psi2 - psi1 + 1) * chi**3 * z**6
+        - 2 * chi**3 * z**4
+        - 3 * chi**3 * z**2
+        + (psi1 + psi2 - 3 * psi1 * psi2 + 1) * chi**2 * z**4
+        + 2 * chi**2 * z**2
+        + chi**2
+        + 3 * psi1 * psi2 * chi * z**2
+        - psi1 * psi2
+    )
+    e1 = psi2 * chi**3 * z**4 - psi2 * chi**2 * z**2 + psi1 * psi2 * chi * z**2 - psi1 * psi2
+    e2 = (
+        chi**5 * z**6
+        - 3 * chi**4 * z**4
+        + (psi1 - 1) * chi**3 * z**6
+        + 2 * chi**3 * z**4
+        + 3 * chi**3 * z**2
+        - (psi1 + 1) * chi**2 * z**4
+        - 2 * chi**2 * z**2
+        - chi**2
+    )
+    return f1_sq * e1 / e0 + tau2 * e2 / e0
+
+
+@pytest.mark.parametrize("psi", [0.1, 0.25, 1.0, 3.0])
+def test_relu_theory_agrees_with_mei_montanari_closed_form(psi):
+    # our model in their variables: psi1 = p / d = gamma / psi, psi2 = n / d = 1 / psi
+    zeta = theory.RELU_MU1 / np.sqrt(theory.RELU_MU_STAR2)
+    for gamma in (0.05, 0.2, 0.5, 0.9, 0.99, 1.01, 1.1, 2.0, 5.0, 20.0):
+        for r2, sigma2 in ((5.0, 1.0), (1.0, 0.0), (0.0, 2.0)):
+            expected = _mei_montanari_ridgeless_risk(gamma / psi, 1 / psi, r2, sigma2, zeta)
+            got = theory.relu_features_risk_theory(gamma, psi, r2, sigma2)
+            assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), (gamma, r2, sigma2)
+
+
+def test_relu_theory_with_a_small_latent_dimension_learns_the_signal():
+    # psi -> 0: d latent directions with huge eigenvalues are learnt exactly; what remains
+    # is min-norm regression of pure noise on isotropic features
+    for gamma in (0.3, 0.7, 1.5, 3.0):
+        got = theory.relu_features_risk_theory(gamma, 1e-6, 3.0, 1.0)
+        assert got == pytest.approx(theory.ridgeless_risk_theory(gamma, 0.0, 1.0), rel=1e-4)
+
+
+def test_relu_theory_with_a_linear_activation_matches_linear_features_simulated():
+    # mu_star = 0: x = W z, a linear Gaussian model of covariance W W^T (rank min(p, d)):
+    # approximation error r2 (1 - p / d) below d, then rank d < n and pure variance. The
+    # risk ||W^T beta_hat - theta||^2 is exact for each draw; 3 SE over 10 draws.
+    n, d, r2 = 400, 200, 2.0
+    for gamma in (0.3, 0.45, 0.8, 2.0):
+        p = round(gamma * n)
+        risks = []
+        for seed in range(10):
+            rng = np.random.default_rng([seed, p])
+            theta = rng.standard_normal(d)
+            theta *= np.sqrt(r2) / np.linalg.norm(theta)
+            W = rng.standard_normal((p, d)) / np.sqrt(d)
+            Z = rng.standard_normal((n, d))
+            y = Z @ theta + rng.standard_normal(n)
+            beta = np.linalg.lstsq(Z @ W.T, y, rcond=None)[0]
+            risks.append(np.sum((W.T @ beta - theta) ** 2))
+        mean, se = np.mean(risks), np.std(risks, ddof=1) / np.sqrt(len(risks))
+        expected = theory.relu_features_risk_theory(p / n, d / n, r2, 1.0, mu1=1.0, mu_star2=0.0)
+        assert abs(mean - expected) <= 3 * se + 0.02 * expected, (gamma, mean, expected)
+
+
+def test_relu_theory_spectrum_step_matches_a_drawn_weight_matrix():
+    # the Marchenko-Pastur integrals against the same traces computed from the eigenvalues
+    # of one large drawn W (the deterministic equivalent given W, solved directly)
+    n, psi, r2, sigma2 = 2000, 0.25, 4.0, 1.0
+    d = round(psi * n)
+    mu1, ms2 = theory.RELU_MU1, theory.RELU_MU_STAR2
+    rng = np.random.default_rng(3)
+    for gamma in (0.15, 0.6, 1.7, 4.0):
+        p = round(gamma * n)
+        W = rng.standard_normal((p, d)) / np.sqrt(d)
+        lam = np.clip(np.linalg.eigvalsh(W.T @ W), 0, None)[-min(p, d) :]
+        s = np.concatenate([mu1**2 * lam + ms2, np.full(p - lam.size, ms2)])
+        signal = np.concatenate(
+            [r2 / d * mu1**2 * lam, np.zeros(p - lam.size)]
+        )  # (theta_x)_j^2 s_j^2
+        approx = r2 - np.sum(signal / s)
+        noise = sigma2 + approx
+        if p < n:
+            direct = approx + noise * (p / n) / (1 - p / n)
+        else:
+            kappa = optimize.brentq(lambda k, s=s: np.sum(s / (s + k)) / n - 1, 1e-12, 1e6)
+            d2 = np.sum((s / (s + kappa)) ** 2) / n
+            bias = kappa**2 * np.sum(signal / (s * (s + kappa) ** 2)) / (1 - d2)
+            direct = approx + bias + noise * d2 / (1 - d2)
+        assert theory.relu_features_risk_theory(gamma, psi, r2, sigma2) == pytest.approx(
+            direct, rel=0.02
+        )
+
+
+def test_relu_theory_matches_simulation_at_large_n():
+    # the check: n = 1,000, three gammas on each side of the threshold, the mean of
+    # 8 simulated data sets within 3 standard errors of the formula
+    n, snr, seeds = 1000, 5.0, range(8)
+    table = theory.double_descent_table(
+        n, [0.3, 0.5, 0.7, 1.5, 2.0, 3.0], [snr], seeds, models=("relu",), n_test=4000
+    )
+    for gamma, cell in table.groupby("gamma"):
+        expected = theory.relu_features_risk_theory(gamma, 0.25, snr, 1.0)
+        assert (cell["theory"] == expected).all()
+        se = cell["risk"].std(ddof=1) / np.sqrt(len(cell))
+        assert abs(cell["risk"].mean() - expected) <= 3 * se, (gamma, cell["risk"].mean(), expected)
+
+
+def test_relu_constants_are_relu_s_gaussian_moments():
+    def moment(k):  # E[G^k relu(G)] for G ~ N(0, 1), by quadrature on the half line
+        return integrate.quad(lambda x: x ** (k + 1) * stats.norm.pdf(x), 0, np.inf)[0]
+
+    mu0, mu1 = moment(0), moment(1)
+    second = integrate.quad(lambda x: x**2 * stats.norm.pdf(x), 0, np.inf)[0]  # E relu(G)^2
+    assert theory.RELU_MU0 == pytest.approx(mu0, rel=1e-10)
+    assert theory.RELU_MU1 == pytest.approx(mu1, rel=1e-10)
+    assert theory.RELU_MU_STAR2 == pytest.approx(second - mu0**2 - mu1**2, rel=1e-10)
+
+
+def test_relu_theory_rejects_bad_input():
+    with pytest.raises(ValueError, match="gamma"):
+        theory.relu_features_risk_theory(0.0, 0.25, 1.0, 1.0)
+    with pytest.raises(ValueError, match="psi"):
+        theory.relu_features_risk_theory(2.0, -1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="constant"):
+        theory.relu_features_risk_theory(2.0, 0.25, 1.0, 1.0, mu1=0.0, mu_star2=0.0)
+    assert theory.relu_features_risk_theory(1.0, 0.25, 1.0, 1.0) == np.inf

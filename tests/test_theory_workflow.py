@@ -18,7 +18,11 @@ import pytest
 import yaml
 
 from neuralhull.analysis import read_provenance, read_table
-from neuralhull.theory import kz_outside_probability, ridgeless_risk_theory
+from neuralhull.theory import (
+    kz_outside_probability,
+    relu_features_risk_theory,
+    ridgeless_risk_theory,
+)
 from neuralhull.theory_experiments import hull_probability_outliers
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
 from tests.test_theory import exact_finite_n_risk
@@ -166,7 +170,12 @@ def test_double_descent_matches_the_exact_finite_n_risk(theory_run):
         checked += 1
     assert checked == cells.ngroups == len(cfg["gammas"]) * len(cfg["snrs"])
     relu = dd[dd["model"] == "relu"]
-    assert relu["theory"].isna().all() and relu["theory_finite_n"].isna().all()
+    latent = cfg["n_latent"] or cfg["n"] // 4
+    assert (relu["n_latent"] == latent).all()
+    for row in relu.itertuples():
+        expected = relu_features_risk_theory(row.p / row.n, latent / row.n, row.r2, row.sigma2)
+        assert row.theory == pytest.approx(expected, rel=1e-12)
+    assert relu["theory_finite_n"].isna().all()
 
 
 def planned_rules(run, cfg, tmp_path):
