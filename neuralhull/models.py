@@ -3,7 +3,8 @@
 Every model is a :class:`torch.nn.Module` with two parts:
 
 - ``features(x) -> (n, h)``: the last hidden layer (after its non-linearity), the
-  representation whose convex hull and neighbourhoods the workflow measures;
+  representation whose convex hull and neighbourhoods the workflow measures
+  (``readings(x)`` gives that layer both before and after its non-linearity);
 - ``head``: a linear read-out from that layer to the class logits.
 
 ``forward(x) = head(features(x))``. Inputs are float tensors ``(n, C, H, W)``, already
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-ARCHITECTURES = ("mlp", "cnn", "resnet18")
+ARCHITECTURES = ("mlp", "cnn", "convnet", "resnet18")
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,14 @@ class ModelSpec:
     in_shape : (C, H, W) of the inputs.
     n_classes : number of classes.
     width : size of the last hidden layer (``resnet18``: fixed at 512, ignored).
-    depth : number of hidden layers (``mlp``) or convolution blocks (``cnn``).
-    channels : channels of the first convolution block (``cnn``; doubled per block).
+    depth : number of hidden layers (``mlp``) or convolution blocks (``cnn``; ``convnet``
+        has two convolutions, whatever ``depth`` says).
+    channels : channels of the first convolution (``cnn``, ``convnet``; doubled per block).
+
+    ``convnet`` is the network of the PyTorch MNIST example (``channels=32``: two unpadded
+    3x3 convolutions of 32 and 64 channels with ReLU, a 2x2 max-pool, dropout 0.25, a
+    fully connected layer of ``width`` units with ReLU, dropout 0.5, the linear head),
+    the architecture of the public reproductions of the bottleneck experiment.
     """
 
     arch: str
@@ -67,6 +74,26 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
 
+    def readings(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last hidden layer read two ways: ``(linear, relu)``.
+
+        ``linear`` is the output of the body's last fully connected layer before its
+        non-linearity, ``relu`` the same layer after it (what :meth:`features` returns), from
+        one forward pass. Only for bodies that end in a fully connected layer (``mlp``,
+        ``cnn``, ``convnet``).
+        """
+        body = self.body
+        linear_at = (
+            [i for i, m in enumerate(body) if isinstance(m, nn.Linear)]
+            if isinstance(body, nn.Sequential)
+            else []
+        )
+        if not linear_at:
+            raise ValueError("this architecture has no fully connected last hidden layer")
+        i = linear_at[-1]
+        linear = body[: i + 1](x)
+        return linear, body[i + 1 :](linear)
+
 
 def _mlp_body(spec: ModelSpec) -> nn.Module:
     c, h, w = spec.in_shape
@@ -92,6 +119,26 @@ def _cnn_body(spec: ModelSpec) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+def _convnet_body(spec: ModelSpec) -> nn.Module:
+    c, h, w = spec.in_shape
+    if min(h, w) < 6:
+        raise ValueError(f"convnet needs images of at least 6 x 6 pixels, got {h} x {w}")
+    ch = spec.channels
+    flat = 2 * ch * ((h - 4) // 2) * ((w - 4) // 2)
+    return nn.Sequential(
+        nn.Conv2d(c, ch, 3),
+        nn.ReLU(),
+        nn.Conv2d(ch, 2 * ch, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Dropout(0.25),
+        nn.Flatten(),
+        nn.Linear(flat, spec.width),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+    )
+
+
 def _resnet18_body(spec: ModelSpec) -> nn.Module:
     from torchvision.models import resnet18
 
@@ -109,6 +156,8 @@ def build_model(spec: ModelSpec) -> Classifier:
         return Classifier(_mlp_body(spec), spec.width, spec.n_classes)
     if spec.arch == "cnn":
         return Classifier(_cnn_body(spec), spec.width, spec.n_classes)
+    if spec.arch == "convnet":
+        return Classifier(_convnet_body(spec), spec.width, spec.n_classes)
     if spec.arch == "resnet18":
         if spec.in_shape[0] != 3:
             raise ValueError(

@@ -620,17 +620,21 @@ def bottleneck_spec(
     *,
     channels: int = 4,
     depth: int = 2,
+    arch: str = "cnn",
 ):
     """A CNN whose last hidden layer (the embedding) has ``k`` units.
 
-    :class:`neuralhull.models.ModelSpec` with ``arch="cnn"`` and ``width=k``: ``depth``
-    convolution blocks from ``channels`` channels, then a k-unit ReLU layer and the linear
-    head.
+    :class:`neuralhull.models.ModelSpec` with ``width=k``. ``arch="cnn"``: ``depth``
+    convolution blocks from ``channels`` channels, then a k-unit fully connected layer with
+    ReLU and the linear head. ``arch="convnet"``: the PyTorch MNIST example network
+    (``channels=32`` for its 32 and 64 channels) with its 128-unit layer replaced by k.
     """
     from neuralhull.models import ModelSpec
 
+    if arch not in ("cnn", "convnet"):
+        raise ValueError(f"bottleneck arch must be 'cnn' or 'convnet', got {arch!r}")
     return ModelSpec(
-        arch="cnn",
+        arch=arch,
         in_shape=tuple(int(s) for s in image_shape),
         n_classes=_check_positive_int(n_classes, "n_classes"),
         width=_check_positive_int(k, "bottleneck size k"),
@@ -651,8 +655,10 @@ class BottleneckResult:
     norm : dict
         Input normalisation (``mean``, ``std``).
     train_embeddings : (n, k) float32
-        Last hidden layer of every training image.
+        Last hidden layer of every training image, after its ReLU.
     test_embeddings : (m, k) float32
+    train_linear, test_linear : (n, k), (m, k) float32
+        The same layer before its ReLU (the bottleneck layer's linear output).
     test_predictions : (m,) int64
     test_accuracy : float
     train_config : neuralhull.training.TrainConfig
@@ -667,6 +673,8 @@ class BottleneckResult:
     test_predictions: np.ndarray
     test_accuracy: float
     train_config: object = None
+    train_linear: np.ndarray | None = None
+    test_linear: np.ndarray | None = None
 
 
 def train_bottleneck(
@@ -679,9 +687,12 @@ def train_bottleneck(
     n_classes: int,
     channels: int = 4,
     depth: int = 2,
+    arch: str = "cnn",
     epochs: int = 1,
     lr: float = 1e-3,
     batch_size: int = 128,
+    optimizer: str = "adam",
+    lr_decay: float = 1.0,
     seed: int = 0,
     device: str = "auto",
     log: Callable[[str], None] = print,
@@ -698,7 +709,9 @@ def train_bottleneck(
     x_train, x_test : (n, C, H, W), (m, C, H, W) uint8 images
     y_train, y_test : (n,), (m,) int labels in ``[0, n_classes)``
     n_classes, channels, depth : int
-    epochs, lr, batch_size, seed : training settings
+    arch : {"cnn", "convnet"}
+    epochs, lr, batch_size, optimizer, lr_decay, seed : training settings
+        (:class:`neuralhull.training.TrainConfig`)
     device : {"auto", "cpu", "cuda"}
     log : callable(str)
 
@@ -708,10 +721,28 @@ def train_bottleneck(
     """
     from neuralhull.training import TrainConfig, train_classifier
 
-    spec = bottleneck_spec(k, tuple(x_train.shape[1:]), n_classes, channels=channels, depth=depth)
-    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    spec = bottleneck_spec(
+        k, tuple(x_train.shape[1:]), n_classes, channels=channels, depth=depth, arch=arch
+    )
+    cfg = TrainConfig(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        optimizer=optimizer,
+        lr_decay=lr_decay,
+    )
     model, history, norm = train_classifier(
-        spec, cfg, x_train, y_train, x_test, y_test, device=device, log=log, features=True
+        spec,
+        cfg,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        device=device,
+        log=log,
+        features=True,
+        readings=True,
     )
     predictions = history.final_test.predictions
     return BottleneckResult(
@@ -724,6 +755,8 @@ def train_bottleneck(
         test_predictions=predictions,
         test_accuracy=float(np.mean(predictions == np.asarray(y_test))),
         train_config=cfg,
+        train_linear=history.final_train.linear_features,
+        test_linear=history.final_test.linear_features,
     )
 
 
@@ -748,6 +781,7 @@ _SUMMARY_COLUMNS = {
     ],
     "embedding": [
         "dataset",
+        "reading",
         "k",
         "test_accuracy",
         "train_accuracy",
@@ -812,7 +846,7 @@ def collect_parts(experiment: str, parts: Sequence[pd.DataFrame]) -> pd.DataFram
         order = table["method"].map({m: i for i, m in enumerate(REAL_DIMENSION_METHODS)})
         keys = [order, table["k"]]
     elif experiment == "embedding":
-        keys = [table["k"]]
+        keys = [table["reading"].map({"linear": 0, "relu": 1}), table["k"]]
     else:
         order = table["model"].map({"isotropic": 0, "relu": 1})
         keys = [order, table["gamma"], table["snr"], table["seed"]]

@@ -193,46 +193,56 @@ def plot_real_dimension(df: pd.DataFrame, path) -> None:
 def plot_embedding(df: pd.DataFrame, path) -> None:
     """Bottleneck CNNs: fraction of test embeddings inside the hull beside test accuracy.
 
-    Left: fraction inside vs the bottleneck size k (an embedding whose training points
-    span fewer than k dimensions is labelled with that rank), with the 95% Wilson interval
-    of inside / (inside + outside) where the table has those counts. Right: test accuracy
-    vs k.
+    One panel per reading of the bottleneck (``linear``: before its ReLU; ``relu``: after
+    it), side by side when the table has both: fraction inside vs the bottleneck size k,
+    with the 95% Wilson interval of inside / (inside + outside) where the table has those
+    counts, and each size whose training embeddings span fewer than k dimensions labelled
+    with that rank (dead ReLU units lower the rank of the relu reading). Last panel: test
+    accuracy vs k (one network per k, so the same for both readings).
 
     Parameters
     ----------
     df : DataFrame
-        Columns k, fraction_inside, test_accuracy (and inside, outside, rank, dataset,
-        queries, undecided).
+        Columns k, fraction_inside, test_accuracy (and reading, inside, outside, rank,
+        dataset, queries, undecided).
     path : str or Path
         PNG to write.
     """
     _require(df, ["k", "fraction_inside", "test_accuracy"], "embedding table")
-    data = df.sort_values("k")
-    colour = sns.color_palette("colorblind", 2)
+    df = df if "reading" in df.columns else df.assign(reading="relu")
+    readings = [r for r in ("linear", "relu") if r in set(df["reading"])]
+    colour = sns.color_palette("colorblind", 3)
     with _style():
-        fig = Figure(figsize=(9.6, 3.9), layout="constrained")
-        left, right = fig.subplots(1, 2)
-        yerr = _wilson_yerr(data) if {"inside", "outside"} <= set(data.columns) else None
-        left.errorbar(
-            data["k"], data["fraction_inside"], yerr=yerr, fmt="o-", capsize=2.5, color=colour[0]
-        )
-        if "rank" in data.columns:
-            for _, row in data[data["rank"] < data["k"]].iterrows():
-                left.annotate(
-                    f"rank {int(row['rank'])}",
-                    (row["k"], row["fraction_inside"]),
-                    textcoords="offset points",
-                    xytext=(4, 4),
-                    fontsize="x-small",
-                )
-        left.set_ylim(-0.03, 1.03)
-        left.set_xlabel("bottleneck size k")
-        left.set_ylabel("fraction of test embeddings inside the hull")
-        right.plot(data["k"], data["test_accuracy"], "s-", color=colour[1])
+        fig = Figure(figsize=(4.8 * (len(readings) + 1), 3.9), layout="constrained")
+        axes = fig.subplots(1, len(readings) + 1, squeeze=False)[0]
+        for ax, reading, c in zip(axes, readings, colour, strict=False):
+            data = df[df["reading"] == reading].sort_values("k")
+            yerr = _wilson_yerr(data) if {"inside", "outside"} <= set(data.columns) else None
+            ax.errorbar(
+                data["k"], data["fraction_inside"], yerr=yerr, fmt="o-", capsize=2.5, color=c
+            )
+            if "rank" in data.columns:
+                for _, row in data[data["rank"] < data["k"]].iterrows():
+                    ax.annotate(
+                        f"rank {int(row['rank'])}",
+                        (row["k"], row["fraction_inside"]),
+                        textcoords="offset points",
+                        xytext=(4, 4),
+                        fontsize="x-small",
+                    )
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_xlabel("bottleneck size k")
+            where = "before its ReLU" if reading == "linear" else "after its ReLU"
+            ax.set_title(f"{reading} reading ({where})", fontsize="medium")
+            ax.set_ylabel("fraction of test embeddings inside the hull")
+            _log2_x(ax, data["k"])
+        right = axes[-1]
+        accuracy = df.sort_values("k").drop_duplicates("k")
+        right.plot(accuracy["k"], accuracy["test_accuracy"], "s-", color=colour[2])
         right.set_xlabel("bottleneck size k")
         right.set_ylabel("test accuracy")
-        for ax in (left, right):
-            _log2_x(ax, data["k"])
+        right.set_title("test accuracy of each network", fontsize="medium")
+        _log2_x(right, accuracy["k"])
         title = []
         if "dataset" in df.columns:
             title.append(f"{df['dataset'].iloc[0]}")

@@ -42,6 +42,10 @@ class TrainConfig:
     # batches are the same seeded sequence as a full run's, so a ``steps`` model is a
     # snapshot of the same run early in training: the "training length" lever of the zoo.
     steps: int | None = None
+    # "adam" or "adadelta" (the PyTorch MNIST example's), the learning rate multiplied by
+    # lr_decay after every epoch (that example's StepLR(step_size=1, gamma=0.7)).
+    optimizer: str = "adam"
+    lr_decay: float = 1.0
 
 
 @dataclass
@@ -173,6 +177,8 @@ class Pass:
     accuracy: float
     predictions: np.ndarray  # (n,) int64
     features: np.ndarray | None = None  # (n, hidden) float32 when asked for
+    # the same layer before its non-linearity, when asked for (``readings=True``)
+    linear_features: np.ndarray | None = None
 
 
 @torch.no_grad()
@@ -183,17 +189,23 @@ def forward_pass(
     device: torch.device,
     *,
     features: bool = False,
+    readings: bool = False,
     batch_size: int = EVAL_BATCH,
 ) -> Pass:
     """Mean cross-entropy, accuracy and predicted class of ``model`` on ``x (n, C, H, W)``,
     ``y (n,)``; with ``features``, the last hidden layer of every sample too (the same
     forward pass: scoring and extraction never run the network twice). Without labels
-    (``y`` None) only the predictions and features are computed; loss and accuracy are NaN."""
+    (``y`` None) only the predictions and features are computed; loss and accuracy are NaN.
+    With ``readings``, that layer before its non-linearity too (:meth:`Classifier.readings`)."""
     model.eval()
     loss_sum, correct = 0.0, 0
-    preds, feats = [], []
+    preds, feats, linear = [], [], []
     for i in range(0, len(x), batch_size):
-        h = model.features(x[i : i + batch_size].to(device))
+        if readings:
+            pre, h = model.readings(x[i : i + batch_size].to(device))
+            linear.append(pre.cpu().numpy().astype(np.float32))
+        else:
+            h = model.features(x[i : i + batch_size].to(device))
         logits = model.head(h)
         pred = logits.argmax(1)
         if y is not None:
@@ -209,6 +221,7 @@ def forward_pass(
         accuracy=correct / len(x) if scored else math.nan,
         predictions=np.concatenate(preds).astype(np.int64),
         features=np.concatenate(feats) if features else None,
+        linear_features=np.concatenate(linear) if readings else None,
     )
 
 
@@ -224,12 +237,14 @@ def train_classifier(
     log: Callable[[str], None] = print,
     checkpoint: str | None = None,
     features: bool = False,
+    readings: bool = False,
 ) -> tuple[Classifier, TrainResult, dict]:
-    """Train a classifier from scratch with Adam and cross-entropy.
+    """Train a classifier from scratch with cross-entropy (Adam, or Adadelta).
 
     With ``features``, the final evaluation keeps the last hidden layer and the predicted
     class of every training and test sample (``result.final_train`` / ``final_test``): the
-    pass that measures the final accuracies is the extraction, not a second one.
+    pass that measures the final accuracies is the extraction, not a second one. With
+    ``readings`` as well, that layer before its non-linearity (``linear_features``).
 
     With ``checkpoint`` (a path outside the job's declared outputs, which Snakemake deletes
     before a rerun), the full training state is written there atomically after every
@@ -269,7 +284,14 @@ def train_classifier(
     yt = torch.from_numpy(noisy)
 
     model = fast_layout(build_model(spec).to(dev))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "adadelta":
+        opt = torch.optim.Adadelta(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'adadelta', got {cfg.optimizer!r}")
+    if not 0 < cfg.lr_decay <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1], got {cfg.lr_decay}")
     gen = torch.Generator().manual_seed(cfg.seed)
     result = TrainResult(device=str(dev), n_noisy_labels=n_noisy)
     fingerprint = run_fingerprint(spec, cfg, x_train, y_train)
@@ -300,6 +322,8 @@ def train_classifier(
         f"label noise {cfg.label_noise} ({n_noisy} labels changed)"
     )
     for epoch in range(start_epoch, epochs + 1):
+        for group in opt.param_groups:  # a function of the epoch alone: resumes exactly
+            group["lr"] = cfg.lr * cfg.lr_decay ** (epoch - 1)
         model.train()
         t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
@@ -326,8 +350,9 @@ def train_classifier(
                 )
         steps_left -= min(n_batches, steps_left)
         last = epoch == epochs
-        tr = forward_pass(model, xt, yt_true, dev, features=features and last)
-        te = forward_pass(model, xe, ye, dev, features=features and last)
+        keep, both = features and last, readings and features and last
+        tr = forward_pass(model, xt, yt_true, dev, features=keep, readings=both)
+        te = forward_pass(model, xe, ye, dev, features=keep, readings=both)
         tr_loss, tr_acc, te_loss, te_acc = tr.loss, tr.accuracy, te.loss, te.accuracy
         result.train_loss.append(tr_loss)
         result.test_loss.append(te_loss)

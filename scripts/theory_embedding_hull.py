@@ -1,5 +1,6 @@
 """theory_embedding_hull: fraction of test embeddings inside the hull of the training
-embeddings of one bottleneck CNN, with its test accuracy."""
+embeddings of one bottleneck CNN, read before (linear) or after (relu) the bottleneck's
+ReLU, with its test accuracy."""
 
 import numpy as np
 import pandas as pd
@@ -12,14 +13,24 @@ from neuralhull.theory_experiments import affine_rank, hull_counts
 
 log = job_log(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.hull
+suffix = {"relu": "", "linear": "_linear"}[w.reading]
 with np.load(snakemake.input.embeddings) as f:
-    train, test = f["train"].astype(np.float64), f["test"].astype(np.float64)
+    if f"train{suffix}" not in f:
+        raise ValueError(
+            f"{snakemake.input.embeddings} has no {w.reading} reading (written by an older "
+            "version of the workflow); delete it to retrain"
+        )
+    train = f[f"train{suffix}"].astype(np.float64)
+    test = f[f"test{suffix}"].astype(np.float64)
     accuracy = float(np.mean(f["pred_test"] == f["y_test"]))
 metrics = load_json(snakemake.input.metrics)
 idx = query_subsample(len(test), p["max_queries"], p["seed"])
 rank = affine_rank(train)
-dead = int(np.sum(train.max(axis=0) <= 0))
-log(f"k={w.k}: {len(train)} training embeddings, affine rank {rank}, {dead} dead units")
+dead = int(np.sum(train.max(axis=0) <= 0))  # never positive: the ReLU never fires
+log(
+    f"k={w.k}, {w.reading} reading: {len(train)} training embeddings, affine rank {rank}, "
+    f"{dead} dead units"
+)
 counts = hull_counts(
     train,
     test[idx],
@@ -31,6 +42,7 @@ log(f"{counts}")
 row = {
     "dataset": w.dataset,
     "k": int(w.k),
+    "reading": w.reading,
     "test_accuracy": accuracy,
     "train_accuracy": metrics["final_train_accuracy"],
     "rank": rank,

@@ -26,20 +26,29 @@ result = train_bottleneck(
     n_classes=len(ds.classes),
     channels=p["channels"],
     depth=p["depth"],
+    arch=p["arch"],
     epochs=p["epochs"],
     lr=p["lr"],
     batch_size=p["batch_size"],
+    optimizer=p["optimizer"],
+    lr_decay=p["lr_decay"],
     seed=p["seed"],
     device=snakemake.params.device,
     log=log,
 )
-if not (np.isfinite(result.train_embeddings).all() and np.isfinite(result.test_embeddings).all()):
-    raise ValueError(f"bottleneck k={k}: embeddings contain NaN or inf")
+arrays = {
+    "train": result.train_embeddings,  # the relu reading: after the bottleneck's ReLU
+    "test": result.test_embeddings,
+    "train_linear": result.train_linear,  # the linear reading: before it
+    "test_linear": result.test_linear,
+}
+for name, values in arrays.items():
+    if not np.isfinite(values).all():
+        raise ValueError(f"bottleneck k={k}: {name} embeddings contain NaN or inf")
 save_model(result.model, result.spec, result.norm, snakemake.output.weights)
 save_npz(
     snakemake.output.embeddings,
-    train=result.train_embeddings,
-    test=result.test_embeddings,
+    **arrays,
     y_test=ds.y_test,
     pred_test=result.test_predictions,
 )

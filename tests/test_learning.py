@@ -324,3 +324,52 @@ def test_auto_device_says_in_the_log_where_it_runs(digits):
     lines = []
     _train(digits, cfg, log=lines.append, device="cpu")
     assert "device=cpu (config: device cpu)" in lines[0], lines[0]
+
+
+def test_convnet_is_the_pytorch_mnist_example_network():
+    # channels 32, width 128: the example's network (1,199,882 parameters: conv 320 +
+    # 18,496, fully connected 1,179,776 + 1,290)
+    spec = ModelSpec(arch="convnet", in_shape=(1, 28, 28), n_classes=10, width=128, channels=32)
+    model = build_model(spec)
+    assert sum(p.numel() for p in model.parameters()) == 1_199_882
+    assert model.features(torch.randn(3, 1, 28, 28)).shape == (3, 128)
+    drops = [m.p for m in model.body if isinstance(m, torch.nn.Dropout)]
+    assert drops == [0.25, 0.5]
+    with pytest.raises(ValueError, match="6 x 6"):
+        build_model(ModelSpec(arch="convnet", in_shape=(1, 4, 4), n_classes=10))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn", "convnet"])
+def test_readings_are_the_last_hidden_layer_before_and_after_its_relu(arch):
+    torch.manual_seed(0)
+    spec = ModelSpec(arch=arch, in_shape=(1, 8, 8), n_classes=10, width=12, channels=4)
+    model = build_model(spec).eval()
+    x = torch.randn(20, 1, 8, 8)
+    with torch.no_grad():
+        linear, relu = model.readings(x)
+        assert torch.equal(relu, model.features(x))
+        assert torch.equal(relu, torch.relu(linear))
+        assert (linear < 0).any()  # a real pre-activation, not the ReLU's output
+    resnet = build_model(ModelSpec(arch="resnet18", in_shape=(3, 32, 32), n_classes=10))
+    with pytest.raises(ValueError, match="fully connected"):
+        resnet.readings(torch.randn(1, 3, 32, 32))
+
+
+def test_adadelta_with_a_decaying_rate_learns_and_resumes_bitwise(digits, tmp_path):
+    cfg = TrainConfig(epochs=5, lr=1.0, batch_size=64, seed=2, optimizer="adadelta", lr_decay=0.7)
+    full = _train(digits, cfg, log=lambda m: None)
+    assert full[1].test_accuracy[-1] > 0.75  # chance is 0.1
+    # the decay is a function of the epoch: a resumed run ends bitwise where a full run does
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(_Killed):
+        _train(digits, cfg, log=_kill_after(2), checkpoint=str(ckpt))
+    _same(full, _train(digits, cfg, log=lambda m: None, checkpoint=str(ckpt)))
+    # and it changes the run: without decay the weights differ
+    other = _train(digits, TrainConfig(**{**cfg.__dict__, "lr_decay": 1.0}), log=lambda m: None)
+    assert not torch.equal(
+        next(iter(full[0].state_dict().values())), next(iter(other[0].state_dict().values()))
+    )
+    with pytest.raises(ValueError, match="optimizer"):
+        _train(digits, TrainConfig(epochs=1, optimizer="sgd"), log=lambda m: None)
+    with pytest.raises(ValueError, match="lr_decay"):
+        _train(digits, TrainConfig(epochs=1, lr_decay=0.0), log=lambda m: None)

@@ -138,15 +138,30 @@ def test_real_dimension_table(theory_run):
 
 def test_embedding_table(theory_run):
     cfg = TINY["theory"]["embedding"]
-    emb = table(theory_run, "embedding").set_index("k")
-    assert sorted(emb.index) == sorted(cfg["sizes"])
-    assert (emb["queries"] == TINY["theory"]["real_data"]["max_queries"]).all()
-    assert (emb["inside"] + emb["outside"] + emb["undecided"] == emb["queries"]).all()
-    assert (emb["rank"] <= emb.index).all()
-    assert (emb["rank"] + emb["dead_units"] <= emb.index).all()
-    # a CNN on digits with an 8-unit bottleneck is known to exceed 85% test accuracy
-    assert emb.loc[max(cfg["sizes"]), "test_accuracy"] > 0.85
-    assert emb["test_accuracy"].between(0, 1).all()
+    both = table(theory_run, "embedding")
+    assert list(both["reading"].unique()) == ["linear", "relu"] == cfg["readings"]
+    for _reading, emb in both.groupby("reading"):
+        emb = emb.set_index("k")
+        assert sorted(emb.index) == sorted(cfg["sizes"])
+        assert (emb["queries"] == TINY["theory"]["real_data"]["max_queries"]).all()
+        assert (emb["inside"] + emb["outside"] + emb["undecided"] == emb["queries"]).all()
+        assert (emb["rank"] <= emb.index).all()
+        # a CNN on digits with an 8-unit bottleneck is known to exceed 85% test accuracy
+        assert emb.loc[max(cfg["sizes"]), "test_accuracy"] > 0.85
+        assert emb["test_accuracy"].between(0, 1).all()
+    linear = both[both["reading"] == "linear"].set_index("k")
+    relu = both[both["reading"] == "relu"].set_index("k")
+    # one network per k read twice: the same accuracy and dead units; dead units lower the
+    # rank of the relu reading only
+    assert (linear["test_accuracy"] == relu["test_accuracy"]).all()
+    assert (linear["dead_units"] == relu["dead_units"]).all()
+    assert (relu["rank"] + relu["dead_units"] <= relu.index).all()
+    assert (linear["rank"] >= relu["rank"]).all()
+    # the saved readings agree with the network: relu(linear) is the relu reading
+    for k in cfg["sizes"]:
+        with np.load(theory_run / f"results/theory/embedding/digits/{k}/embeddings.npz") as f:
+            assert np.array_equal(np.maximum(f["train_linear"], 0), f["train"])
+            assert np.array_equal(np.maximum(f["test_linear"], 0), f["test"])
 
 
 def test_double_descent_matches_the_exact_finite_n_risk(theory_run):

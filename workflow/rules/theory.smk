@@ -68,9 +68,10 @@ THEORY_PARTS = {
         k=sorted(THEORY["real_data"]["dimensions"]),
     ),
     "embedding": expand(
-        "results/theory/embedding/{dataset}/{k}/hull.tsv",
+        "results/theory/embedding/{dataset}/{k}/{reading}.tsv",
         dataset=THEORY_DATASET,
         k=sorted(THEORY["embedding"]["sizes"]),
+        reading=THEORY["embedding"]["readings"],
     ),
     "double_descent": expand(
         "results/theory/double_descent/{features}.tsv",
@@ -115,7 +116,17 @@ THEORY_QUERIES = canonical(
 THEORY_TRAINING = canonical(
     {
         key: THEORY["embedding"][key]
-        for key in ["channels", "depth", "epochs", "lr", "batch_size", "seed"]
+        for key in [
+            "arch",
+            "channels",
+            "depth",
+            "epochs",
+            "lr",
+            "lr_decay",
+            "optimizer",
+            "batch_size",
+            "seed",
+        ]
     }
 )
 THEORY_RIDGELESS = canonical(
@@ -229,11 +240,13 @@ rule theory_embedding_hull:
         embeddings="results/theory/embedding/{dataset}/{k}/embeddings.npz",
         metrics="results/theory/embedding/{dataset}/{k}/train_metrics.json",
     output:
-        "results/theory/embedding/{dataset}/{k}/hull.tsv",
+        "results/theory/embedding/{dataset}/{k}/{reading}.tsv",
     log:
-        "logs/theory_embedding_hull/{dataset}/{k}.log",
+        "logs/theory_embedding_hull/{dataset}/{k}/{reading}.log",
     benchmark:
-        "benchmarks/theory_embedding_hull/{dataset}/{k}.tsv"
+        "benchmarks/theory_embedding_hull/{dataset}/{k}/{reading}.tsv"
+    wildcard_constraints:
+        reading="linear|relu",
     conda:
         "../../envs/hull.yaml"
     threads: 1
