@@ -693,6 +693,7 @@ def train_bottleneck(
     batch_size: int = 128,
     optimizer: str = "adam",
     lr_decay: float = 1.0,
+    warmup_steps: int = 0,
     seed: int = 0,
     device: str = "auto",
     log: Callable[[str], None] = print,
@@ -710,7 +711,7 @@ def train_bottleneck(
     y_train, y_test : (n,), (m,) int labels in ``[0, n_classes)``
     n_classes, channels, depth : int
     arch : {"cnn", "convnet"}
-    epochs, lr, batch_size, optimizer, lr_decay, seed : training settings
+    epochs, lr, batch_size, optimizer, lr_decay, warmup_steps, seed : training settings
         (:class:`neuralhull.training.TrainConfig`)
     device : {"auto", "cpu", "cuda"}
     log : callable(str)
@@ -731,6 +732,7 @@ def train_bottleneck(
         seed=seed,
         optimizer=optimizer,
         lr_decay=lr_decay,
+        warmup_steps=warmup_steps,
     )
     model, history, norm = train_classifier(
         spec,
@@ -811,6 +813,17 @@ _SUMMARY_COLUMNS = {
 }
 
 
+_DATASET_ORDER = ("digits", "mnist", "fashion_mnist", "cifar10")
+
+
+def _dataset_order(table: pd.DataFrame) -> pd.Series:
+    # a fixed order (simplest first), then any other name alphabetically: the same rows
+    # whatever the order of the parts
+    others = sorted(set(table["dataset"]) - set(_DATASET_ORDER))
+    rank = {d: i for i, d in enumerate((*_DATASET_ORDER, *others))}
+    return table["dataset"].map(rank)
+
+
 def collect_parts(experiment: str, parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """One experiment's summary table from the tables of its jobs.
 
@@ -844,9 +857,9 @@ def collect_parts(experiment: str, parts: Sequence[pd.DataFrame]) -> pd.DataFram
         keys = [order, table["d"], table["N"]]
     elif experiment == "real_dimension":
         order = table["method"].map({m: i for i, m in enumerate(REAL_DIMENSION_METHODS)})
-        keys = [order, table["k"]]
+        keys = [_dataset_order(table), order, table["k"]]
     elif experiment == "embedding":
-        keys = [table["reading"].map({"linear": 0, "relu": 1}), table["k"]]
+        keys = [_dataset_order(table), table["reading"].map({"linear": 0, "relu": 1}), table["k"]]
     else:
         order = table["model"].map({"isotropic": 0, "relu": 1})
         keys = [order, table["gamma"], table["snr"], table["seed"]]

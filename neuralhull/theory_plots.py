@@ -130,8 +130,9 @@ def plot_hull_probability(df: pd.DataFrame, path) -> None:
 def plot_real_dimension(df: pd.DataFrame, path) -> None:
     """Fraction of test samples inside the training hull vs dimension, a line per method.
 
-    Each point carries the 95% Wilson interval of the binomial proportion
-    inside / (inside + outside) (the decided queries; undecided ones are left out).
+    One panel per dataset, side by side. Each point carries the 95% Wilson interval of the
+    binomial proportion inside / (inside + outside) (the decided queries; undecided ones
+    are left out).
 
     Parameters
     ----------
@@ -154,39 +155,41 @@ def plot_real_dimension(df: pd.DataFrame, path) -> None:
     methods = list(dict.fromkeys(df["method"]))
     colours = _palette(methods)
     markers = dict(zip(methods, ["o", "s", "^", "D", "v", "P", "X"] * 3, strict=False))
+    df = df if "dataset" in df.columns else df.assign(dataset="")
+    datasets = list(dict.fromkeys(df["dataset"]))
     with _style():
-        fig = Figure(figsize=(6.4, 4.4))
-        ax = fig.subplots()
-        for method in methods:
-            data = df[df["method"] == method].dropna(subset=["fraction_inside"])
-            data = data.sort_values("dimension")
-            if data.empty:
-                continue
-            ax.errorbar(
-                data["dimension"],
-                data["fraction_inside"],
-                yerr=_wilson_yerr(data),
-                fmt="-",
-                marker=markers[method],
-                ms=5,
-                capsize=2.5,
-                color=colours[method],
-                label=labels.get(method, method),
-            )
-        _log2_x(ax, df["dimension"])
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel("dimension")
-        ax.set_ylabel("fraction of test samples inside the hull")
-        title = []
-        if "dataset" in df.columns:
-            title.append(f"{df['dataset'].iloc[0]}, full training set")
-        if "queries" in df.columns:
-            title.append(f"{int(df['queries'].max())} test queries, 95% Wilson intervals")
-        note = _undecided_note(df)
-        if note:
-            title.append(note)
-        ax.set_title("; ".join(title), fontsize="small")
-        ax.legend(title=None, loc="upper right", frameon=False)
+        fig = Figure(figsize=(6.4 * len(datasets), 4.4))
+        axes = fig.subplots(1, len(datasets), squeeze=False, sharey=True)[0]
+        for ax, dataset in zip(axes, datasets, strict=True):
+            rows = df[df["dataset"] == dataset]
+            for method in methods:
+                data = rows[rows["method"] == method].dropna(subset=["fraction_inside"])
+                data = data.sort_values("dimension")
+                if data.empty:
+                    continue
+                ax.errorbar(
+                    data["dimension"],
+                    data["fraction_inside"],
+                    yerr=_wilson_yerr(data),
+                    fmt="-",
+                    marker=markers[method],
+                    ms=5,
+                    capsize=2.5,
+                    color=colours[method],
+                    label=labels.get(method, method),
+                )
+            _log2_x(ax, rows["dimension"])
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_xlabel("dimension")
+            title = [f"{dataset}, full training set" if dataset else "full training set"]
+            if "queries" in rows.columns:
+                title.append(f"{int(rows['queries'].max())} test queries, 95% Wilson intervals")
+            note = _undecided_note(rows)
+            if note:
+                title.append(note)
+            ax.set_title("; ".join(title), fontsize="small")
+            ax.legend(title=None, loc="upper right", frameon=False)
+        axes[0].set_ylabel("fraction of test samples inside the hull")
         _save(fig, path)
 
 
@@ -198,7 +201,7 @@ def plot_embedding(df: pd.DataFrame, path) -> None:
     with the 95% Wilson interval of inside / (inside + outside) where the table has those
     counts, and each size whose training embeddings span fewer than k dimensions labelled
     with that rank (dead ReLU units lower the rank of the relu reading). Last panel: test
-    accuracy vs k (one network per k, so the same for both readings).
+    accuracy vs k (one network per k, so the same for both readings). A row per dataset.
 
     Parameters
     ----------
@@ -210,42 +213,50 @@ def plot_embedding(df: pd.DataFrame, path) -> None:
     """
     _require(df, ["k", "fraction_inside", "test_accuracy"], "embedding table")
     df = df if "reading" in df.columns else df.assign(reading="relu")
+    df = df if "dataset" in df.columns else df.assign(dataset="")
     readings = [r for r in ("linear", "relu") if r in set(df["reading"])]
+    datasets = list(dict.fromkeys(df["dataset"]))
     colour = sns.color_palette("colorblind", 3)
     with _style():
-        fig = Figure(figsize=(4.8 * (len(readings) + 1), 3.9), layout="constrained")
-        axes = fig.subplots(1, len(readings) + 1, squeeze=False)[0]
-        for ax, reading, c in zip(axes, readings, colour, strict=False):
-            data = df[df["reading"] == reading].sort_values("k")
-            yerr = _wilson_yerr(data) if {"inside", "outside"} <= set(data.columns) else None
-            ax.errorbar(
-                data["k"], data["fraction_inside"], yerr=yerr, fmt="o-", capsize=2.5, color=c
-            )
-            if "rank" in data.columns:
-                for _, row in data[data["rank"] < data["k"]].iterrows():
-                    ax.annotate(
-                        f"rank {int(row['rank'])}",
-                        (row["k"], row["fraction_inside"]),
-                        textcoords="offset points",
-                        xytext=(4, 4),
-                        fontsize="x-small",
-                    )
-            ax.set_ylim(-0.03, 1.03)
-            ax.set_xlabel("bottleneck size k")
-            where = "before its ReLU" if reading == "linear" else "after its ReLU"
-            ax.set_title(f"{reading} reading ({where})", fontsize="medium")
-            ax.set_ylabel("fraction of test embeddings inside the hull")
-            _log2_x(ax, data["k"])
-        right = axes[-1]
-        accuracy = df.sort_values("k").drop_duplicates("k")
-        right.plot(accuracy["k"], accuracy["test_accuracy"], "s-", color=colour[2])
-        right.set_xlabel("bottleneck size k")
-        right.set_ylabel("test accuracy")
-        right.set_title("test accuracy of each network", fontsize="medium")
-        _log2_x(right, accuracy["k"])
+        fig = Figure(figsize=(4.8 * (len(readings) + 1), 3.9 * len(datasets)), layout="constrained")
+        grid = fig.subplots(len(datasets), len(readings) + 1, squeeze=False)
+        for axes, dataset in zip(grid, datasets, strict=True):
+            rows = df[df["dataset"] == dataset]
+            prefix = f"{dataset}: " if dataset else ""
+            for ax, reading, c in zip(axes, readings, colour, strict=False):
+                data = rows[rows["reading"] == reading].sort_values("k")
+                has_counts = {"inside", "outside"} <= set(data.columns)
+                yerr = _wilson_yerr(data) if has_counts else None
+                ax.errorbar(
+                    data["k"], data["fraction_inside"], yerr=yerr, fmt="o-", capsize=2.5, color=c
+                )
+                if "rank" in data.columns:
+                    low = data[data["rank"] < data["k"]]
+                    for i, (_, row) in enumerate(low.iterrows()):
+                        ax.annotate(  # staggered: neighbours on the floor do not overlap
+                            f"rank {int(row['rank'])}",
+                            (row["k"], row["fraction_inside"]),
+                            textcoords="offset points",
+                            xytext=(
+                                2,
+                                (5 + 11 * (i % 3)) * (1 if row["fraction_inside"] < 0.8 else -1.6),
+                            ),
+                            fontsize="x-small",
+                        )
+                ax.set_ylim(-0.03, 1.03)
+                ax.set_xlabel("bottleneck size k")
+                where = "before its ReLU" if reading == "linear" else "after its ReLU"
+                ax.set_title(f"{prefix}{reading} reading ({where})", fontsize="medium")
+                ax.set_ylabel("fraction of test embeddings inside the hull")
+                _log2_x(ax, data["k"])
+            right = axes[-1]
+            accuracy = rows.sort_values("k").drop_duplicates("k")
+            right.plot(accuracy["k"], accuracy["test_accuracy"], "s-", color=colour[2])
+            right.set_xlabel("bottleneck size k")
+            right.set_ylabel("test accuracy")
+            right.set_title(f"{prefix}test accuracy of each network", fontsize="medium")
+            _log2_x(right, accuracy["k"])
         title = []
-        if "dataset" in df.columns:
-            title.append(f"{df['dataset'].iloc[0]}")
         if "queries" in df.columns:
             title.append(f"{int(df['queries'].max())} test queries")
         note = _undecided_note(df)

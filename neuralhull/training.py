@@ -46,6 +46,10 @@ class TrainConfig:
     # lr_decay after every epoch (that example's StepLR(step_size=1, gamma=0.7)).
     optimizer: str = "adam"
     lr_decay: float = 1.0
+    # The learning rate rises linearly from lr / warmup_steps to lr over the first
+    # warmup_steps optimiser steps (0: none): big first steps of Adam can silence every unit
+    # of a narrow ReLU layer for good.
+    warmup_steps: int = 0
 
 
 @dataclass
@@ -321,9 +325,19 @@ def train_classifier(
         f"{length}, {n_batches} batches/epoch, device={device_note(device, dev)}, "
         f"label noise {cfg.label_noise} ({n_noisy} labels changed)"
     )
+    if cfg.warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {cfg.warmup_steps}")
+
+    def set_lr(epoch: int, step: int) -> None:  # a function of (epoch, step): resumes exactly
+        lr = cfg.lr * cfg.lr_decay ** (epoch - 1)
+        done = (epoch - 1) * n_batches + step  # optimiser steps before this one
+        if done < cfg.warmup_steps:
+            lr *= (done + 1) / cfg.warmup_steps
+        for group in opt.param_groups:
+            group["lr"] = lr
+
     for epoch in range(start_epoch, epochs + 1):
-        for group in opt.param_groups:  # a function of the epoch alone: resumes exactly
-            group["lr"] = cfg.lr * cfg.lr_decay ** (epoch - 1)
+        set_lr(epoch, 0)
         model.train()
         t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
@@ -331,6 +345,8 @@ def train_classifier(
         for b in range(min(n_batches, steps_left)):
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             xb, yb = xt[idx].to(dev), yt[idx].to(dev)
+            if (epoch - 1) * n_batches + b < cfg.warmup_steps:
+                set_lr(epoch, b)
             loss = nn.functional.cross_entropy(model(xb), yb)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(

@@ -32,6 +32,7 @@ result = train_bottleneck(
     batch_size=p["batch_size"],
     optimizer=p["optimizer"],
     lr_decay=p["lr_decay"],
+    warmup_steps=p["warmup_steps"],
     seed=p["seed"],
     device=snakemake.params.device,
     log=log,

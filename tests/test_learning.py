@@ -373,3 +373,29 @@ def test_adadelta_with_a_decaying_rate_learns_and_resumes_bitwise(digits, tmp_pa
         _train(digits, TrainConfig(epochs=1, optimizer="sgd"), log=lambda m: None)
     with pytest.raises(ValueError, match="lr_decay"):
         _train(digits, TrainConfig(epochs=1, lr_decay=0.0), log=lambda m: None)
+
+
+def test_warmup_raises_the_rate_linearly_and_resumes_bitwise(digits, tmp_path):
+    seen = []
+
+    class Spy(torch.optim.Adam):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    cfg = TrainConfig(epochs=3, lr=0.01, batch_size=64, seed=4, warmup_steps=10, lr_decay=0.5)
+    original = torch.optim.Adam
+    torch.optim.Adam = Spy
+    try:
+        full = _train(digits, cfg, log=lambda m: None)
+    finally:
+        torch.optim.Adam = original
+    n_batches = len(seen) // 3  # 22 batches of 64 digits per epoch
+    assert n_batches == 22
+    assert seen[:10] == pytest.approx([0.01 * (i + 1) / 10 for i in range(10)])
+    assert seen[10:n_batches] == pytest.approx([0.01] * (n_batches - 10))
+    assert seen[n_batches] == pytest.approx(0.005) and seen[-1] == pytest.approx(0.0025)
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(_Killed):
+        _train(digits, cfg, log=_kill_after(1), checkpoint=str(ckpt))
+    _same(full, _train(digits, cfg, log=lambda m: None, checkpoint=str(ckpt)))

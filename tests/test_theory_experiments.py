@@ -523,6 +523,14 @@ def test_collect_parts_orders_rows_whatever_the_order_of_the_parts():
         ("crop", 2),
         ("smooth", 8),
     ]
+    # two datasets: MNIST before Fashion-MNIST, whatever the order of the parts
+    two = [p.assign(dataset="fashion_mnist") for p in parts] + [
+        p.assign(dataset="mnist") for p in parts
+    ]
+    for order in (two, two[::-1]):
+        table = collect_parts("real_dimension", order)
+        assert list(table["dataset"]) == ["mnist"] * 4 + ["fashion_mnist"] * 4
+        assert list(table["method"][:4]) == ["pca", "pca", "crop", "smooth"]
     with pytest.raises(ValueError, match="lacks column"):
         collect_parts("real_dimension", [parts[0].drop(columns="undecided")])
     with pytest.raises(ValueError, match="unknown theory experiment"):
@@ -553,5 +561,19 @@ def test_figures_are_written_and_refuse_tables_without_their_columns(tmp_path):
         path = tmp_path / f"{name}.png"
         theory_plots.FIGURES[name](table, path)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        if name in ("embedding", "real_dimension"):  # a second dataset: a panel row / column
+            two = pd.concat([table.assign(dataset="mnist"), table.assign(dataset="fashion")])
+            theory_plots.FIGURES[name](two, tmp_path / f"{name}-two.png")
+            one_size = _png_size(path)
+            two_size = _png_size(tmp_path / f"{name}-two.png")
+            assert two_size != one_size and max(two_size) > max(one_size)
         with pytest.raises(ValueError, match="lacks column"):
             theory_plots.FIGURES[name](table.iloc[:, :1], tmp_path / "bad.png")
+
+
+def _png_size(path):
+    import struct
+
+    with open(path, "rb") as fh:
+        header = fh.read(24)
+    return struct.unpack(">II", header[16:24])

@@ -221,7 +221,11 @@ def test_theory_config_errors_are_caught_before_any_job(tmp_path):
     cases = [
         (lambda c: c["theory"]["double_descent"].update(gammas=[0.5, 1.0]), "gamma = 1"),
         (lambda c: c["theory"]["real_data"].update(dimensions=[2, 65]), "exceed the dimension"),
-        (lambda c: c["theory"]["real_data"].update(dataset="mnist"), "must also be listed"),
+        (
+            lambda c: c["theory"]["real_data"].update(datasets=["digits", "mnist"]),
+            "theory.real_data.datasets ['mnist'] must also be listed",
+        ),
+        (lambda c: c["theory"]["real_data"].update(dataset="digits"), "dataset"),
         (lambda c: c["theory"]["hull_probability"].update(kinds=["cube"]), "cube"),
         (
             lambda c: c["theory"]["hull_probability"].update(rank=9),
@@ -242,3 +246,20 @@ def test_theory_config_errors_are_caught_before_any_job(tmp_path):
         proc = run_snakemake(tmp_path, "-n", check=False, configfile=str(path))
         assert proc.returncode != 0
         assert words in proc.stdout + proc.stderr, (words, (proc.stdout + proc.stderr)[-2000:])
+
+
+def test_every_theory_dataset_gets_the_real_data_experiments(tmp_path):
+    # two datasets (digits and MNIST): both real-data experiments are planned for each,
+    # one table per experiment collects them (dry run: no data needed)
+    copy_workflow_profile(tmp_path)
+    cfg = copy.deepcopy(TINY)
+    cfg["datasets"].append({"name": "mnist", "models": ["mlp"]})
+    cfg["theory"]["real_data"]["datasets"] = ["digits", "mnist"]
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    plan = run_snakemake(tmp_path, "-n", *TARGETS, configfile=str(path)).stdout
+    for dataset in ("digits", "mnist"):
+        for method in cfg["theory"]["real_data"]["methods"]:
+            assert f"results/theory/real_dimension/{dataset}/{method}/2.tsv" in plan
+        for reading in cfg["theory"]["embedding"]["readings"]:
+            assert f"results/theory/embedding/{dataset}/8/{reading}.tsv" in plan

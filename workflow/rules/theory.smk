@@ -12,26 +12,28 @@ THEORY_EXPERIMENTS = [
     "embedding",
     "double_descent",
 ]
-THEORY_DATASET = THEORY["real_data"]["dataset"]
+THEORY_DATASETS = THEORY["real_data"]["datasets"]
 
 # What the schema cannot say: the real-data grid fits the dataset, no gamma is 1, the
 # low-rank Gaussian has a dimension d >= rank, the curve's frequency range is ordered.
 if THEORY["enabled"]:
-    if THEORY_DATASET not in DATASETS:
+    _unlisted = [d for d in THEORY_DATASETS if d not in DATASETS]
+    if _unlisted:
         raise ValueError(
-            f"config: theory.real_data.dataset {THEORY_DATASET!r} must also be listed under "
+            f"config: theory.real_data.datasets {_unlisted} must also be listed under "
             f"datasets: (listed: {', '.join(DATASETS)})"
         )
-    _too_big = [
-        k
-        for k in THEORY["real_data"]["dimensions"]
-        if k > INPUT_DIMENSION[THEORY_DATASET]
-    ]
-    if _too_big:
-        raise ValueError(
-            f"config: theory.real_data.dimensions {_too_big} exceed the dimension "
-            f"{INPUT_DIMENSION[THEORY_DATASET]} of {THEORY_DATASET}"
-        )
+    for _dataset in THEORY_DATASETS:
+        _too_big = [
+            k
+            for k in THEORY["real_data"]["dimensions"]
+            if k > INPUT_DIMENSION[_dataset]
+        ]
+        if _too_big:
+            raise ValueError(
+                f"config: theory.real_data.dimensions {_too_big} exceed the dimension "
+                f"{INPUT_DIMENSION[_dataset]} of {_dataset}"
+            )
     _n = THEORY["double_descent"]["n"]
     _at_one = [
         g for g in THEORY["double_descent"]["gammas"] if max(1, round(g * _n)) == _n
@@ -63,13 +65,13 @@ THEORY_PARTS = {
     ),
     "real_dimension": expand(
         "results/theory/real_dimension/{dataset}/{method}/{k}.tsv",
-        dataset=THEORY_DATASET,
+        dataset=THEORY_DATASETS,
         method=THEORY["real_data"]["methods"],
         k=sorted(THEORY["real_data"]["dimensions"]),
     ),
     "embedding": expand(
         "results/theory/embedding/{dataset}/{k}/{reading}.tsv",
-        dataset=THEORY_DATASET,
+        dataset=THEORY_DATASETS,
         k=sorted(THEORY["embedding"]["sizes"]),
         reading=THEORY["embedding"]["readings"],
     ),
@@ -123,6 +125,7 @@ THEORY_TRAINING = canonical(
             "epochs",
             "lr",
             "lr_decay",
+            "warmup_steps",
             "optimizer",
             "batch_size",
             "seed",
