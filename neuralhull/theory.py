@@ -736,14 +736,19 @@ def _relu_risk_one(gamma, psi, r2, sigma2, mu1, mu_star2) -> float:
     if rank < 1.0:
         return float(approx + noise * rank / (1.0 - rank))
 
+    rest = rest if mu_star2 > 0 else 0.0  # a linear activation: those directions are null
+
     def excess_rank(kappa: float) -> float:
-        return m * np.sum(w * s / (s + kappa)) + rest * mu_star2 / (mu_star2 + kappa) - 1.0
+        spanned = m * np.sum(w * np.where(s > 0, s / (s + kappa), 0.0))
+        return spanned + (rest * mu_star2 / (mu_star2 + kappa) if rest else 0.0) - 1.0
 
     hi = 1.0
     while excess_rank(hi) > 0:
         hi *= 4.0
     kappa = optimize.brentq(excess_rank, 0.0, hi, xtol=1e-14, rtol=1e-13, maxiter=500)
-    d2 = m * np.sum(w * (s / (s + kappa)) ** 2) + rest * (mu_star2 / (mu_star2 + kappa)) ** 2
+    d2 = m * np.sum(w * (s / (s + kappa)) ** 2)
+    if rest:
+        d2 += rest * (mu_star2 / (mu_star2 + kappa)) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         weight = r2 * (m / psi) * np.sum(w * np.where(s > 0, signal / (s * (s + kappa) ** 2), 0.0))
     bias = kappa**2 * weight / (1.0 - d2)

@@ -697,6 +697,7 @@ def train_bottleneck(
     seed: int = 0,
     device: str = "auto",
     log: Callable[[str], None] = print,
+    checkpoint: str | None = None,
 ) -> BottleneckResult:
     """Train a bottleneck CNN (:func:`bottleneck_spec`) and embed every image.
 
@@ -715,6 +716,9 @@ def train_bottleneck(
         (:class:`neuralhull.training.TrainConfig`)
     device : {"auto", "cpu", "cuda"}
     log : callable(str)
+    checkpoint : str, optional
+        Per-epoch checkpoint to resume a killed run from
+        (:func:`neuralhull.training.train_classifier`).
 
     Returns
     -------
@@ -745,6 +749,7 @@ def train_bottleneck(
         log=log,
         features=True,
         readings=True,
+        checkpoint=checkpoint,
     )
     predictions = history.final_test.predictions
     return BottleneckResult(

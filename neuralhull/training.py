@@ -46,9 +46,11 @@ class TrainConfig:
     # lr_decay after every epoch (that example's StepLR(step_size=1, gamma=0.7)).
     optimizer: str = "adam"
     lr_decay: float = 1.0
-    # The learning rate rises linearly from lr / warmup_steps to lr over the first
-    # warmup_steps optimiser steps (0: none): big first steps of Adam can silence every unit
-    # of a narrow ReLU layer for good.
+    # Warm-up: over the first warmup_steps optimiser steps (0: none) the rate is scaled by
+    # (step + 1) / warmup_steps, so in epoch e step s (both counted from the run's start)
+    # it is lr * lr_decay^(e - 1) * min(1, (s + 1) / warmup_steps). Big first steps of Adam
+    # can silence every unit of a narrow ReLU layer for good. Keep it within the first
+    # epoch to reach lr before the first decay.
     warmup_steps: int = 0
 
 
@@ -306,6 +308,9 @@ def train_classifier(
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             gen.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            if state.get("cuda_rng") and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
             for key, values in state["history"].items():
                 setattr(result, key, list(values))
             start_epoch = state["epoch"] + 1
@@ -351,7 +356,8 @@ def train_classifier(
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"training loss became {loss.item()} at epoch {epoch}, batch {b + 1}/"
-                    f"{n_batches} (lr={cfg.lr}); lower the learning rate in the config"
+                    f"{n_batches} (lr={opt.param_groups[0]['lr']:.3g}, configured {cfg.lr}); "
+                    "lower the learning rate in the config"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -411,6 +417,9 @@ def save_checkpoint(path, fingerprint, epoch, model, opt, gen, result: TrainResu
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": opt.state_dict(),
         "generator": gen.get_state(),
+        # torch's global generator draws the dropout masks (convnet): resuming needs it too
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "history": {key: list(getattr(result, key)) for key in _HISTORY},
     }
     with atomic_path(path) as tmp:
@@ -424,7 +433,7 @@ def load_checkpoint(path, fingerprint: str, log: Callable[[str], None]) -> dict 
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        keys = {"fingerprint", "epoch", "model", "optimizer", "generator", "history"}
+        keys = {"fingerprint", "epoch", "model", "optimizer", "generator", "torch_rng", "history"}
         if not isinstance(state, dict) or not keys <= set(state):
             raise ValueError(f"missing {sorted(keys - set(state or {}))}")
     except Exception as exc:  # a truncated or foreign file: never trusted

@@ -2,6 +2,7 @@
 embeddings of every training and test image."""
 
 import json
+import os
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ result = train_bottleneck(
     seed=p["seed"],
     device=snakemake.params.device,
     log=log,
+    checkpoint=snakemake.params.checkpoint,
 )
 arrays = {
     "train": result.train_embeddings,  # the relu reading: after the bottleneck's ReLU
@@ -58,3 +60,6 @@ del metrics["seconds"]  # the metrics file is a result: the same on every run
 with atomic_path(snakemake.output.metrics) as tmp, open(tmp, "w") as fh:
     json.dump(metrics, fh, indent=2)
 log(f"k={k}: test accuracy {result.test_accuracy:.4f}; wrote {snakemake.output.weights}")
+# The outputs are complete: the checkpoint that a killed run would have resumed from goes.
+if os.path.exists(snakemake.params.checkpoint):
+    os.remove(snakemake.params.checkpoint)

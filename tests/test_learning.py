@@ -399,3 +399,29 @@ def test_warmup_raises_the_rate_linearly_and_resumes_bitwise(digits, tmp_path):
     with pytest.raises(_Killed):
         _train(digits, cfg, log=_kill_after(1), checkpoint=str(ckpt))
     _same(full, _train(digits, cfg, log=lambda m: None, checkpoint=str(ckpt)))
+    # a warm-up longer than an epoch carries on under the first decay: 30 steps, 22 a epoch
+    seen.clear()
+    torch.optim.Adam = Spy
+    try:
+        _train(digits, TrainConfig(**{**cfg.__dict__, "warmup_steps": 30}), log=lambda m: None)
+    finally:
+        torch.optim.Adam = original
+    assert seen[21] == pytest.approx(0.01 * 22 / 30)
+    assert seen[22] == pytest.approx(0.005 * 23 / 30)  # epoch 2, step 23 of the warm-up
+    assert seen[29:44] == pytest.approx([0.005] * 15) and seen[44] == pytest.approx(0.0025)
+
+
+def test_a_network_with_dropout_resumes_to_bitwise_the_same_model(digits, tmp_path):
+    # dropout masks come from torch's global generator: the checkpoint carries its state
+    xtr, ytr, xte, yte = digits
+    spec = ModelSpec(arch="convnet", in_shape=(1, 8, 8), n_classes=10, width=16, channels=4)
+    cfg = TrainConfig(epochs=4, lr=0.01, batch_size=64, seed=3, warmup_steps=30, lr_decay=0.8)
+
+    def run(**kw):
+        return train_classifier(spec, cfg, xtr, ytr, xte, yte, device="cpu", **kw)
+
+    full = run(log=lambda m: None)
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(_Killed):
+        run(log=_kill_after(2), checkpoint=str(ckpt))
+    _same(full, run(log=lambda m: None, checkpoint=str(ckpt)))

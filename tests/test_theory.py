@@ -566,8 +566,13 @@ def test_relu_theory_with_a_linear_activation_matches_linear_features_simulated(
     # mu_star = 0: x = W z, a linear Gaussian model of covariance W W^T (rank min(p, d)):
     # approximation error r2 (1 - p / d) below d, then rank d < n and pure variance. The
     # risk ||W^T beta_hat - theta||^2 is exact for each draw; 3 SE over 10 draws.
-    n, d, r2 = 400, 200, 2.0
-    for gamma in (0.3, 0.45, 0.8, 2.0):
+    for n, d, gammas in ((400, 200, (0.3, 0.45, 0.8, 2.0)), (200, 400, (1.5, 3.0))):
+        _linear_features_check(n, d, gammas)
+
+
+def _linear_features_check(n, d, gammas, r2=2.0):
+    # d > p > n (psi = 2, gamma = 1.5): rank p > n, the fixed point with null directions
+    for gamma in gammas:
         p = round(gamma * n)
         risks = []
         for seed in range(10):

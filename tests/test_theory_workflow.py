@@ -225,7 +225,7 @@ def test_theory_config_errors_are_caught_before_any_job(tmp_path):
             lambda c: c["theory"]["real_data"].update(datasets=["digits", "mnist"]),
             "theory.real_data.datasets ['mnist'] must also be listed",
         ),
-        (lambda c: c["theory"]["real_data"].update(dataset="digits"), "dataset"),
+        (lambda c: c["theory"]["real_data"].update(dataset="digits"), "'dataset' was unexpected"),
         (lambda c: c["theory"]["hull_probability"].update(kinds=["cube"]), "cube"),
         (
             lambda c: c["theory"]["hull_probability"].update(rank=9),

@@ -222,6 +222,12 @@ def train_checkpoint(wildcards):
     return f"checkpoints/train_model/{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}.pt"
 
 
+def bottleneck_checkpoint(wildcards):
+    """The per-epoch checkpoint of a bottleneck network of the embedding sweep (as
+    train_checkpoint: outside the outputs, removed when the job ends)."""
+    return f"checkpoints/theory_train_bottleneck/{wildcards.dataset}/{wildcards.k}.pt"
+
+
 def get_split_params(wildcards):
     """The train/test split settings, for datasets without a standard split (digits) only:
     editing them must not re-acquire, and so retrain on, datasets that ignore them."""

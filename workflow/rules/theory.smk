@@ -134,8 +134,12 @@ THEORY_TRAINING = canonical(
 )
 THEORY_RIDGELESS = canonical(
     {
-        key: THEORY["double_descent"][key]
-        for key in ["n", "gammas", "snrs", "seeds", "sigma2", "n_test", "n_latent"]
+        **{
+            key: THEORY["double_descent"][key]
+            for key in ["n", "gammas", "snrs", "seeds", "sigma2", "n_test", "n_latent"]
+        },
+        # bumped when the table's columns change: results of an older version rerun
+        "table_version": 2,
     }
 )
 
@@ -234,6 +238,7 @@ rule theory_train_bottleneck:
     params:
         training=THEORY_TRAINING,
         device=config["device"],
+        checkpoint=bottleneck_checkpoint,
     script:
         "../../scripts/theory_train_bottleneck.py"
 
