@@ -14,6 +14,7 @@ Two reference results the workflow plots next to its measurements.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -614,6 +615,11 @@ RELU_MU_STAR2 = 0.25 - 1.0 / (2.0 * np.pi)
 """E relu(G)^2 - mu0^2 - mu1^2 = 1/2 - 1/(2 pi) - 1/4: the variance of relu's nonlinear part."""
 
 
+@functools.lru_cache(maxsize=4)
+def _legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(nodes)
+
+
 def _marchenko_pastur_nodes(ratio: float, nodes: int = 400) -> tuple[np.ndarray, np.ndarray]:
     # Quadrature for E f(lambda), lambda ~ Marchenko-Pastur with aspect ratio c = ratio <= 1
     # and unit variance (the law of the eigenvalues of G^T G / M, G: M x m standard Gaussian,
@@ -623,7 +629,7 @@ def _marchenko_pastur_nodes(ratio: float, nodes: int = 400) -> tuple[np.ndarray,
     # bounded), so Gauss-Legendre in t converges fast. Weights sum to 1 (tested).
     c = float(ratio)
     a, b = (1.0 - np.sqrt(c)) ** 2, (1.0 + np.sqrt(c)) ** 2
-    u, w = np.polynomial.legendre.leggauss(nodes)
+    u, w = _legendre(nodes)  # the same nodes for every ratio: computed once
     t = 0.5 * np.pi * (u + 1.0)
     x = 0.5 * (a + b) + 0.5 * (b - a) * np.cos(t)
     weights = 0.5 * np.pi * w * (b - a) ** 2 * np.sin(t) ** 2 / (8.0 * np.pi * c * x)
@@ -725,18 +731,18 @@ def _relu_risk_one(gamma, psi, r2, sigma2, mu1, mu_star2) -> float:
     lam = lam * big / psi  # eigenvalues of W^T W = (1/d) G^T G
     s = mu1**2 * lam + mu_star2
     signal = mu1**2 * lam  # mu1^2 lambda_j: (theta_x's weight) * s_j^2 / (r2 / d)
-    rest = gamma - m  # (p - m) / n directions with eigenvalue mu_star^2 and no signal
+    # (p - m) / n directions with eigenvalue mu_star^2 and no signal (null for a linear
+    # activation, mu_star = 0)
+    rest = gamma - m if mu_star2 > 0 else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         explained = r2 * (m / psi) * np.sum(w * np.where(s > 0, signal / s, 0.0))
     approx = max(r2 - explained, 0.0)
     noise = sigma2 + approx
-    rank = m * np.sum(w * (s > 0)) + (rest if mu_star2 > 0 else 0.0)  # rank(Sigma) / n
+    rank = m * np.sum(w * (s > 0)) + rest  # rank(Sigma) / n
     if abs(rank - 1.0) < 1e-12:
         return float("inf")
     if rank < 1.0:
         return float(approx + noise * rank / (1.0 - rank))
-
-    rest = rest if mu_star2 > 0 else 0.0  # a linear activation: those directions are null
 
     def excess_rank(kappa: float) -> float:
         spanned = m * np.sum(w * np.where(s > 0, s / (s + kappa), 0.0))

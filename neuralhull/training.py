@@ -298,6 +298,8 @@ def train_classifier(
         raise ValueError(f"optimizer must be 'adam' or 'adadelta', got {cfg.optimizer!r}")
     if not 0 < cfg.lr_decay <= 1:
         raise ValueError(f"lr_decay must be in (0, 1], got {cfg.lr_decay}")
+    if cfg.warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {cfg.warmup_steps}")
     gen = torch.Generator().manual_seed(cfg.seed)
     result = TrainResult(device=str(dev), n_noisy_labels=n_noisy)
     fingerprint = run_fingerprint(spec, cfg, x_train, y_train)
@@ -330,8 +332,6 @@ def train_classifier(
         f"{length}, {n_batches} batches/epoch, device={device_note(device, dev)}, "
         f"label noise {cfg.label_noise} ({n_noisy} labels changed)"
     )
-    if cfg.warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be >= 0, got {cfg.warmup_steps}")
 
     def set_lr(epoch: int, step: int) -> None:  # a function of (epoch, step): resumes exactly
         lr = cfg.lr * cfg.lr_decay ** (epoch - 1)
@@ -342,7 +342,6 @@ def train_classifier(
             group["lr"] = lr
 
     for epoch in range(start_epoch, epochs + 1):
-        set_lr(epoch, 0)
         model.train()
         t_epoch = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
@@ -350,8 +349,7 @@ def train_classifier(
         for b in range(min(n_batches, steps_left)):
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             xb, yb = xt[idx].to(dev), yt[idx].to(dev)
-            if (epoch - 1) * n_batches + b < cfg.warmup_steps:
-                set_lr(epoch, b)
+            set_lr(epoch, b)
             loss = nn.functional.cross_entropy(model(xb), yb)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
