@@ -83,14 +83,7 @@ class Classifier(nn.Module):
         ``cnn``, ``convnet``).
         """
         body = self.body
-        linear_at = (
-            [i for i, m in enumerate(body) if isinstance(m, nn.Linear)]
-            if isinstance(body, nn.Sequential)
-            else []
-        )
-        if not linear_at:
-            raise ValueError("this architecture has no fully connected last hidden layer")
-        i = linear_at[-1]
+        i = _last_linear(body)
         linear = body[: i + 1](x)
         return linear, body[i + 1 :](linear)
 
@@ -166,3 +159,55 @@ def build_model(spec: ModelSpec) -> Classifier:
             )
         return Classifier(_resnet18_body(spec), 512, spec.n_classes)
     raise ValueError(f"unknown architecture {spec.arch!r}; expected one of {ARCHITECTURES}")
+
+
+def _last_linear(body: nn.Module) -> int:
+    """Index of the last fully connected layer of a sequential body."""
+    at = (
+        [i for i, m in enumerate(body) if isinstance(m, nn.Linear)]
+        if isinstance(body, nn.Sequential)
+        else []
+    )
+    if not at:
+        raise ValueError("this architecture has no fully connected last hidden layer")
+    return at[-1]
+
+
+class SharedTrunk(nn.Module):
+    """Classifiers that differ only from their last fully connected layer on, trained
+    together on one shared trunk (every layer before that one).
+
+    ``members`` are ordinary :class:`Classifier` objects of one architecture and different
+    widths; each member's body is rebuilt from the shared trunk modules plus its own last
+    layer, so a member saved alone (:func:`neuralhull.training.save_model`) is a standalone
+    classifier of its width. One pass of the trunk per batch serves every member:
+    ``forward(x)`` returns the logits of all members, ``(n, members, classes)``, and
+    :meth:`branches` every member's last hidden layer before and after its non-linearity.
+    """
+
+    def __init__(self, members: list[Classifier]):
+        super().__init__()
+        if not members:
+            raise ValueError("SharedTrunk needs at least one member")
+        cut = _last_linear(members[0].body)
+        self.cut = cut
+        self.trunk = members[0].body[:cut]
+        shape = [type(m) for m in self.trunk]
+        for m in members:
+            if _last_linear(m.body) != cut or [type(x) for x in m.body[:cut]] != shape:
+                raise ValueError("SharedTrunk members must share the layers before the last one")
+            m.body = nn.Sequential(*self.trunk, *m.body[cut:])
+        self.members = nn.ModuleList(members)
+
+    def branches(self, x: torch.Tensor):
+        """``[(linear, relu, logits)]`` per member, from one pass of the trunk."""
+        z = self.trunk(x)
+        out = []
+        for m in self.members:
+            pre = m.body[self.cut](z)
+            h = m.body[self.cut + 1 :](pre)
+            out.append((pre, h, m.head(h)))
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([logits for _, _, logits in self.branches(x)], 1)

@@ -767,6 +767,102 @@ def train_bottleneck(
     )
 
 
+def train_bottlenecks(
+    ks,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    n_classes: int,
+    channels: int = 4,
+    depth: int = 2,
+    arch: str = "cnn",
+    epochs: int = 1,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    optimizer: str = "adam",
+    lr_decay: float = 1.0,
+    warmup_steps: int = 0,
+    seed: int = 0,
+    device: str = "auto",
+    log: Callable[[str], None] = print,
+    checkpoint: str | None = None,
+) -> list[BottleneckResult]:
+    """Train one bottleneck CNN per size in ``ks`` together, on a shared trunk.
+
+    The networks of :func:`train_bottleneck` differ only from their k-unit layer on; here
+    they share the convolutions (a :class:`neuralhull.models.SharedTrunk`), trained on the
+    sum of the networks' losses, so one pass of the convolutions per batch serves every k
+    (the sweep costs about one network instead of ``len(ks)``). Each k keeps its own
+    bottleneck layer and classifier; each returned model is a standalone classifier of
+    width k. What is traded: the convolutions are fitted to all bottlenecks at once, not to
+    each, so the embeddings of different k are not independent trainings (set
+    ``theory.embedding.shared_trunk: false`` for one network per k).
+
+    Parameters and training settings as :func:`train_bottleneck`; returns one
+    :class:`BottleneckResult` per k, in the order of ``ks``.
+    """
+    from neuralhull.models import SharedTrunk, build_model
+    from neuralhull.training import TrainConfig, TrainResult, train_classifier
+
+    ks = [int(k) for k in ks]
+    if not ks or len(set(ks)) != len(ks):
+        raise ValueError(f"bottleneck sizes must be distinct and at least one, got {ks}")
+    shape = tuple(x_train.shape[1:])
+    specs = [
+        bottleneck_spec(k, shape, n_classes, channels=channels, depth=depth, arch=arch) for k in ks
+    ]
+    cfg = TrainConfig(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        optimizer=optimizer,
+        lr_decay=lr_decay,
+        warmup_steps=warmup_steps,
+    )
+    net, history, norm = train_classifier(
+        specs[-1],
+        cfg,
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        device=device,
+        log=log,
+        features=True,
+        readings=True,
+        checkpoint=checkpoint,
+        build=lambda: SharedTrunk([build_model(s) for s in specs]),
+    )
+    ends = np.cumsum([0] + ks)
+    results = []
+    for j, (spec, member) in enumerate(zip(specs, net.members, strict=True)):
+        cols = slice(ends[j], ends[j + 1])
+        own = TrainResult(device=history.device, n_noisy_labels=history.n_noisy_labels)
+        for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
+            setattr(own, key, [values[j] for values in getattr(history, key)])
+        own.seconds = history.seconds
+        predictions = history.final_test.predictions[:, j]
+        results.append(
+            BottleneckResult(
+                model=member,
+                spec=spec,
+                history=own,
+                norm=norm,
+                train_embeddings=history.final_train.features[:, cols],
+                test_embeddings=history.final_test.features[:, cols],
+                test_predictions=predictions,
+                test_accuracy=float(np.mean(predictions == np.asarray(y_test))),
+                train_config=cfg,
+                train_linear=history.final_train.linear_features[:, cols],
+                test_linear=history.final_test.linear_features[:, cols],
+            )
+        )
+    return results
+
+
 # ---------------------------------------------------------------------------------------------
 # Summary tables
 # ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from neuralhull.io import atomic_path
-from neuralhull.models import Classifier, ModelSpec, build_model
+from neuralhull.models import Classifier, ModelSpec, SharedTrunk, build_model
 
 
 class TrainingDiverged(RuntimeError):
@@ -202,8 +202,14 @@ def forward_pass(
     ``y (n,)``; with ``features``, the last hidden layer of every sample too (the same
     forward pass: scoring and extraction never run the network twice). Without labels
     (``y`` None) only the predictions and features are computed; loss and accuracy are NaN.
-    With ``readings``, that layer before its non-linearity too (:meth:`Classifier.readings`)."""
+    With ``readings``, that layer before its non-linearity too (:meth:`Classifier.readings`).
+
+    For a :class:`neuralhull.models.SharedTrunk`, loss and accuracy are lists (one per
+    member), predictions are ``(n, members)`` and the features of all members are
+    concatenated along axis 1, in member order."""
     model.eval()
+    if isinstance(model, SharedTrunk):
+        return _shared_pass(model, x, y, device, features, readings, batch_size)
     loss_sum, correct = 0.0, 0
     preds, feats, linear = [], [], []
     for i in range(0, len(x), batch_size):
@@ -231,6 +237,53 @@ def forward_pass(
     )
 
 
+def _shared_pass(model, x, y, device, features, readings, batch_size) -> Pass:
+    """:func:`forward_pass` of a :class:`SharedTrunk`: the trunk once per batch."""
+    m = len(model.members)
+    loss_sum, correct = np.zeros(m), np.zeros(m)
+    preds, feats, linear = [], [], []
+    for i in range(0, len(x), batch_size):
+        out = model.branches(x[i : i + batch_size].to(device))
+        pred = torch.stack([logits.argmax(1) for _, _, logits in out], 1)
+        if y is not None:
+            yb = y[i : i + batch_size].to(device)
+            for j, (_, _, logits) in enumerate(out):
+                loss_sum[j] += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
+            correct += (pred == yb[:, None]).sum(0).cpu().numpy()
+        preds.append(pred.cpu().numpy())
+        if features:
+            feats.append(torch.cat([h for _, h, _ in out], 1).cpu().numpy().astype(np.float32))
+        if readings:
+            linear.append(torch.cat([p for p, _, _ in out], 1).cpu().numpy().astype(np.float32))
+    scored = y is not None
+    return Pass(
+        loss=(loss_sum / len(x)).tolist() if scored else [math.nan] * m,
+        accuracy=(correct / len(x)).tolist() if scored else [math.nan] * m,
+        predictions=np.concatenate(preds).astype(np.int64),
+        features=np.concatenate(feats) if features else None,
+        linear_features=np.concatenate(linear) if readings and features else None,
+    )
+
+
+def _training_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy; for a :class:`SharedTrunk`'s ``(n, members, classes)`` logits,
+    the sum of every member's mean cross-entropy (each member's own layers get the
+    gradient they would get trained alone)."""
+    if logits.dim() == 3:
+        flat = logits.flatten(0, 1)
+        return nn.functional.cross_entropy(
+            flat, y.repeat_interleave(logits.shape[1]), reduction="sum"
+        ) / len(y)
+    return nn.functional.cross_entropy(logits, y)
+
+
+def _show(value) -> str:
+    """A loss or accuracy for the log: one number, or a SharedTrunk's range over members."""
+    if isinstance(value, list):
+        return f"{min(value):.4f}..{max(value):.4f}"
+    return f"{value:.4f}"
+
+
 def train_classifier(
     spec: ModelSpec,
     cfg: TrainConfig,
@@ -244,6 +297,7 @@ def train_classifier(
     checkpoint: str | None = None,
     features: bool = False,
     readings: bool = False,
+    build: Callable[[], nn.Module] | None = None,
 ) -> tuple[Classifier, TrainResult, dict]:
     """Train a classifier from scratch with cross-entropy (Adam, or Adadelta).
 
@@ -251,6 +305,11 @@ def train_classifier(
     class of every training and test sample (``result.final_train`` / ``final_test``): the
     pass that measures the final accuracies is the extraction, not a second one. With
     ``readings`` as well, that layer before its non-linearity (``linear_features``).
+
+    With ``build``, the network trained is ``build()`` (called after seeding) instead of
+    ``build_model(spec)``: a :class:`neuralhull.models.SharedTrunk` trains several
+    classifiers together, and its history holds one value per member (see
+    :func:`forward_pass`).
 
     With ``checkpoint`` (a path outside the job's declared outputs, which Snakemake deletes
     before a rerun), the full training state is written there atomically after every
@@ -289,7 +348,7 @@ def train_classifier(
     )
     yt = torch.from_numpy(noisy)
 
-    model = fast_layout(build_model(spec).to(dev))
+    model = fast_layout((build() if build is not None else build_model(spec)).to(dev))
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     elif cfg.optimizer == "adadelta":
@@ -302,7 +361,7 @@ def train_classifier(
         raise ValueError(f"warmup_steps must be >= 0, got {cfg.warmup_steps}")
     gen = torch.Generator().manual_seed(cfg.seed)
     result = TrainResult(device=str(dev), n_noisy_labels=n_noisy)
-    fingerprint = run_fingerprint(spec, cfg, x_train, y_train)
+    fingerprint = run_fingerprint(spec, cfg, x_train, y_train, str(model) if build else "")
     start_epoch = 1
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, fingerprint, log)
@@ -350,7 +409,7 @@ def train_classifier(
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             xb, yb = xt[idx].to(dev), yt[idx].to(dev)
             set_lr(epoch, b)
-            loss = nn.functional.cross_entropy(model(xb), yb)
+            loss = _training_loss(model(xb), yb)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"training loss became {loss.item()} at epoch {epoch}, batch {b + 1}/"
@@ -382,7 +441,8 @@ def train_classifier(
             result.final_train, result.final_test = tr, te
         log(
             f"epoch {epoch}/{epochs}: noisy-label loss {loss_sum / seen:.4f}, train loss "
-            f"{tr_loss:.4f} acc {tr_acc:.4f}, test loss {te_loss:.4f} acc {te_acc:.4f} "
+            f"{_show(tr_loss)} acc {_show(tr_acc)}, test loss {_show(te_loss)} acc "
+            f"{_show(te_acc)} "
             f"[{time.perf_counter() - t0:.1f} s]"
         )
         if checkpoint is not None and epoch < epochs:
@@ -394,13 +454,14 @@ def train_classifier(
 _HISTORY = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
 
-def run_fingerprint(spec: ModelSpec, cfg: TrainConfig, x_train, y_train) -> str:
+def run_fingerprint(spec: ModelSpec, cfg: TrainConfig, x_train, y_train, network: str = "") -> str:
     """What a checkpoint must match to be resumed: the model, its settings, the data (a
     hash of the training images and labels) and the torch build."""
     import hashlib
 
     h = hashlib.sha256()
     h.update(json.dumps([spec.to_dict(), cfg.__dict__, torch.__version__], sort_keys=True).encode())
+    h.update(network.encode())  # a network not built from spec alone (train_classifier build)
     h.update(np.ascontiguousarray(x_train).tobytes())
     h.update(np.ascontiguousarray(y_train).tobytes())
     return h.hexdigest()

@@ -205,7 +205,7 @@ def test_a_config_change_reruns_only_its_experiment(theory_run, tmp_path):
     cfg = copy.deepcopy(TINY)
     cfg["theory"]["embedding"]["epochs"] += 1
     assert planned_rules(theory_run, cfg, tmp_path) == {
-        "theory_train_bottleneck",
+        "theory_train_bottlenecks",  # shared_trunk: every k in one job
         "theory_embedding_hull",
         "theory_summary_embedding",
     }

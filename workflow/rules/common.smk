@@ -225,7 +225,8 @@ def train_checkpoint(wildcards):
 def bottleneck_checkpoint(wildcards):
     """The per-epoch checkpoint of a bottleneck network of the embedding sweep (as
     train_checkpoint: outside the outputs, removed when the job ends)."""
-    return f"checkpoints/theory_train_bottleneck/{wildcards.dataset}/{wildcards.k}.pt"
+    k = wildcards.get("k", "shared")  # shared: every k trained together
+    return f"checkpoints/theory_train_bottleneck/{wildcards.dataset}/{k}.pt"
 
 
 def get_split_params(wildcards):

@@ -6,6 +6,7 @@
 # one summary job per experiment collects the parts into a table and a figure.
 
 THEORY = config["theory"]
+EMBEDDING_SIZES = sorted(THEORY["embedding"]["sizes"])  # bottleneck sizes k, ascending
 THEORY_EXPERIMENTS = [
     "hull_probability",
     "real_dimension",
@@ -72,7 +73,7 @@ THEORY_PARTS = {
     "embedding": expand(
         "results/theory/embedding/{dataset}/{k}/{reading}.tsv",
         dataset=THEORY_DATASETS,
-        k=sorted(THEORY["embedding"]["sizes"]),
+        k=EMBEDDING_SIZES,
         reading=THEORY["embedding"]["readings"],
     ),
     "double_descent": expand(
@@ -129,6 +130,7 @@ THEORY_TRAINING = canonical(
             "optimizer",
             "batch_size",
             "seed",
+            "shared_trunk",
         ]
     }
 )
@@ -215,32 +217,70 @@ rule theory_real_dimension:
         "../../scripts/theory_real_dimension.py"
 
 
-rule theory_train_bottleneck:
-    input:
-        data="resources/data/{dataset}.npz",
-    output:
-        weights="results/theory/embedding/{dataset}/{k}/model.pt",
-        embeddings="results/theory/embedding/{dataset}/{k}/embeddings.npz",
-        metrics="results/theory/embedding/{dataset}/{k}/train_metrics.json",
-    log:
-        "logs/theory_train_bottleneck/{dataset}/{k}.log",
-    benchmark:
-        "benchmarks/theory_train_bottleneck/{dataset}/{k}.tsv"
-    conda:
-        "../../envs/torch.yaml"
-    # one thread: small convolutions gain nothing from a second one, and two
-    # single-threaded jobs use 2 cores better
-    threads: 1
-    resources:
-        gpu=GPUS,
-        mem_mb=torch_data_mem,
-        runtime=theory_bottleneck_runtime,
-    params:
-        training=THEORY_TRAINING,
-        device=config["device"],
-        checkpoint=bottleneck_checkpoint,
-    script:
-        "../../scripts/theory_train_bottleneck.py"
+if THEORY["embedding"]["shared_trunk"]:
+
+    rule theory_train_bottlenecks:
+        input:
+            data="resources/data/{dataset}.npz",
+        output:
+            weights=expand(
+                "results/theory/embedding/{{dataset}}/{k}/model.pt", k=EMBEDDING_SIZES
+            ),
+            embeddings=expand(
+                "results/theory/embedding/{{dataset}}/{k}/embeddings.npz",
+                k=EMBEDDING_SIZES,
+            ),
+            metrics=expand(
+                "results/theory/embedding/{{dataset}}/{k}/train_metrics.json",
+                k=EMBEDDING_SIZES,
+            ),
+        log:
+            "logs/theory_train_bottleneck/{dataset}/shared.log",
+        benchmark:
+            "benchmarks/theory_train_bottleneck/{dataset}/shared.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        threads: 1
+        resources:
+            gpu=GPUS,
+            mem_mb=torch_data_mem,
+            runtime=theory_bottleneck_runtime,
+        params:
+            training=THEORY_TRAINING,
+            sizes=EMBEDDING_SIZES,
+            device=config["device"],
+            checkpoint=bottleneck_checkpoint,
+        script:
+            "../../scripts/theory_train_bottleneck.py"
+
+else:
+
+    rule theory_train_bottleneck:
+        input:
+            data="resources/data/{dataset}.npz",
+        output:
+            weights="results/theory/embedding/{dataset}/{k}/model.pt",
+            embeddings="results/theory/embedding/{dataset}/{k}/embeddings.npz",
+            metrics="results/theory/embedding/{dataset}/{k}/train_metrics.json",
+        log:
+            "logs/theory_train_bottleneck/{dataset}/{k}.log",
+        benchmark:
+            "benchmarks/theory_train_bottleneck/{dataset}/{k}.tsv"
+        conda:
+            "../../envs/torch.yaml"
+        # one thread: small convolutions gain nothing from a second one, and two
+        # single-threaded jobs use 2 cores better
+        threads: 1
+        resources:
+            gpu=GPUS,
+            mem_mb=torch_data_mem,
+            runtime=theory_bottleneck_runtime,
+        params:
+            training=THEORY_TRAINING,
+            device=config["device"],
+            checkpoint=bottleneck_checkpoint,
+        script:
+            "../../scripts/theory_train_bottleneck.py"
 
 
 rule theory_embedding_hull:
