@@ -677,29 +677,8 @@ class BottleneckResult:
     test_linear: np.ndarray | None = None
 
 
-def train_bottleneck(
-    k: int,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
-    *,
-    n_classes: int,
-    channels: int = 4,
-    depth: int = 2,
-    arch: str = "cnn",
-    epochs: int = 1,
-    lr: float = 1e-3,
-    batch_size: int = 128,
-    optimizer: str = "adam",
-    lr_decay: float = 1.0,
-    warmup_steps: int = 0,
-    seed: int = 0,
-    device: str = "auto",
-    log: Callable[[str], None] = print,
-    checkpoint: str | None = None,
-) -> BottleneckResult:
-    """Train a bottleneck CNN (:func:`bottleneck_spec`) and embed every image.
+def train_bottleneck(k: int, *args, **kwargs) -> BottleneckResult:
+    """Train one bottleneck CNN (:func:`bottleneck_spec`) and embed every image.
 
     Training is :func:`neuralhull.training.train_classifier` (seeded, deterministic on the
     CPU); the embeddings come from its final evaluation pass (``features=True``).
@@ -724,47 +703,7 @@ def train_bottleneck(
     -------
     BottleneckResult
     """
-    from neuralhull.training import TrainConfig, train_classifier
-
-    spec = bottleneck_spec(
-        k, tuple(x_train.shape[1:]), n_classes, channels=channels, depth=depth, arch=arch
-    )
-    cfg = TrainConfig(
-        epochs=epochs,
-        lr=lr,
-        batch_size=batch_size,
-        seed=seed,
-        optimizer=optimizer,
-        lr_decay=lr_decay,
-        warmup_steps=warmup_steps,
-    )
-    model, history, norm = train_classifier(
-        spec,
-        cfg,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
-        device=device,
-        log=log,
-        features=True,
-        readings=True,
-        checkpoint=checkpoint,
-    )
-    predictions = history.final_test.predictions
-    return BottleneckResult(
-        model=model,
-        spec=spec,
-        history=history,
-        norm=norm,
-        train_embeddings=history.final_train.features,
-        test_embeddings=history.final_test.features,
-        test_predictions=predictions,
-        test_accuracy=float(np.mean(predictions == np.asarray(y_test))),
-        train_config=cfg,
-        train_linear=history.final_train.linear_features,
-        test_linear=history.final_test.linear_features,
-    )
+    return train_bottlenecks([k], *args, **kwargs)[0]
 
 
 def train_bottlenecks(
@@ -789,7 +728,8 @@ def train_bottlenecks(
     log: Callable[[str], None] = print,
     checkpoint: str | None = None,
 ) -> list[BottleneckResult]:
-    """Train one bottleneck CNN per size in ``ks`` together, on a shared trunk.
+    """Train one bottleneck CNN per size in ``ks``; several sizes together, on a shared
+    trunk (one size: a plain network, :func:`train_bottleneck`).
 
     The networks of :func:`train_bottleneck` differ only from their k-unit layer on; here
     they share the convolutions (a :class:`neuralhull.models.SharedTrunk`), trained on the
@@ -801,7 +741,8 @@ def train_bottlenecks(
     ``theory.embedding.shared_trunk: false`` for one network per k).
 
     Parameters and training settings as :func:`train_bottleneck`; returns one
-    :class:`BottleneckResult` per k, in the order of ``ks``.
+    :class:`BottleneckResult` per k, in the order of ``ks``. Without
+    ``theory.embedding.shared_trunk`` the workflow calls this once per k.
     """
     from neuralhull.models import SharedTrunk, build_model
     from neuralhull.training import TrainConfig, TrainResult, train_classifier
@@ -834,17 +775,21 @@ def train_bottlenecks(
         features=True,
         readings=True,
         checkpoint=checkpoint,
-        build=lambda: SharedTrunk([build_model(s) for s in specs]),
+        build=(lambda: SharedTrunk([build_model(s) for s in specs])) if len(ks) > 1 else None,
     )
+    single = len(ks) == 1  # a plain Classifier: its history and passes are its own
+    members = [net] if single else list(net.members)
     ends = np.cumsum([0] + ks)
     results = []
-    for j, (spec, member) in enumerate(zip(specs, net.members, strict=True)):
+    for j, (spec, member) in enumerate(zip(specs, members, strict=True)):
         cols = slice(ends[j], ends[j + 1])
         own = TrainResult(device=history.device, n_noisy_labels=history.n_noisy_labels)
         for key in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
-            setattr(own, key, [values[j] for values in getattr(history, key)])
+            values = getattr(history, key)
+            setattr(own, key, list(values) if single else [v[j] for v in values])
         own.seconds = history.seconds
-        predictions = history.final_test.predictions[:, j]
+        predictions = history.final_test.predictions
+        predictions = predictions if single else predictions[:, j]
         results.append(
             BottleneckResult(
                 model=member,
