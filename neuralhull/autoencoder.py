@@ -60,6 +60,11 @@ class AutoencoderFit:
     seconds: float
 
 
+# Smallest divisor of the standardisation, relative to the layer's RMS unit standard
+# deviation (see _validation_split).
+STD_FLOOR = 0.01
+
+
 def _network(d: int, hidden: int, k: int) -> tuple[nn.Module, nn.Module]:
     encoder = nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, k))
     decoder = nn.Sequential(nn.Linear(k, hidden), nn.ReLU(), nn.Linear(hidden, d))
@@ -82,7 +87,14 @@ def _validation_split(train: np.ndarray, test: np.ndarray, cfg: AutoencoderConfi
     val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
     mean = train[fit_idx].mean(0).astype(np.float64)
     std = train[fit_idx].std(0).astype(np.float64)
-    std = np.where(std > 1e-8, std, 1.0)  # constant units (dead ReLUs) stay constant
+    # Units are scaled to unit variance, but never divided by less than STD_FLOOR times the
+    # layer's RMS unit scale: a ReLU unit that fires for one or two training samples has a
+    # standard deviation of 1e-5, and one validation sample where it fires would then enter
+    # the network 1,000 standard deviations out and dominate the held-out error (seen on a
+    # trained CNN: validation R2 -0.44 at every size while the test R2 was 0.97). Constant
+    # units (dead ReLUs) stay constant.
+    scale = float(np.sqrt(np.mean(std**2)))
+    std = np.maximum(std, STD_FLOOR * scale) if scale > 0 else np.ones_like(std)
 
     def standardise(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(((a - mean) / std).astype(np.float32))

@@ -205,3 +205,33 @@ def test_fits_on_the_device_it_is_given(manifold):
     else:
         with pytest.raises((RuntimeError, AssertionError)):
             fit_autoencoders(train[:300], test, [1, 2], cfg, device="cuda", **QUIET)
+
+
+def test_a_unit_that_fires_once_does_not_wreck_the_held_out_score(manifold, monkeypatch):
+    # A ReLU unit that fires for one fitted sample and one held-out sample (as in trained
+    # networks' last layers): divided by its own standard deviation (~1e-5), the held-out
+    # sample would enter the networks thousands of deviations out. With the floor on the
+    # divisor the held-out R2 stays what it is without that unit.
+    from neuralhull.autoencoder import STD_FLOOR, _validation_split
+
+    train, test = manifold
+    val_idx, fit_idx, *_ = _validation_split(train, test, CFG)
+    spike = np.zeros((len(train), 1), dtype=np.float32)
+    spike[fit_idx[0]], spike[val_idx[0]] = 0.005, 0.03
+    with_spike = np.hstack([train, spike])
+    test_spike = np.hstack([test, np.zeros((len(test), 1), dtype=np.float32)])
+    *_, mean, std = _validation_split(with_spike, test_spike, CFG)
+    scale = np.sqrt(np.mean(train[fit_idx].std(0) ** 2 * 20 / 21))
+    assert std[-1] == pytest.approx(STD_FLOOR * scale, rel=1e-3)  # the floor, not 1e-4
+    np.testing.assert_allclose(std[:-1], train[fit_idx].std(0), rtol=1e-5)  # the rest as before
+    sizes = [2, 3, 4]
+    plain = fit_autoencoders(train, test, sizes, CFG, **QUIET)
+    spiked = fit_autoencoders(with_spike, test_spike, sizes, CFG, **QUIET)
+    for k in sizes:
+        assert spiked[k].r2_validation == pytest.approx(plain[k].r2_validation, abs=0.05), k
+    # without the floor the same data give a held-out R2 below zero (measured: -1.07 at k=3)
+    import neuralhull.autoencoder as autoencoder
+
+    monkeypatch.setattr(autoencoder, "STD_FLOOR", 1e-9)
+    unfloored = fit_autoencoders(with_spike, test_spike, [3], CFG, **QUIET)
+    assert unfloored[3].r2_validation < 0.5 < spiked[3].r2_validation
