@@ -49,12 +49,7 @@ def test_bad_config_is_refused_before_any_job(tmp_path, edit, words):
 
 
 def test_the_shipped_configs_are_valid(tmp_path):
-    for name in (
-        "config/config.yaml",
-        "config/tiny.yaml",
-        "config/paper.yaml",
-        "config/mnist.yaml",
-    ):
+    for name in ("config/config.yaml", "config/tiny.yaml", "config/paper.yaml"):
         proc = run_snakemake(tmp_path, "-n", "--quiet", "all", check=False, configfile=name)
         assert proc.returncode == 0, (name, proc.stderr[-3000:])
 

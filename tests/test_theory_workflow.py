@@ -54,7 +54,7 @@ def test_only_theory_and_its_dataset_ran(theory_run):
         "acquire_dataset",
         "theory_hull_probability",
         "theory_real_dimension",
-        "theory_train_bottleneck",
+        "theory_train_bottlenecks",  # shared_trunk: every k in one job
         "theory_embedding_hull",
         "theory_double_descent",
         "theory_summary_hull_probability",

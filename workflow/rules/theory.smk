@@ -235,9 +235,9 @@ if THEORY["embedding"]["shared_trunk"]:
                 k=EMBEDDING_SIZES,
             ),
         log:
-            "logs/theory_train_bottleneck/{dataset}/shared.log",
+            "logs/theory_train_bottlenecks/{dataset}.log",
         benchmark:
-            "benchmarks/theory_train_bottleneck/{dataset}/shared.tsv"
+            "benchmarks/theory_train_bottlenecks/{dataset}.tsv"
         conda:
             "../../envs/torch.yaml"
         threads: 1
