@@ -206,44 +206,15 @@ def forward_pass(
 
     For a :class:`neuralhull.models.SharedTrunk`, loss and accuracy are lists (one per
     member), predictions are ``(n, members)`` and the features of all members are
-    concatenated along axis 1, in member order."""
+    concatenated along axis 1, in member order; a plain classifier is the one-member case,
+    given as numbers and ``(n,)`` predictions."""
     model.eval()
-    if isinstance(model, SharedTrunk):
-        return _shared_pass(model, x, y, device, features, readings, batch_size)
-    loss_sum, correct = 0.0, 0
+    shared = isinstance(model, SharedTrunk)
+    m = len(model.members) if shared else 1
+    loss_sum, correct = np.zeros(m), np.zeros(m, dtype=np.int64)
     preds, feats, linear = [], [], []
     for i in range(0, len(x), batch_size):
-        if readings:
-            pre, h = model.readings(x[i : i + batch_size].to(device))
-            linear.append(pre.cpu().numpy().astype(np.float32))
-        else:
-            h = model.features(x[i : i + batch_size].to(device))
-        logits = model.head(h)
-        pred = logits.argmax(1)
-        if y is not None:
-            yb = y[i : i + batch_size].to(device)
-            loss_sum += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
-            correct += (pred == yb).sum().item()
-        preds.append(pred.cpu().numpy())
-        if features:
-            feats.append(h.cpu().numpy().astype(np.float32))
-    scored = y is not None
-    return Pass(
-        loss=loss_sum / len(x) if scored else math.nan,
-        accuracy=correct / len(x) if scored else math.nan,
-        predictions=np.concatenate(preds).astype(np.int64),
-        features=np.concatenate(feats) if features else None,
-        linear_features=np.concatenate(linear) if readings else None,
-    )
-
-
-def _shared_pass(model, x, y, device, features, readings, batch_size) -> Pass:
-    """:func:`forward_pass` of a :class:`SharedTrunk`: the trunk once per batch."""
-    m = len(model.members)
-    loss_sum, correct = np.zeros(m), np.zeros(m)
-    preds, feats, linear = [], [], []
-    for i in range(0, len(x), batch_size):
-        out = model.branches(x[i : i + batch_size].to(device))
+        out = _branches(model, x[i : i + batch_size].to(device), readings)
         pred = torch.stack([logits.argmax(1) for _, _, logits in out], 1)
         if y is not None:
             yb = y[i : i + batch_size].to(device)
@@ -255,14 +226,29 @@ def _shared_pass(model, x, y, device, features, readings, batch_size) -> Pass:
             feats.append(torch.cat([h for _, h, _ in out], 1).cpu().numpy().astype(np.float32))
         if readings:
             linear.append(torch.cat([p for p, _, _ in out], 1).cpu().numpy().astype(np.float32))
-    scored = y is not None
+    loss = (loss_sum / len(x)).tolist() if y is not None else [math.nan] * m
+    accuracy = (correct / len(x)).tolist() if y is not None else [math.nan] * m
+    predictions = np.concatenate(preds).astype(np.int64)
     return Pass(
-        loss=(loss_sum / len(x)).tolist() if scored else [math.nan] * m,
-        accuracy=(correct / len(x)).tolist() if scored else [math.nan] * m,
-        predictions=np.concatenate(preds).astype(np.int64),
+        loss=loss if shared else loss[0],
+        accuracy=accuracy if shared else accuracy[0],
+        predictions=predictions if shared else predictions[:, 0],
         features=np.concatenate(feats) if features else None,
-        linear_features=np.concatenate(linear) if readings and features else None,
+        linear_features=np.concatenate(linear) if readings else None,
     )
+
+
+def _branches(model, xb: torch.Tensor, readings: bool) -> list:
+    """``[(linear, relu, logits)]`` per member of one batch: a :class:`SharedTrunk` runs
+    its trunk once; a plain classifier is one member (``linear`` None unless ``readings``)."""
+    if isinstance(model, SharedTrunk):
+        return model.branches(xb)
+    pre = None
+    if readings:
+        pre, h = model.readings(xb)
+    else:
+        h = model.features(xb)
+    return [(pre, h, model.head(h))]
 
 
 def _training_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from neuralhull.datasets import load
 from neuralhull.io import atomic_path, save_npz
 from neuralhull.provenance import job_log
-from neuralhull.theory_experiments import train_bottleneck, train_bottlenecks
+from neuralhull.theory_experiments import train_bottlenecks
 from neuralhull.training import history_json, save_model
 
 log = job_log(snakemake.log[0])
@@ -35,13 +35,12 @@ settings = dict(
     checkpoint=snakemake.params.checkpoint,
 )
 data = (ds.x_train, ds.y_train, ds.x_test, ds.y_test)
-if "k" in snakemake.wildcards.keys():
+if "k" in snakemake.wildcards.keys():  # one network per job
     ks = [int(snakemake.wildcards.k)]
-    results = [train_bottleneck(ks[0], *data, **settings)]
 else:
     ks = [int(k) for k in snakemake.params.sizes]
     log(f"bottleneck sizes {ks} trained together on a shared trunk")
-    results = train_bottlenecks(ks, *data, **settings)
+results = train_bottlenecks(ks, *data, **settings)  # one size: a plain network
 
 outputs = {"weights": [], "embeddings": [], "metrics": []}
 for key in outputs:  # one file per k, in the order of ks

@@ -205,9 +205,8 @@ def theory_bottleneck_runtime(wildcards, attempt):
     n_train, _ = split_sizes(wildcards.dataset)
     spec = config["theory"]["embedding"]
     seconds = _training_seconds(spec, n_train, INPUT_DIMENSION[wildcards.dataset])
-    if (
-        "k" not in wildcards.keys()
-    ):  # shared trunk: every k at once, about twice one network
+    # shared trunk (no k wildcard): every k at once, about twice one network
+    if "k" not in wildcards.keys():
         seconds *= 2
     return _minutes(30 + seconds, attempt, gpu_part=seconds)
 
