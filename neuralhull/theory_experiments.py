@@ -480,32 +480,57 @@ def reduce_dimension(
     -------
     train : (n, k') float64 and test : (m, k') float64, k' the actual dimension
     """
-    from neuralhull.spaces import flatten_images, pca_project
+    ((_, train, test),) = reduce_dimensions(method, x_train, x_test, [k])
+    return train, test
 
+
+def reduce_dimensions(method: str, x_train: np.ndarray, x_test: np.ndarray, ks):
+    """:func:`reduce_dimension` at every target dimension of ``ks``, as a generator of
+    ``(k, train, test)``: the inputs are checked, and the principal axes found, once.
+    Each k's arrays are those :func:`reduce_dimension` gives for it alone (PCA: the same
+    axes, projected with that k's first rows)."""
     x_train, x_test = _check_images(x_train, "x_train"), _check_images(x_test, "x_test")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise ValueError(
             f"training and test images differ in shape: {x_train.shape[1:]} vs {x_test.shape[1:]}"
         )
-    k = _check_positive_int(k, "target dimension k")
+    if method not in REAL_DIMENSION_METHODS:
+        raise ValueError(
+            f"unknown method {method!r}; expected one of {list(REAL_DIMENSION_METHODS)}"
+        )
+    ks = [_check_positive_int(k, "target dimension k") for k in ks]
     image_shape = tuple(x_train.shape[1:])
     total = int(np.prod(image_shape))
-    if k > total:
-        raise ValueError(f"target dimension k={k} exceeds the image dimension {total}")
+    for k in ks:
+        if k > total:
+            raise ValueError(f"target dimension k={k} exceeds the image dimension {total}")
+    return _reduced(method, x_train, x_test, ks, image_shape)  # checked before the first k
+
+
+def _reduced(method, x_train, x_test, ks, image_shape):
+    from neuralhull.spaces import flatten_images, pca_fit
+
     if method == "pca":
-        return pca_project(flatten_images(x_train), flatten_images(x_test), k)
-    side = grid_side(k, image_shape)
-    if method == "crop":
-        return (
-            flatten_images(centre_crop(x_train, side)),
-            flatten_images(centre_crop(x_test, side)),
-        )
-    if method == "smooth":
-        return (
-            smooth_subsample(x_train, side).reshape(len(x_train), -1) / 255.0,
-            smooth_subsample(x_test, side).reshape(len(x_test), -1) / 255.0,
-        )
-    raise ValueError(f"unknown method {method!r}; expected one of {list(REAL_DIMENSION_METHODS)}")
+        train, test = flatten_images(x_train), flatten_images(x_test)
+        mean, comps, _ = pca_fit(train, max(ks))
+        for k in ks:
+            axes = comps[:k]
+            yield k, (train - mean) @ axes.T, (test - mean) @ axes.T
+        return
+    for k in ks:
+        side = grid_side(k, image_shape)
+        if method == "crop":
+            yield (
+                k,
+                flatten_images(centre_crop(x_train, side)),
+                flatten_images(centre_crop(x_test, side)),
+            )
+        else:  # smooth
+            yield (
+                k,
+                smooth_subsample(x_train, side).reshape(len(x_train), -1) / 255.0,
+                smooth_subsample(x_test, side).reshape(len(x_test), -1) / 255.0,
+            )
 
 
 def wilson_interval(successes, trials, *, z: float = 1.959963984540054):

@@ -1,6 +1,6 @@
 """theory_embedding_hull: fraction of test embeddings inside the hull of the training
-embeddings of one bottleneck CNN, read before (linear) or after (relu) the bottleneck's
-ReLU, with its test accuracy."""
+embeddings of each bottleneck CNN of a dataset, read before (linear) or after (relu) the
+bottleneck's ReLU, with its test accuracy: every size and reading in one job."""
 
 import numpy as np
 import pandas as pd
@@ -13,45 +13,54 @@ from neuralhull.theory_experiments import affine_rank, hull_counts
 
 log = job_log(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.hull
-suffix = {"relu": "", "linear": "_linear"}[w.reading]
-with np.load(snakemake.input.embeddings) as f:
-    if f"train{suffix}" not in f:
-        raise ValueError(
-            f"{snakemake.input.embeddings} has no {w.reading} reading (written by an older "
-            "version of the workflow); delete it to retrain"
+sizes, readings = [int(k) for k in snakemake.params.sizes], snakemake.params.readings
+outputs = iter(snakemake.output)  # in the rule's order: per size, its readings
+for k, embeddings, metrics_path in zip(
+    sizes, snakemake.input.embeddings, snakemake.input.metrics, strict=True
+):
+    metrics = load_json(metrics_path)
+    for reading in readings:
+        suffix = {"relu": "", "linear": "_linear"}[reading]
+        with np.load(embeddings) as f:
+            if f"train{suffix}" not in f:
+                raise ValueError(
+                    f"{embeddings} has no {reading} reading (written by an older version of "
+                    "the workflow); delete it to retrain"
+                )
+            train = f[f"train{suffix}"].astype(np.float64)
+            test = f[f"test{suffix}"].astype(np.float64)
+            accuracy = float(np.mean(f["pred_test"] == f["y_test"]))
+        idx = query_subsample(len(test), p["max_queries"], p["seed"])
+        rank = affine_rank(train)
+        dead = int(np.sum(train.max(axis=0) <= 0))  # never positive: the ReLU never fires
+        log(
+            f"k={k}, {reading} reading: {len(train)} training embeddings, affine rank {rank}, "
+            f"{dead} dead units"
         )
-    train = f[f"train{suffix}"].astype(np.float64)
-    test = f[f"test{suffix}"].astype(np.float64)
-    accuracy = float(np.mean(f["pred_test"] == f["y_test"]))
-metrics = load_json(snakemake.input.metrics)
-idx = query_subsample(len(test), p["max_queries"], p["seed"])
-rank = affine_rank(train)
-dead = int(np.sum(train.max(axis=0) <= 0))  # never positive: the ReLU never fires
-log(
-    f"k={w.k}, {w.reading} reading: {len(train)} training embeddings, affine rank {rank}, "
-    f"{dead} dead units"
-)
-counts = hull_counts(
-    train,
-    test[idx],
-    tol=p["tol"],
-    n_jobs=snakemake.threads,
-    progress=progress_logger(log, "hull membership queries"),
-)
-log(f"{counts}")
-row = {
-    "dataset": w.dataset,
-    "k": int(w.k),
-    "reading": w.reading,
-    "test_accuracy": accuracy,
-    "train_accuracy": metrics["final_train_accuracy"],
-    "rank": rank,
-    "dead_units": dead,
-    "n_train": len(train),
-    **counts,
-}
-write_table(
-    pd.DataFrame([row]),
-    snakemake.output[0],
-    {"subsample_seed": p["seed"], "max_queries": p["max_queries"], "tol": p["tol"]},
-)
+        counts = hull_counts(
+            train,
+            test[idx],
+            tol=p["tol"],
+            n_jobs=snakemake.threads,
+            progress=progress_logger(log, f"k={k} {reading}: hull membership queries"),
+        )
+        log(f"k={k}, {reading}: {counts}")
+        row = {
+            "dataset": w.dataset,
+            "k": k,
+            "reading": reading,
+            "test_accuracy": accuracy,
+            "train_accuracy": metrics["final_train_accuracy"],
+            "rank": rank,
+            "dead_units": dead,
+            "n_train": len(train),
+            **counts,
+        }
+        path = next(outputs)
+        if not path.endswith(f"/{k}/{reading}.tsv"):  # the rule's expand order changed
+            raise RuntimeError(f"output {path} is not the table of k={k}, {reading}")
+        write_table(
+            pd.DataFrame([row]),
+            path,
+            {"subsample_seed": p["seed"], "max_queries": p["max_queries"], "tol": p["tol"]},
+        )

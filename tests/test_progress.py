@@ -72,8 +72,8 @@ def _check_counts(progress, expected_total, log):
     assert all(math.isfinite(rate) and rate > 0 for _, _, rate in progress), progress
 
 
-def test_hull_logs_queries_done_and_a_rate(tiny_run):
-    logs = sorted((tiny_run / "logs").glob("hull_membership*/**/*.log"))
+def test_scoring_logs_queries_done_and_a_rate(tiny_run):
+    logs = sorted((tiny_run / "logs").glob("score*/**/*.log"))
     assert len(logs) >= 5, logs
     checked_distance = False
     for log in logs:
@@ -92,6 +92,8 @@ def test_hull_logs_queries_done_and_a_rate(tiny_run):
         )
         assert sum(counts.values()) == queries, (log, counts)
         checked_distance |= counts["outside"] > 0
+        # the same job then finds every test sample's neighbours
+        _check_counts(_progress(lines, "nearest-neighbour queries"), int(announced[2]), log)
     assert checked_distance, "no space had a query outside its hull: distance progress untested"
     # every hull job says whether it compiled the solver or loaded it from numba's cache
     said = [

@@ -64,9 +64,9 @@ def test_autoencoder_change_reruns_only_what_depends_on_it(tiny_run, tmp_path):
     rules = {r for r, _ in jobs}
     assert {"fit_autoencoder", "intrinsic_dimension", "summarise", "figures"} <= rules
     assert not rules & {"acquire_dataset", "train_model"}
-    assert not rules & {"hull_membership_input"}
+    assert not rules & {"score_input"}
     for rule, w in jobs:
-        if rule in ("hull_membership", "proximity"):
+        if rule == "score":
             assert w["space"].startswith("latent") or w["space"] == "intrinsic", (rule, w)
     assert_only_model_chain_and_summaries(jobs)
 
@@ -79,7 +79,7 @@ def test_one_models_epochs_rerun_that_models_chain_only(tiny_run, tmp_path):
     rules = {r for r, _ in jobs}
     assert {"train_model", "fit_autoencoder", "summarise"} <= rules
     assert all(w.get("model", "mlp") == "mlp" for _, w in jobs), jobs
-    assert not rules & {"acquire_dataset", "hull_membership_input"}
+    assert not rules & {"acquire_dataset", "score_input"}
     assert_only_model_chain_and_summaries(jobs)
 
 

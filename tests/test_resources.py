@@ -38,18 +38,16 @@ def test_requests_grow_with_dataset_model_and_queries(tmp_path):
     paper = planned_jobs(tmp_path, "config/paper.yaml")  # + CIFAR-10, 20-40 epochs
 
     # Memory follows the data a job holds.
-    for rule in ["train_model", "hull_membership_input", "proximity_input"]:
+    for rule in ["train_model", "score_input"]:
         assert largest(tiny, rule, "mem_mb") < largest(default, rule, "mem_mb")
         assert largest(default, rule, "mem_mb") < largest(paper, rule, "mem_mb")
     # Runtime follows epochs x images x pixels, and the number of hull queries.
-    for rule in ["train_model", "fit_autoencoder", "hull_membership_input"]:
+    for rule in ["train_model", "fit_autoencoder", "score_input"]:
         assert largest(default, rule, "runtime") < largest(paper, rule, "runtime")
     # A GPU shortens what a torch job asks for, not what a CPU job asks for.
     gpu = planned_jobs(tmp_path, "config/paper.yaml", "--config", "device=cuda")
     assert largest(gpu, "train_model", "runtime") < largest(paper, "train_model", "runtime")
-    assert largest(gpu, "hull_membership", "runtime") == largest(
-        paper, "hull_membership", "runtime"
-    )
+    assert largest(gpu, "score", "runtime") == largest(paper, "score", "runtime")
 
 
 def test_a_finished_run_stayed_within_its_requests(tiny_run):
@@ -74,10 +72,8 @@ def test_the_cost_model_lives_in_one_file():
     scaled = [
         "train_model",
         "fit_autoencoder",
-        "hull_membership",
-        "hull_membership_input",
-        "proximity",
-        "proximity_input",
+        "score",
+        "score_input",
         "theory_real_dimension",
         "theory_train_bottleneck",
         "theory_embedding_hull",

@@ -194,6 +194,39 @@ def test_pixel_methods_give_s_squared_dimensions(digits_images, method, k):
         np.testing.assert_array_equal(train, direct.reshape(len(x_train), -1) / 255)
 
 
+@pytest.mark.parametrize("method", ["pca", "crop", "smooth"])
+def test_a_sweep_of_dimensions_gives_each_k_what_it_gets_alone(digits_images, method):
+    # the workflow reduces every k of a method in one job (axes found once): each k's
+    # arrays must be bitwise those of the per-k computation (PCA: pca_project, which fits
+    # the axes for that k alone)
+    from neuralhull.spaces import flatten_images, pca_project
+
+    x_train, x_test = digits_images
+    ks = [2, 4, 9, 16, 64]
+    swept = list(theory_experiments.reduce_dimensions(method, x_train, x_test, ks))
+    assert [k for k, _, _ in swept] == ks
+    for k, train, test in swept:
+        if method == "pca":
+            alone = pca_project(flatten_images(x_train), flatten_images(x_test), k)
+        else:
+            side = grid_side(k, (1, 8, 8))
+            alone = (
+                (
+                    flatten_images(centre_crop(x_train, side)),
+                    flatten_images(centre_crop(x_test, side)),
+                )
+                if method == "crop"
+                else tuple(
+                    smooth_subsample(x, side).reshape(len(x), -1) / 255.0 for x in (x_train, x_test)
+                )
+            )
+        np.testing.assert_array_equal(train, alone[0])
+        np.testing.assert_array_equal(test, alone[1])
+    # a bad size anywhere in the sweep is refused before any work
+    with pytest.raises(ValueError, match="exceeds the image dimension 64"):
+        theory_experiments.reduce_dimensions(method, x_train, x_test, [2, 65])
+
+
 def test_reduce_dimension_refuses_bad_input(digits_images):
     x_train, x_test = digits_images
     with pytest.raises(ValueError, match="exceeds the image dimension 64"):

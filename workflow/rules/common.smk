@@ -253,7 +253,7 @@ def get_space_inputs(wildcards):
     return {"activations": f"{base}/activations.npz"}
 
 
-def get_proximity_inputs(wildcards):
+def get_score_inputs(wildcards):
     """A model-level space's points plus the model's labels and predictions."""
     inputs = get_space_inputs(wildcards)
     base = run_dir(wildcards.dataset, wildcards.model, wildcards.seed)

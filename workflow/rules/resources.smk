@@ -135,12 +135,25 @@ def autoencoder_mem(wildcards, attempt):
     )
 
 
-def hull_runtime(wildcards, attempt):
+def _hull_space_seconds(wildcards):
     n_train, n_test = split_sizes(wildcards.dataset)
-    seconds = _hull_seconds(
+    return _hull_seconds(
         n_train, n_test, space_dimension(wildcards), config["hull"]["max_queries"]
     )
-    return _minutes(seconds, attempt)
+
+
+def _proximity_seconds(wildcards):
+    """Brute-force nearest neighbours in high dimension (measured: 18 s for MNIST pixels,
+    60,000 x 10,000 x 784), a k-d tree in low dimension."""
+    n_train, n_test = split_sizes(wildcards.dataset)
+    return 30 + 1e-10 * n_train * n_test * space_dimension(wildcards)
+
+
+def score_runtime(wildcards, attempt):
+    """A space's hull membership, then its proximity, in one job."""
+    return _minutes(
+        _hull_space_seconds(wildcards) + _proximity_seconds(wildcards), attempt
+    )
 
 
 def loaded_dimension(wildcards):
@@ -151,26 +164,17 @@ def loaded_dimension(wildcards):
     return hidden_size(wildcards.model)
 
 
-def hull_mem(wildcards, attempt):
+def _hull_space_mem(wildcards):
     n_train, _ = split_sizes(wildcards.dataset)
-    mb = _hull_mem(
+    return _hull_mem(
         n_train,
         space_dimension(wildcards),
         DATASET_TOTAL[wildcards.dataset],
         loaded_dimension(wildcards),
     )
-    return mb * attempt
 
 
-def proximity_runtime(wildcards, attempt):
-    """Brute-force nearest neighbours in high dimension (measured: 18 s for MNIST pixels,
-    60,000 x 10,000 x 784), a k-d tree in low dimension."""
-    n_train, n_test = split_sizes(wildcards.dataset)
-    seconds = 30 + 1e-10 * n_train * n_test * space_dimension(wildcards)
-    return _minutes(seconds, attempt)
-
-
-def proximity_mem(wildcards, attempt):
+def _proximity_mem(wildcards):
     """MB: the array the job reads, and the blocks of query-to-training distances of the
     brute-force search (1,024 queries at a time; measured: 1.3 GB for 64-unit activations
     and 1.9 GB for MNIST pixels)."""
@@ -178,25 +182,35 @@ def proximity_mem(wildcards, attempt):
     n_total = DATASET_TOTAL[wildcards.dataset]
     loaded = 8 * n_total * loaded_dimension(wildcards) * 8 / 1e6
     blocks = 3 * 1024 * n_train * 8 / 1e6
-    return math.ceil(1000 + loaded + blocks) * attempt
+    return math.ceil(1000 + loaded + blocks)
+
+
+def score_mem(wildcards, attempt):
+    """The larger of the two stages: the hull engine's arrays are freed before the
+    neighbour search starts."""
+    return max(_hull_space_mem(wildcards), _proximity_mem(wildcards)) * attempt
 
 
 # ---- theory branch ----
 
 
 def theory_real_runtime(wildcards, attempt):
+    """Every target dimension of a method in one job: one hull pass per dimension, the
+    fixed start-up cost once."""
     n_train, n_test = split_sizes(wildcards.dataset)
-    seconds = _hull_seconds(
-        n_train, n_test, int(wildcards.k), config["theory"]["real_data"]["max_queries"]
+    queries = config["theory"]["real_data"]["max_queries"]
+    seconds = 30 + sum(
+        _hull_seconds(n_train, n_test, k, queries) - 30 for k in REAL_DIMENSIONS
     )
     return _minutes(seconds, attempt)
 
 
 def theory_real_mem(wildcards, attempt):
+    """The largest target dimension's hull engine (one dimension's arrays at a time)."""
     n_train, _ = split_sizes(wildcards.dataset)
     dataset = wildcards.dataset
     mb = _hull_mem(
-        n_train, int(wildcards.k), DATASET_TOTAL[dataset], INPUT_DIMENSION[dataset]
+        n_train, max(REAL_DIMENSIONS), DATASET_TOTAL[dataset], INPUT_DIMENSION[dataset]
     )
     return mb * attempt
 
@@ -212,16 +226,20 @@ def theory_bottleneck_runtime(wildcards, attempt):
 
 
 def theory_embedding_runtime(wildcards, attempt):
+    """Every bottleneck size and reading of a dataset in one job."""
     n_train, n_test = split_sizes(wildcards.dataset)
-    seconds = _hull_seconds(
-        n_train, n_test, int(wildcards.k), config["theory"]["real_data"]["max_queries"]
+    queries = config["theory"]["real_data"]["max_queries"]
+    readings = len(config["theory"]["embedding"]["readings"])
+    seconds = 30 + readings * sum(
+        _hull_seconds(n_train, n_test, k, queries) - 30 for k in EMBEDDING_SIZES
     )
     return _minutes(seconds, attempt)
 
 
 def theory_embedding_mem(wildcards, attempt):
+    """The largest bottleneck's hull engine (one size's arrays at a time)."""
     n_train, _ = split_sizes(wildcards.dataset)
-    k = int(wildcards.k)
+    k = max(EMBEDDING_SIZES)
     return _hull_mem(n_train, k, DATASET_TOTAL[wildcards.dataset], k) * attempt
 
 

@@ -1,8 +1,13 @@
-rule hull_membership:
+# A space is scored in one job: its points are loaded once, then the hull membership of the
+# test samples (hull/{space}.tsv) and their proximity to the training set
+# (proximity/{space}.tsv) are written from them.
+
+
+rule score:
     input:
-        unpack(get_space_inputs),
+        unpack(get_score_inputs),
     output:
-        report(
+        hull=report(
             "results/{dataset}/{model}/seed{seed}/hull/{space}.tsv",
             caption="../report/hull_space.rst",
             category="5. Per run",
@@ -14,81 +19,43 @@ rule hull_membership:
                 "space": "{space}",
             },
         ),
+        proximity="results/{dataset}/{model}/seed{seed}/proximity/{space}.tsv",
     log:
-        "logs/hull_membership/{dataset}/{model}/seed{seed}/{space}.log",
+        "logs/score/{dataset}/{model}/seed{seed}/{space}.log",
     benchmark:
-        "benchmarks/hull_membership/{dataset}/{model}/seed{seed}/{space}.tsv"
+        "benchmarks/score/{dataset}/{model}/seed{seed}/{space}.tsv"
     conda:
         "../../envs/hull.yaml"
     # one core: model spaces are small (d <= width), the engine's pool does not pay there
     threads: 1
     resources:
-        mem_mb=hull_mem,
-        runtime=hull_runtime,
+        mem_mb=score_mem,
+        runtime=score_runtime,
     params:
         hull=HULL_QUERIES,
+        k=config["proximity"]["k"],
     script:
-        "../../scripts/hull_membership.py"
+        "../../scripts/score.py"
 
 
-rule hull_membership_input:
+rule score_input:
     input:
         data="resources/data/{dataset}.npz",
     output:
-        "results/{dataset}/input/hull/{input_space}.tsv",
+        hull="results/{dataset}/input/hull/{input_space}.tsv",
+        proximity="results/{dataset}/input/proximity/{input_space}.tsv",
     log:
-        "logs/hull_membership_input/{dataset}/{input_space}.log",
+        "logs/score_input/{dataset}/{input_space}.log",
     benchmark:
-        "benchmarks/hull_membership_input/{dataset}/{input_space}.tsv"
+        "benchmarks/score_input/{dataset}/{input_space}.tsv"
     conda:
         "../../envs/hull.yaml"
     threads: 2
     resources:
-        mem_mb=hull_mem,
-        runtime=hull_runtime,
+        mem_mb=score_mem,
+        runtime=score_runtime,
     params:
         hull=HULL_QUERIES,
-    script:
-        "../../scripts/hull_membership.py"
-
-
-rule proximity:
-    input:
-        unpack(get_proximity_inputs),
-    output:
-        "results/{dataset}/{model}/seed{seed}/proximity/{space}.tsv",
-    log:
-        "logs/proximity/{dataset}/{model}/seed{seed}/{space}.log",
-    benchmark:
-        "benchmarks/proximity/{dataset}/{model}/seed{seed}/{space}.tsv"
-    conda:
-        "../../envs/hull.yaml"
-    threads: 1
-    resources:
-        mem_mb=proximity_mem,
-        runtime=proximity_runtime,
-    params:
         k=config["proximity"]["k"],
     script:
-        "../../scripts/proximity.py"
-
-
-rule proximity_input:
-    input:
-        data="resources/data/{dataset}.npz",
-    output:
-        "results/{dataset}/input/proximity/{input_space}.tsv",
-    log:
-        "logs/proximity_input/{dataset}/{input_space}.log",
-    benchmark:
-        "benchmarks/proximity_input/{dataset}/{input_space}.tsv"
-    conda:
-        "../../envs/hull.yaml"
-    threads: 1
-    resources:
-        mem_mb=proximity_mem,
-        runtime=proximity_runtime,
-    params:
-        k=config["proximity"]["k"],
-    script:
-        "../../scripts/proximity.py"
+        "../../scripts/score.py"

@@ -7,6 +7,9 @@
 
 THEORY = config["theory"]
 EMBEDDING_SIZES = sorted(THEORY["embedding"]["sizes"])  # bottleneck sizes k, ascending
+REAL_DIMENSIONS = sorted(
+    THEORY["real_data"]["dimensions"]
+)  # target dimensions k, ascending
 THEORY_EXPERIMENTS = [
     "hull_probability",
     "real_dimension",
@@ -68,7 +71,7 @@ THEORY_PARTS = {
         "results/theory/real_dimension/{dataset}/{method}/{k}.tsv",
         dataset=THEORY_DATASETS,
         method=THEORY["real_data"]["methods"],
-        k=sorted(THEORY["real_data"]["dimensions"]),
+        k=REAL_DIMENSIONS,
     ),
     "embedding": expand(
         "results/theory/embedding/{dataset}/{k}/{reading}.tsv",
@@ -194,15 +197,20 @@ rule theory_hull_probability:
         "../../scripts/theory_hull_probability.py"
 
 
+# Every target dimension of one method in one job: the images are loaded, and their
+# principal axes found, once.
 rule theory_real_dimension:
     input:
         data="resources/data/{dataset}.npz",
     output:
-        "results/theory/real_dimension/{dataset}/{method}/{k}.tsv",
+        expand(
+            "results/theory/real_dimension/{{dataset}}/{{method}}/{k}.tsv",
+            k=REAL_DIMENSIONS,
+        ),
     log:
-        "logs/theory_real_dimension/{dataset}/{method}/{k}.log",
+        "logs/theory_real_dimension/{dataset}/{method}.log",
     benchmark:
-        "benchmarks/theory_real_dimension/{dataset}/{method}/{k}.tsv"
+        "benchmarks/theory_real_dimension/{dataset}/{method}.tsv"
     wildcard_constraints:
         method="|".join(THEORY["real_data"]["methods"]),
     conda:
@@ -213,6 +221,7 @@ rule theory_real_dimension:
         runtime=theory_real_runtime,
     params:
         hull=THEORY_QUERIES,
+        dimensions=REAL_DIMENSIONS,
     script:
         "../../scripts/theory_real_dimension.py"
 
@@ -283,18 +292,27 @@ else:
             "../../scripts/theory_train_bottleneck.py"
 
 
+# Every bottleneck size and reading of a dataset in one job.
 rule theory_embedding_hull:
     input:
-        embeddings="results/theory/embedding/{dataset}/{k}/embeddings.npz",
-        metrics="results/theory/embedding/{dataset}/{k}/train_metrics.json",
+        embeddings=expand(
+            "results/theory/embedding/{{dataset}}/{k}/embeddings.npz",
+            k=EMBEDDING_SIZES,
+        ),
+        metrics=expand(
+            "results/theory/embedding/{{dataset}}/{k}/train_metrics.json",
+            k=EMBEDDING_SIZES,
+        ),
     output:
-        "results/theory/embedding/{dataset}/{k}/{reading}.tsv",
+        expand(
+            "results/theory/embedding/{{dataset}}/{k}/{reading}.tsv",
+            k=EMBEDDING_SIZES,
+            reading=THEORY["embedding"]["readings"],
+        ),
     log:
-        "logs/theory_embedding_hull/{dataset}/{k}/{reading}.log",
+        "logs/theory_embedding_hull/{dataset}.log",
     benchmark:
-        "benchmarks/theory_embedding_hull/{dataset}/{k}/{reading}.tsv"
-    wildcard_constraints:
-        reading="linear|relu",
+        "benchmarks/theory_embedding_hull/{dataset}.tsv"
     conda:
         "../../envs/hull.yaml"
     threads: 1
@@ -303,6 +321,8 @@ rule theory_embedding_hull:
         runtime=theory_embedding_runtime,
     params:
         hull=THEORY_QUERIES,
+        sizes=EMBEDDING_SIZES,
+        readings=THEORY["embedding"]["readings"],
     script:
         "../../scripts/theory_embedding_hull.py"
 

@@ -1,0 +1,31 @@
+"""score: one space's hull membership (certified, with distances) and proximity tables, from
+one load of the space: a model's space (activations, its intrinsic space, ...), or a pixel
+space shared by every model of the dataset."""
+
+import numpy as np
+
+from neuralhull.datasets import load
+from neuralhull.provenance import job_log
+from neuralhull.scoring import hull_table, proximity_table, write_commented_table
+from neuralhull.spaces import load_space
+
+log = job_log(snakemake.log[0])
+space = snakemake.wildcards.get("space") or snakemake.wildcards.input_space
+inputs = dict(snakemake.input.items())
+train, test = load_space(space, **inputs)
+if "activations" in inputs:
+    with np.load(inputs["activations"]) as f:
+        y_train, y_test, pred_test = f["y_train"], f["y_test"], f["pred_test"]
+else:  # pixel space: model-free; each model's prediction agreement comes from nn_label_*
+    ds = load(inputs["data"])
+    y_train, y_test, pred_test = ds.y_train, ds.y_test, None
+
+header, table = hull_table(
+    space, train, test, snakemake.params.hull, n_jobs=snakemake.threads, log=log
+)
+write_commented_table(snakemake.output.hull, header, table)
+
+header, table = proximity_table(
+    space, train, y_train, test, y_test, pred_test, k=snakemake.params.k, log=log
+)
+write_commented_table(snakemake.output.proximity, header, table)
