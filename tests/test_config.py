@@ -78,3 +78,28 @@ def test_config_readme_is_the_schema_and_every_key_is_described():
     assert all(not line.rstrip().endswith("|  |") for line in rows), "a key lacks a description"
     for key in ("`seeds`", "`findings.almost_none`", "`autoencoder.r2_thresholds`"):
         assert any(line.startswith(f"| {key} ") for line in rows), key
+
+
+def test_the_readmes_second_dataset_command_adds_fashion_mnist_to_the_default(tmp_path):
+    # the README's one command for Fashion-MNIST beside the default run: its --config values,
+    # as the shell would pass them, must validate and plan the same pipeline on the second
+    # dataset (its zoo of four, every seed) and the theory branch on both
+    text = (ROOT / "README.md").read_text()
+    block = text.split("#### A second dataset", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    values = re.findall(r"'([^']+)'", block)
+    assert [v.split("=", 1)[0] for v in values] == ["datasets", "theory"], block
+    default = run_snakemake(tmp_path, "-n", configfile="config/config.yaml")
+    assert "fashion_mnist" not in default.stdout  # the default run is MNIST alone
+    default_cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    (mnist,) = default_cfg["datasets"]
+    plan = run_snakemake(tmp_path, "-n", "--config", *values, configfile="config/config.yaml")
+    trained = set(re.findall(r"results/(\w+)/([\w-]+)/seed(\d+)/model\.pt", plan.stdout))
+    seeds = {str(s) for s in default_cfg["seeds"]}
+    expected = {("mnist", m, s) for m in mnist["models"] for s in seeds} | {
+        ("fashion_mnist", m, s) for m in ["mlp-s30", "mlp", "mlp-noise80", "cnn"] for s in seeds
+    }
+    assert trained == expected
+    for dataset in ("mnist", "fashion_mnist"):
+        assert f"results/{dataset}/summary/findings.tsv" in plan.stdout
+        assert f"results/theory/real_dimension/{dataset}/pca/2.tsv" in plan.stdout
+        assert f"results/theory/embedding/{dataset}/10/relu.tsv" in plan.stdout

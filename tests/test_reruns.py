@@ -125,3 +125,20 @@ def test_two_runs_from_scratch_are_identical(tiny_run, second_run):
             assert np.array_equal(a[key], b[key]), (path, key)
     data = Path("resources/data/digits.npz")
     assert (tiny_run / data).read_bytes() == (second_run / data).read_bytes()
+
+
+def test_adding_a_dataset_adds_only_its_jobs(tiny_run, tmp_path):
+    # the README's way to see the claims on a second dataset: the first one's finished
+    # results stay; only the new dataset's jobs and the theory summaries that collect both run
+    def edit(c):
+        c["datasets"].append({"name": "mnist", "models": ["mlp"]})
+        c["theory"]["real_data"]["datasets"] = ["digits", "mnist"]
+
+    jobs = planned_jobs(tiny_run, edited(edit), tmp_path)
+    others = [(r, w) for r, w in jobs if w.get("dataset") != "mnist"]
+    assert {r for r, _ in others} <= {
+        "theory_summary_real_dimension",
+        "theory_summary_embedding",
+    }, others
+    assert ("acquire_dataset", {"dataset": "mnist"}) in jobs
+    assert sum(r == "train_model" for r, _ in jobs) == len(TINY["seeds"])
