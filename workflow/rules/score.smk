@@ -48,9 +48,13 @@ rule score_input:
         "logs/score_input/{dataset}/{input_space}.log",
     benchmark:
         "benchmarks/score_input/{dataset}/{input_space}.tsv"
+    priority: 10
     conda:
         "../../envs/hull.yaml"
-    threads: 2
+    # One core, and first in the queue: a two-core job waits until both cores are free at
+    # once, which on a laptop happened only at the end of the run (measured: started at
+    # 491 s of 534, with the summary waiting on it). It is the longest scoring job.
+    threads: 1
     resources:
         mem_mb=score_mem,
         runtime=score_runtime,
