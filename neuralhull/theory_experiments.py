@@ -633,6 +633,36 @@ def hull_counts(
     }
 
 
+def logged_hull_counts(label: str, train, queries, params, *, n_jobs: int, log) -> dict:
+    """:func:`hull_counts` at the workflow's tolerance (``params["tol"]``), its progress and
+    its counts logged under ``label`` (one cell of a sweep in a job's log)."""
+    from neuralhull.provenance import progress_logger
+
+    counts = hull_counts(
+        train,
+        queries,
+        tol=params["tol"],
+        n_jobs=n_jobs,
+        progress=progress_logger(log, f"{label}: hull membership queries"),
+    )
+    log(f"{label}: {counts}")
+    return counts
+
+
+def write_count_row(row: dict, path: str, params) -> None:
+    """One sweep cell's table: ``row`` under the header of its query subsample."""
+    import pandas as pd
+
+    from neuralhull.analysis import write_table
+
+    header = {
+        "subsample_seed": params["seed"],
+        "max_queries": params["max_queries"],
+        "tol": params["tol"],
+    }
+    write_table(pd.DataFrame([row]), path, header)
+
+
 # ---------------------------------------------------------------------------------------------
 # 3. Embeddings of bottleneck classifiers
 # ---------------------------------------------------------------------------------------------

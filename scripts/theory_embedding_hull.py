@@ -3,13 +3,11 @@ embeddings of each bottleneck CNN of a dataset, read before (linear) or after (r
 bottleneck's ReLU, with its test accuracy: every size and reading in one job."""
 
 import numpy as np
-import pandas as pd
 
-from neuralhull.analysis import write_table
 from neuralhull.io import load_json
-from neuralhull.provenance import job_log, progress_logger
+from neuralhull.provenance import job_log
 from neuralhull.spaces import query_subsample
-from neuralhull.theory_experiments import affine_rank, hull_counts
+from neuralhull.theory_experiments import affine_rank, logged_hull_counts, write_count_row
 
 log = job_log(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.hull
@@ -37,14 +35,9 @@ for k, embeddings, metrics_path in zip(
             f"k={k}, {reading} reading: {len(train)} training embeddings, affine rank {rank}, "
             f"{dead} dead units"
         )
-        counts = hull_counts(
-            train,
-            test[idx],
-            tol=p["tol"],
-            n_jobs=snakemake.threads,
-            progress=progress_logger(log, f"k={k} {reading}: hull membership queries"),
+        counts = logged_hull_counts(
+            f"k={k} {reading}", train, test[idx], p, n_jobs=snakemake.threads, log=log
         )
-        log(f"k={k}, {reading}: {counts}")
         row = {
             "dataset": w.dataset,
             "k": k,
@@ -59,8 +52,4 @@ for k, embeddings, metrics_path in zip(
         path = next(outputs)
         if not path.endswith(f"/{k}/{reading}.tsv"):  # the rule's expand order changed
             raise RuntimeError(f"output {path} is not the table of k={k}, {reading}")
-        write_table(
-            pd.DataFrame([row]),
-            path,
-            {"subsample_seed": p["seed"], "max_queries": p["max_queries"], "tol": p["tol"]},
-        )
+        write_count_row(row, path, p)

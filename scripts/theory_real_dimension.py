@@ -3,13 +3,15 @@ with the images seen in about k dimensions (PCA, centred crop, or smoothing + su
 for every target dimension k of one method in one job (the data loaded and, for PCA, the
 principal axes found once)."""
 
-import pandas as pd
-
-from neuralhull.analysis import write_table
 from neuralhull.datasets import load
-from neuralhull.provenance import job_log, progress_logger
+from neuralhull.provenance import job_log
 from neuralhull.spaces import query_subsample
-from neuralhull.theory_experiments import affine_rank, hull_counts, reduce_dimensions
+from neuralhull.theory_experiments import (
+    affine_rank,
+    logged_hull_counts,
+    reduce_dimensions,
+    write_count_row,
+)
 
 log = job_log(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.hull
@@ -25,14 +27,7 @@ for (k, train, test), path in zip(
         f"{w.dataset} {w.method} k={k}: dimension {train.shape[1]}, {len(train)} training "
         f"points, {len(idx)}/{len(test)} queries"
     )
-    counts = hull_counts(
-        train,
-        test[idx],
-        tol=p["tol"],
-        n_jobs=snakemake.threads,
-        progress=progress_logger(log, f"k={k}: hull membership queries"),
-    )
-    log(f"k={k}: {counts}")
+    counts = logged_hull_counts(f"k={k}", train, test[idx], p, n_jobs=snakemake.threads, log=log)
     row = {
         "dataset": w.dataset,
         "method": w.method,
@@ -42,8 +37,4 @@ for (k, train, test), path in zip(
         "n_train": len(train),
         **counts,
     }
-    write_table(
-        pd.DataFrame([row]),
-        path,
-        {"subsample_seed": p["seed"], "max_queries": p["max_queries"], "tol": p["tol"]},
-    )
+    write_count_row(row, path, p)
