@@ -85,6 +85,7 @@ def load_space(
     activations: str | None = None,
     codes: str | None = None,
     intrinsic: str | None = None,
+    dataset=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Training and test points of ``space`` from the workflow's files.
 
@@ -95,6 +96,8 @@ def load_space(
     codes : ``latent/codes.npz`` of a model, arrays ``train{k}``, ``test{k}`` per latent
         size (``latent`` and ``intrinsic`` spaces).
     intrinsic : ``intrinsic_dimension.json`` of a model (``intrinsic``: its chosen size).
+    dataset : the :class:`neuralhull.datasets.Dataset` already loaded from ``data``, for a
+        caller that needs its labels too (the file is then not read again).
 
     Returns
     -------
@@ -104,7 +107,7 @@ def load_space(
     if kind.startswith("input"):
         from neuralhull.datasets import load
 
-        ds = load(data)
+        ds = dataset if dataset is not None else load(data)
         train, test = flatten_images(ds.x_train), flatten_images(ds.x_test)
     elif kind.startswith("activation"):
         with np.load(activations) as f:

@@ -12,12 +12,13 @@ from neuralhull.spaces import load_space
 log = job_log(snakemake.log[0])
 space = snakemake.wildcards.get("space") or snakemake.wildcards.input_space
 inputs = dict(snakemake.input.items())
-train, test = load_space(space, **inputs)
 if "activations" in inputs:
+    train, test = load_space(space, **inputs)
     with np.load(inputs["activations"]) as f:
         y_train, y_test, pred_test = f["y_train"], f["y_test"], f["pred_test"]
 else:  # pixel space: model-free; each model's prediction agreement comes from nn_label_*
-    ds = load(inputs["data"])
+    ds = load(inputs["data"])  # read (and verified) once, for the points and the labels
+    train, test = load_space(space, dataset=ds)
     y_train, y_test, pred_test = ds.y_train, ds.y_test, None
 
 header, table = hull_table(

@@ -7,9 +7,8 @@
 
 THEORY = config["theory"]
 EMBEDDING_SIZES = sorted(THEORY["embedding"]["sizes"])  # bottleneck sizes k, ascending
-REAL_DIMENSIONS = sorted(
-    THEORY["real_data"]["dimensions"]
-)  # target dimensions k, ascending
+# target dimensions k of the real-data sweep, ascending
+REAL_DIMENSIONS = sorted(THEORY["real_data"]["dimensions"])
 THEORY_EXPERIMENTS = [
     "hull_probability",
     "real_dimension",
