@@ -87,6 +87,36 @@ def _max_row_norm(x: np.ndarray, shift: np.ndarray | None = None, factor: float 
     return best
 
 
+_NARROW = 32  # below this many columns, reduce the rows of transposed blocks
+_BLOCK_ROWS = 16384
+
+
+def _column_reduce(a: np.ndarray, reduce) -> np.ndarray:
+    if a.ndim != 2 or not (1 < a.shape[1] < _NARROW) or a.shape[0] <= 1:
+        return reduce(a, axis=0)
+    parts = [
+        reduce(np.ascontiguousarray(a[start : start + _BLOCK_ROWS].T), axis=1)
+        for start in range(0, a.shape[0], _BLOCK_ROWS)
+    ]
+    return parts[0] if len(parts) == 1 else reduce(np.stack(parts), axis=0)
+
+
+def _column_max(a: np.ndarray) -> np.ndarray:
+    """``a.max(axis=0)`` of a (n, k) array, the same values.
+
+    numpy reduces a C-ordered array along axis 0 one row at a time, which for a few
+    columns is 4-30x slower than reducing the rows of a transposed copy (measured for
+    k = 2..16); from about 32 columns on the direct reduction is the faster one.  The
+    copies are made block by block (16,384 rows), so no temporary of ``a``'s size.
+    """
+    return _column_reduce(a, np.max)
+
+
+def _column_min(a: np.ndarray) -> np.ndarray:
+    """``a.min(axis=0)``, the same values; see :func:`_column_max`."""
+    return _column_reduce(a, np.min)
+
+
 def _max_dot(X: np.ndarray, W: np.ndarray) -> np.ndarray:
     """``max_i X[i] . W[j]`` for every row of W, in float64, block by block.
 
@@ -105,5 +135,5 @@ def _max_dot(X: np.ndarray, W: np.ndarray) -> np.ndarray:
         stop = min(n, start + rows)
         out = buf[: stop - start]
         np.matmul(X[start:stop], WT, out=out)
-        np.maximum(best, out.max(axis=0), out=best)
+        np.maximum(best, _column_max(out), out=best)
     return best
