@@ -38,7 +38,9 @@ from neuralhull.analysis import (
 from neuralhull.findings import (
     bootstrap_mean,
     paired_auroc_difference,
+    paired_delong_difference,
     pooled_difference,
+    pooled_normal,
     spearman_test,
     verdict_above,
     verdict_below,
@@ -351,7 +353,8 @@ def findings_table(
     behind it (``n``, counted in ``unit``), the threshold and the verdict read off the
     interval by :func:`neuralhull.findings.verdict_above` / ``verdict_below`` (``rule``
     names which). ``settings``: ``almost_none``, ``most``, ``low_dimensional``, ``n_boot``,
-    ``n_perm``, ``seed``.
+    ``n_perm``, ``seed``, optionally ``auroc_interval`` (``delong``, default, or
+    ``bootstrap``).
 
     The claims and their statistics:
 
@@ -371,8 +374,11 @@ def findings_table(
     - *Bonnasse-Gahot 4*: proximity, not hull membership, relates to errors: per space kind
       and family of proximity measure (distances; neighbours' labels), the AUROC of the
       family's best measure (highest mean AUROC over the runs) minus that of
-      ``outside_hull``, on the same test samples; paired bootstrap per run, averaged over
-      runs; above 0. The best measure is chosen on the same data, which favours it slightly.
+      ``outside_hull``, on the same test samples, averaged over runs; above 0. The
+      interval: DeLong's paired variance per run, summed over the independent runs
+      (``auroc_interval: delong``, the default), or the paired bootstrap per run pooled by
+      replicate (``bootstrap``). The best measure is chosen on the same data, which
+      favours it slightly.
 
     A rank correlation is settled (supported or contradicted) only when its permutation
     p-value is also below :data:`PERMUTATION_ALPHA`: with few models a bootstrap interval
@@ -380,6 +386,11 @@ def findings_table(
     """
     n_boot, n_perm, seed = int(settings["n_boot"]), int(settings["n_perm"]), int(settings["seed"])
     almost_none, most = settings["almost_none"], settings["most"]
+    auroc_interval = settings.get("auroc_interval", "delong")
+    if auroc_interval not in ("delong", "bootstrap"):
+        raise ValueError(
+            f"findings auroc_interval must be delong or bootstrap, got {auroc_interval!r}"
+        )
     rows = []
 
     # Balestriero et al.: almost none inside, pixels and last hidden layer (pooled, and per
@@ -495,25 +506,34 @@ def findings_table(
         if not keys or mine.dropna(subset=["auroc"]).empty:
             continue
         best = mine.groupby("measure")["auroc"].mean().idxmax()
-        stats, replicates = [], []
+        stats, spreads = [], []  # per run: the difference, and its variance or replicates
         for run, space in sorted(keys):
             frame = subset[(run, space)]
             hull_score = measure_values(frame, "outside_hull")
             near = MEASURES[best] * measure_values(frame, best)
             known = ~(np.isnan(hull_score) | np.isnan(near))
-            res = paired_auroc_difference(
-                near[known],
-                hull_score[known],
-                ~frame["correct"].to_numpy(dtype=bool)[known],
-                n_boot=n_boot,
-                seed=[seed, zlib.crc32(f"{run}\0{space}".encode())],
-            )
+            is_error = ~frame["correct"].to_numpy(dtype=bool)[known]
+            if auroc_interval == "delong":
+                res = paired_delong_difference(near[known], hull_score[known], is_error)
+                spread = res["variance"]
+            else:
+                res = paired_auroc_difference(
+                    near[known],
+                    hull_score[known],
+                    is_error,
+                    n_boot=n_boot,
+                    seed=[seed, zlib.crc32(f"{run}\0{space}".encode())],
+                )
+                spread = res["replicates"]
             if np.isfinite(res["statistic"]):
                 stats.append(res["statistic"])
-                replicates.append(res["replicates"])
+                spreads.append(spread)
         if not stats:
             continue
-        pooled = pooled_difference(replicates, stats)
+        if auroc_interval == "delong":
+            pooled = pooled_normal(stats, spreads)
+        else:
+            pooled = pooled_difference(spreads, stats)
         rows.append(
             _finding(
                 "proximity to the training set relates to errors better than hull membership",
