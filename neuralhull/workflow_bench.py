@@ -6,6 +6,14 @@ Usage::
     python -m neuralhull.bench workflow                          # this checkout, default config
     python -m neuralhull.bench workflow --against main           # and a git ref, side by side
     python -m neuralhull.bench workflow --configfile config/tiny.yaml --cores 2
+    python -m neuralhull.bench workflow --against 8137cb5 --rerun summarise --from RUN_DIR
+
+With ``--rerun RULE --from DIR`` nothing runs from empty results: each checkout gets the
+finished run in ``DIR`` (its ``results/``, hard-linked, so nothing in ``DIR`` changes) and
+reruns only that rule's jobs (``--forcerun RULE --until RULE --allowed-rules RULE``,
+``--rerun-triggers mtime``): one rule of two checkouts timed on the very same inputs.  The
+ref must plan that rule on those files (same config, same file layout), or Snakemake says
+which input it misses.
 
 Each checkout runs in a fresh folder (``--workdir``, default a temporary one) from empty
 ``results/``, with its own ``Snakefile`` and its own copy of the config file named by
@@ -161,14 +169,41 @@ class RunResult:
 
 
 def run_checkout(
-    checkout: Path, workdir: Path, configfile: str, cores: int, label: str
+    checkout: Path,
+    workdir: Path,
+    configfile: str,
+    cores: int,
+    label: str,
+    *,
+    rerun: str | None = None,
+    source: Path | None = None,
 ) -> RunResult:
-    """Run ``checkout``'s workflow on its ``configfile`` from empty results in ``workdir``."""
+    """Run ``checkout``'s workflow on its ``configfile`` from empty results in ``workdir``;
+    or, with ``rerun`` and ``source``, rerun only the rule ``rerun`` on the finished
+    results of ``source`` (hard-linked into ``workdir``)."""
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     if (checkout / "profiles").exists():
         shutil.copytree(checkout / "profiles", workdir / "profiles")
+    extra = []
+    if rerun is not None:
+        if source is None or not (source / "results").is_dir():
+            raise ValueError(
+                f"--rerun needs --from: a finished run's folder (no results/ in {source})"
+            )
+        # Snakemake unlinks an output before its job writes it: the links in source stay intact
+        shutil.copytree(source / "results", workdir / "results", copy_function=os.link)
+        extra = [
+            "--forcerun",
+            rerun,
+            "--until",
+            rerun,
+            "--allowed-rules",
+            rerun,
+            "--rerun-triggers",
+            "mtime",
+        ]
     cmd = [
         sys.executable,
         "-m",
@@ -181,6 +216,7 @@ def run_checkout(
         str(cores),
         "--configfile",
         str(checkout / configfile),
+        *extra,
     ]
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     print(f"[{label}] running {checkout} on {configfile} in {workdir} ...", flush=True)
@@ -307,20 +343,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ref", metavar="REF", help="run this git ref instead of the working tree (exported)"
     )
+    parser.add_argument(
+        "--rerun", metavar="RULE", help="rerun only this rule on the results of --from"
+    )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="DIR",
+        help="a finished run's folder (holding results/) for --rerun",
+    )
     args = parser.parse_args(argv)
+    if (args.rerun is None) != (args.source is None):
+        parser.error("--rerun and --from go together")
+    rerun = {"rerun": args.rerun, "source": args.source}
     here = Path(__file__).resolve().parents[1]
     scratch = Path(args.workdir or tempfile.mkdtemp(prefix="neuralhull-bench-"))
     results = []
     if args.against:
         ref_tree = export_ref(here, args.against, scratch / "ref-checkout")
         results.append(
-            run_checkout(ref_tree, scratch / "ref-run", args.configfile, args.cores, args.against)
+            run_checkout(
+                ref_tree, scratch / "ref-run", args.configfile, args.cores, args.against, **rerun
+            )
         )
     this = here
     if args.ref:  # a fixed commit, so that editing the tree during the run changes nothing
         this = export_ref(here, args.ref, scratch / "this-checkout")
     label = args.ref or "this"
-    results.append(run_checkout(this, scratch / "run", args.configfile, args.cores, label))
+    results.append(run_checkout(this, scratch / "run", args.configfile, args.cores, label, **rerun))
     print(report(results), flush=True)
     return 0
 

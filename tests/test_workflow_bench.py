@@ -82,3 +82,24 @@ def test_reads_a_real_run(tiny_run):
     assert path[0].rule == "acquire_dataset"
     text = report([type("R", (), {"label": "tiny", "wall": 1.0, "jobs": jobs})()])
     assert "| train_model | 6 |" in text and "critical path [tiny]" in text
+
+
+@pytest.mark.workflow
+def test_rerun_times_one_rule_on_a_finished_run_and_leaves_it_intact(tiny_run, tmp_path):
+    from neuralhull.workflow_bench import run_checkout
+
+    here = Path(__file__).resolve().parents[1]
+    source = Path(tiny_run)
+    findings = source / "results/digits/summary/findings.tsv"
+    before = (findings.read_bytes(), findings.stat().st_mtime_ns)
+    result = run_checkout(
+        here, tmp_path / "rerun", "config/tiny.yaml", 1, "this", rerun="summarise", source=source
+    )
+    assert [j.rule for j in result.jobs.values()] == ["summarise"]
+    job = next(iter(result.jobs.values()))
+    assert job.seconds is not None and job.seconds > 0
+    rewritten = tmp_path / "rerun/results/digits/summary/findings.tsv"
+    assert rewritten.stat().st_ino != findings.stat().st_ino  # a new file, not the link
+    assert (findings.read_bytes(), findings.stat().st_mtime_ns) == before
+    with pytest.raises(ValueError, match="--from"):
+        run_checkout(here, tmp_path / "x", "config/tiny.yaml", 1, "this", rerun="summarise")
