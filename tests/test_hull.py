@@ -885,3 +885,39 @@ def test_membership_and_distance_send_unsettled_queries_to_the_membership_engine
     np.testing.assert_array_equal(both.status, alone.status)
     assert (both.method[:4] != "distance").all() and (both.method[4:] == "distance").all()
     assert (both.distance[:4] == 0).all()  # the four are inside: distance 0, not a guess
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (7, 1), (40000, 3), (300, 31), (300, 40)])
+def test_column_extremes_equal_numpys(shape):
+    from neuralhull.hull.numerics import _column_max, _column_min
+
+    a = np.random.default_rng(32).standard_normal(shape)  # (40000, 3) spans 3 blocks
+    np.testing.assert_array_equal(_column_max(a), a.max(axis=0))
+    np.testing.assert_array_equal(_column_min(a), a.min(axis=0))
+
+
+@pytest.mark.parametrize("case", ["plain", "duplicates", "constant column", "tiny", "huge"])
+def test_prepared_extremes_and_radius_are_those_of_the_centred_points(case):
+    """_prepare derives the centred points' column extremes and radius from the raw
+    extremes and _frame's radius instead of measuring them again: the same numbers."""
+    from neuralhull.hull.numerics import _max_row_norm
+    from neuralhull.hull.prepare import _prepare
+
+    rng = np.random.default_rng(33)
+    x = rng.standard_normal((3000, 6)) * np.array([1.0, 3.0, 1e-3, 7.0, 0.5, 2.0])
+    if case == "duplicates":
+        x = np.vstack([x, x[:500]])
+    elif case == "constant column":
+        x[:, 2] = 4.25
+    elif case == "tiny":
+        x *= 1e-200
+    elif case == "huge":
+        x = x * 1e200 + 3e200
+    prep = _prepare(x, 1e-7)
+    np.testing.assert_array_equal(prep.colmax, prep.centred.max(axis=0))
+    np.testing.assert_array_equal(prep.colmin, prep.centred.min(axis=0))
+    assert prep.radius == _max_row_norm(prep.centred)
+    if case == "duplicates":
+        assert prep.unique_index.size == 3000
+    if case == "constant column":
+        assert prep.colmax[2] == prep.colmin[2] == 0.0 and 2 not in prep.columns
