@@ -10,10 +10,11 @@ Usage::
 
 With ``--rerun RULE --from DIR`` nothing runs from empty results: each checkout gets the
 finished run in ``DIR`` (its ``results/``, hard-linked, so nothing in ``DIR`` changes) and
-reruns only that rule's jobs (``--forcerun RULE --until RULE --allowed-rules RULE``,
-``--rerun-triggers mtime``): one rule of two checkouts timed on the very same inputs.  The
+reruns only that rule's jobs (``--forcerun RULE --until RULE --rerun-triggers mtime``;
+an error if any other rule had to run): one rule of two checkouts timed on the very same inputs.  The
 ref must plan that rule on those files (same config, same file layout), or Snakemake says
-which input it misses.
+which input it misses; a rule without inputs (a theory experiment) can be timed on each
+checkout's own finished run (``--against-from``).
 
 Each checkout runs in a fresh folder (``--workdir``, default a temporary one) from empty
 ``results/``, with its own ``Snakefile`` and its own copy of the config file named by
@@ -199,8 +200,6 @@ def run_checkout(
             rerun,
             "--until",
             rerun,
-            "--allowed-rules",
-            rerun,
             "--rerun-triggers",
             "mtime",
         ]
@@ -232,6 +231,12 @@ def run_checkout(
         raise RuntimeError(f"[{label}] no Snakemake log in {workdir}/.snakemake/log")
     jobs = parse_log(logs[-1])
     read_benchmarks(workdir, jobs)
+    others = sorted({j.rule for j in jobs.values()} - {rerun}) if rerun else []
+    if others:
+        raise RuntimeError(
+            f"[{label}] --rerun {rerun} also ran {others}: the results in {source} are not a "
+            "finished run of this checkout's workflow (missing or older inputs)"
+        )
     print(f"[{label}] {len(jobs)} jobs in {wall:.0f} s", flush=True)
     return RunResult(label, wall, jobs)
 
@@ -353,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="a finished run's folder (holding results/) for --rerun",
     )
+    parser.add_argument(
+        "--against-from",
+        type=Path,
+        metavar="DIR",
+        help="the ref's finished run for --rerun, where its file layout differs (default: --from)",
+    )
     args = parser.parse_args(argv)
     if (args.rerun is None) != (args.source is None):
         parser.error("--rerun and --from go together")
@@ -364,7 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         ref_tree = export_ref(here, args.against, scratch / "ref-checkout")
         results.append(
             run_checkout(
-                ref_tree, scratch / "ref-run", args.configfile, args.cores, args.against, **rerun
+                ref_tree,
+                scratch / "ref-run",
+                args.configfile,
+                args.cores,
+                args.against,
+                **{**rerun, "source": args.against_from or args.source},
             )
         )
     this = here

@@ -921,3 +921,56 @@ def test_prepared_extremes_and_radius_are_those_of_the_centred_points(case):
         assert prep.unique_index.size == 3000
     if case == "constant column":
         assert prep.colmax[2] == prep.colmin[2] == 0.0 and 2 not in prep.columns
+
+
+@pytest.mark.parametrize("where", ["the real line", "a line in R^5", "near a line in R^5"])
+def test_points_on_a_line_take_the_closed_form_and_agree_with_brute_force(where):
+    """Rank 1: the hull is a segment, the engine's candidates come in closed form; every
+    answer is still certified, and agrees with HiGHS and with the brute-force distance."""
+    rng = np.random.default_rng(34)
+    for trial in range(30):
+        n = int(rng.integers(2, 40))
+        t, tq = rng.standard_normal(n), 1.5 * rng.standard_normal(8)
+        if where == "the real line":
+            points, queries = t[:, None], tq[:, None]
+        else:
+            a, b = rng.standard_normal(5), rng.standard_normal(5)
+            points, queries = a + np.outer(t, b), a + np.outer(tq, b)
+            if where == "near a line in R^5":  # off the line by less than the tolerance
+                queries = queries + 1e-9 * rng.standard_normal(queries.shape)
+        queries[0] = points[int(rng.integers(n))]  # a training point itself
+        result = membership(points, queries, n_jobs=1)
+        assert_certified(result, points, queries)
+        assert result.stats["rank"] == 1 and result.stats["lp_solves"] == 0
+        distance = hull_distance(points, queries, n_jobs=1)
+        # the nearest point of a segment: the nearest of the points and of every pair's
+        # orthogonal projection (brute force over subsets of size <= 2)
+        exact = (
+            [brute_force_distance(points, q) for q in queries]
+            if n <= 6
+            else [
+                min(
+                    float(np.linalg.norm(q - p))
+                    for i, j in itertools.combinations(range(n), 2)
+                    for p in [
+                        points[i]
+                        + np.clip(
+                            (q - points[i])
+                            @ (points[j] - points[i])
+                            / max((points[j] - points[i]) @ (points[j] - points[i]), 1e-300),
+                            0,
+                            1,
+                        )
+                        * (points[j] - points[i])
+                    ]
+                )
+                for q in queries
+            ]
+        )
+        # within tol * scale counts as inside, distance 0
+        scale = np.linalg.norm(points - points.mean(axis=0), axis=1).max()
+        np.testing.assert_allclose(distance, exact, atol=1e-7 * scale)
+        if where == "near a line in R^5":  # 1e-9 off the line: inside within the tolerance
+            assert result.inside.tolist() == [e <= 1e-7 * scale for e in exact]
+        else:
+            assert result.inside.tolist() == [lp_inside(points, q) for q in queries]

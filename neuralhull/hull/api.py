@@ -89,6 +89,8 @@ def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress,
             dnorm=np.zeros(k),
             rounds=np.zeros(k, dtype=np.int32),
         )
+    if prep.rank == 1:
+        return _engine_on_a_line(prep.reduced[:, 0], Z[rows, 0], tol_in[rows])
     # low dimension and many queries: only the hull's vertices can carry weight, and
     # qhull finds them cheaply; certificates are still checked against all points
     candidates = _hull_vertices(prep.reduced) if prep.rank <= 5 and rows.size >= 500 else None
@@ -109,6 +111,44 @@ def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress,
     if candidates is not None:
         eng.support = [None if s is None else candidates[s] for s in eng.support]
     return eng
+
+
+def _engine_on_a_line(y: np.ndarray, z: np.ndarray, tol_in: np.ndarray) -> _EngineOutput:
+    """The engine's answer where the affine hull is a line: the hull is the segment
+    [min y, max y], so each query's nearest hull point is known in closed form.
+
+    Inside the segment: the two end points with weights ``(1 - t, t)``; beyond an end: that
+    end, with the unit direction to the query and its distance.  These are candidates like
+    the column generation's: the caller certifies every answer against all points (and a
+    query whose certificate fails goes on to the exact LP)."""
+    k = z.size
+    imin, imax = int(np.argmin(y)), int(np.argmax(y))
+    lo, hi = float(y[imin]), float(y[imax])
+    below, above = z < lo, z > hi
+    gap = np.where(below, lo - z, np.where(above, z - hi, 0.0))
+    state = np.where(gap <= tol_in, INSIDE, OUTSIDE).astype(np.int8)
+    support, mu = [], []
+    for j in range(k):
+        if below[j]:
+            support.append(np.array([imin], dtype=np.int64))
+            mu.append(np.ones(1))
+        elif above[j]:
+            support.append(np.array([imax], dtype=np.int64))
+            mu.append(np.ones(1))
+        else:
+            t = (float(z[j]) - lo) / (hi - lo)
+            support.append(np.array([imin, imax], dtype=np.int64))
+            mu.append(np.array([1.0 - t, t]))
+    return _EngineOutput(
+        state=state,
+        support=support,
+        mu=mu,
+        upper=gap.copy(),
+        lower=gap.copy(),
+        direction=np.where(below, -1.0, 1.0)[:, None],
+        dnorm=np.where(gap > 0, gap, 1.0),
+        rounds=np.zeros(k, dtype=np.int32),
+    )
 
 
 def membership(
