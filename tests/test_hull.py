@@ -928,7 +928,7 @@ def test_points_on_a_line_take_the_closed_form_and_agree_with_brute_force(where)
     """Rank 1: the hull is a segment, the engine's candidates come in closed form; every
     answer is still certified, and agrees with HiGHS and with the brute-force distance."""
     rng = np.random.default_rng(34)
-    for trial in range(30):
+    for _ in range(30):
         n = int(rng.integers(2, 40))
         t, tq = rng.standard_normal(n), 1.5 * rng.standard_normal(8)
         if where == "the real line":
