@@ -11,10 +11,10 @@ Usage::
 With ``--rerun RULE --from DIR`` nothing runs from empty results: each checkout gets the
 finished run in ``DIR`` (its ``results/``, hard-linked, so nothing in ``DIR`` changes) and
 reruns only that rule's jobs (``--forcerun RULE --until RULE --rerun-triggers mtime``;
-an error if any other rule had to run): one rule of two checkouts timed on the very same
-inputs.  The ref must plan that rule on those files (same config, same file layout), or Snakemake says
-which input it misses; a rule without inputs (a theory experiment) can be timed on each
-checkout's own finished run (``--against-from``).
+an error if any other rule had to run): one rule of two checkouts timed on the same
+inputs.  The ref must plan that rule on those files (same config, same file layout), or
+Snakemake says which input it misses; a rule without inputs (a theory experiment) can be
+timed on each checkout's own finished run (``--against-from``).
 
 Each checkout runs in a fresh folder (``--workdir``, default a temporary one) from empty
 ``results/``, with its own ``Snakefile`` and its own copy of the config file named by

@@ -214,9 +214,9 @@ class _Group:
         self.block = max(1, min(m, int(4e6 // max(n, 1))))
         self.buf = np.empty((self.block, n))  # reused: fresh large temporaries fault in slowly
         self.mark = np.zeros(n, dtype=bool)  # reused mask of one working set
-        rng = np.random.default_rng(seed)
         self.sample = None
-        if n > 16 * self.k_add:
+        if n > 16 * self.k_add:  # a generator only where it is used (~10 us to make one)
+            rng = np.random.default_rng(seed)
             self.sample = np.sort(rng.choice(n, min(n, 4096), replace=False))
             self.k_sample = max(1, int(np.ceil(self.sample.size * 4 * self.k_add / n)))
         # warm-started solver state per query (compiled Lawson-Hanson), when available

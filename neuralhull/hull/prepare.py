@@ -9,6 +9,7 @@ Every reduction is exact or verified (:func:`_affine_basis` measures what it dro
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -181,6 +182,14 @@ class _Prepared:
         return qc
 
 
+@functools.lru_cache(maxsize=64)
+def _projection(d: int) -> np.ndarray:
+    """The fixed random direction of :func:`_unique_rows` in R^d (read-only, made once)."""
+    v = np.random.default_rng(12345).standard_normal(d)
+    v.flags.writeable = False
+    return v
+
+
 def _unique_rows(x: np.ndarray) -> np.ndarray:
     """Sorted indices of the first occurrence of each distinct row of x (n, d).
 
@@ -192,8 +201,7 @@ def _unique_rows(x: np.ndarray) -> np.ndarray:
     n = x.shape[0]
     if n <= 1:
         return np.arange(n)
-    rng = np.random.default_rng(12345)
-    keys = x @ rng.standard_normal(x.shape[1])
+    keys = x @ _projection(x.shape[1])
     ks = np.sort(keys)  # a sort of values is ~20x faster than a stable argsort
     if not (ks[1:] == ks[:-1]).any():
         return np.arange(n)  # no two keys equal: every row is distinct
