@@ -376,6 +376,27 @@ def spearman_test(
 # AUROC differences
 
 
+def _paired_inputs(score_a, score_b, is_error, level):
+    """Checked inputs of a paired AUROC difference, and its all-NaN result to fill in."""
+    a = _as_values(score_a, "score_a")
+    b = _as_values(score_b, "score_b")
+    _same_length(a, b, "score_a", "score_b")
+    n = a.shape[0]
+    err = _as_bool(is_error, "is_error", n)
+    level = _check_level(level)
+    nan = float("nan")
+    out = {
+        "statistic": nan,
+        "ci_low": nan,
+        "ci_high": nan,
+        "auroc_a": nan,
+        "auroc_b": nan,
+        "n": n,
+        "n_errors": int(err.sum()),
+    }
+    return a, b, err, level, out
+
+
 def paired_auroc_difference(
     score_a,
     score_b,
@@ -424,26 +445,10 @@ def paired_auroc_difference(
         With no errors or no correct samples every statistic and bound is NaN and
         ``replicates`` is empty.
     """
-    a = _as_values(score_a, "score_a")
-    b = _as_values(score_b, "score_b")
-    _same_length(a, b, "score_a", "score_b")
-    n = a.shape[0]
-    err = _as_bool(is_error, "is_error", n)
+    a, b, err, level, out = _paired_inputs(score_a, score_b, is_error, level)
     n_boot = _check_count(n_boot, "n_boot")
-    level = _check_level(level)
-    n_errors = int(err.sum())
-    nan = float("nan")
-    out = {
-        "statistic": nan,
-        "ci_low": nan,
-        "ci_high": nan,
-        "auroc_a": nan,
-        "auroc_b": nan,
-        "n": n,
-        "n_errors": n_errors,
-        "replicates": np.empty(0),
-        "n_boot_used": 0,
-    }
+    n, n_errors = out["n"], out["n_errors"]
+    out.update(replicates=np.empty(0), n_boot_used=0)
     if n_errors == 0 or n_errors == n:
         return out
     auroc_a, auroc_b = auroc(a, err), auroc(b, err)
@@ -495,24 +500,9 @@ def paired_delong_difference(score_a, score_b, is_error, *, level: float = 0.95)
         ``statistic``, ``ci_low``, ``ci_high``, ``auroc_a``, ``auroc_b``, ``variance``,
         ``n``, ``n_errors``; every statistic NaN with no errors or no correct samples.
     """
-    a = _as_values(score_a, "score_a")
-    b = _as_values(score_b, "score_b")
-    _same_length(a, b, "score_a", "score_b")
-    n = a.shape[0]
-    err = _as_bool(is_error, "is_error", n)
-    level = _check_level(level)
-    n_errors = int(err.sum())
-    nan = float("nan")
-    out = {
-        "statistic": nan,
-        "ci_low": nan,
-        "ci_high": nan,
-        "auroc_a": nan,
-        "auroc_b": nan,
-        "variance": nan,
-        "n": n,
-        "n_errors": n_errors,
-    }
+    a, b, err, level, out = _paired_inputs(score_a, score_b, is_error, level)
+    n, n_errors = out["n"], out["n_errors"]
+    out["variance"] = float("nan")
     if n_errors == 0 or n_errors == n:
         return out
     a10, a01 = _delong_components(a, err)
