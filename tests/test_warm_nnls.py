@@ -80,11 +80,13 @@ def test_warm_rounds_match_a_fresh_solve_every_round(kind):
     assert rounds > 200
 
 
-def test_a_large_support_is_found_exactly():
+@pytest.mark.parametrize("r", [60, warm_nnls.LOOP_COORDINATES + 20])
+def test_a_large_support_is_found_exactly(r):
     # a point inside with a support of about r + 1 points, found in many small rounds:
-    # hundreds of columns enter and leave the factorisation
+    # hundreds of columns enter and leave the factorisation (in few coordinates the
+    # kernel's passes are loops, in many they are BLAS products: both are checked)
     rng = np.random.default_rng(5)
-    n, r = 400, 60
+    n = 400
     Y = rng.standard_normal((n, r))
     z = rng.dirichlet(np.ones(n)) @ Y
     solver = WarmNNLS(r + 1)
@@ -97,6 +99,59 @@ def test_a_large_support_is_found_exactly():
     assert np.linalg.norm(p - z) < 1e-10
     assert idx.size <= r + 1
     assert solver.iterations > 61
+
+
+def test_wide_rounds_match_a_fresh_solve():
+    # in more coordinates than LOOP_COORDINATES the kernel takes its BLAS branch
+    rng = np.random.default_rng(21)
+    r = warm_nnls.LOOP_COORDINATES + 16
+    for trial in range(6):
+        n = 150
+        Y = rng.standard_normal((n, r))
+        if trial % 2:
+            Y = np.maximum(Y, 0)
+        k = int(rng.integers(2, r + 2))
+        z = rng.dirichlet(np.ones(k)) @ Y[rng.choice(n, k, replace=False)]
+        if trial >= 3:
+            z = z + 0.5 * rng.standard_normal(r)  # outside
+        solver = WarmNNLS(r + 1)
+        S, rest = np.arange(8), np.arange(8, n)
+        while True:
+            idx, mu, p = solver.solve(Y, S, z)
+            dist, ref = float(np.linalg.norm(p - z)), scratch_distance(Y, S, z)
+            assert abs(dist - ref) <= 1e-9 * (1 + ref), (trial, dist, ref)
+            if rest.size == 0:
+                break
+            S, rest = np.concatenate([idx, rest[:20]]), rest[20:]
+
+
+def _top_new_brute(g, floor, support, count):
+    held = set(support.tolist())
+    cands = [i for i in range(g.size) if g[i] > floor and i not in held]
+    cands.sort(key=lambda i: (-g[i], i))  # largest first; ties: lower index first
+    return np.concatenate([support, np.sort(np.array(cands[:count], dtype=np.int64))])
+
+
+@pytest.mark.parametrize("n", [7, 300, 20_000])
+def test_top_new_is_the_exact_best_priced_extension(n):
+    # brute force on every combination of ties, a held working set, floors that leave
+    # few or no candidates and counts from 0 to more than there are; sorted inputs too
+    # (the engine's points come sorted along a projection, so prices trend with index)
+    rng = np.random.default_rng(n)
+    mark = np.zeros(n, dtype=bool)
+    for trial in range(40):
+        g = rng.standard_normal(n)
+        if trial % 3 == 0:
+            g = np.round(g, 1)  # many ties, also at the cut
+        if trial % 4 == 1:
+            g = np.sort(g)
+        support = rng.choice(n, int(rng.integers(0, min(n, 40) + 1)), replace=False)
+        support = support.astype(np.int64)
+        floor = float(rng.choice([-np.inf, -0.5, 0.0, 1.5, 10.0]))
+        count = int(rng.choice([0, 1, 3, 21, 500, n]))
+        got = warm_nnls._top_new(g, floor, support, count, mark)
+        np.testing.assert_array_equal(got, _top_new_brute(g, floor, support, count))
+        assert not mark.any()
 
 
 def _engine_statuses(points, queries, monkeypatch, warm):

@@ -222,6 +222,7 @@ class _Group:
         # warm-started solver state per query (compiled Lawson-Hanson), when available
         self.warm: list = [WarmNNLS(r + 1) if use_warm else None for _ in range(m)]
         self.out.warm = use_warm
+        self.compiled = use_warm  # numba present: candidates picked by compiled code too
 
     def initial_working_sets(self) -> None:
         """Each query's nearest neighbours (threshold from a sample, then a small partition:
@@ -318,6 +319,10 @@ class _Group:
             if go.size == 0:
                 continue
             tick = time.perf_counter()
+            if self.compiled:
+                self._extend_compiled(G, go, rows, active, pw, rnd, keep)
+                out.seconds["select"] += time.perf_counter() - tick
+                continue
             # candidates: prices above a per-row threshold estimated from a fixed sample,
             # chosen so that about 4 * k_add points pass (O(n) per row, no full partition)
             thresh = pw[rows[go]] + 1e-13 * (1.0 + ymax)
@@ -348,3 +353,17 @@ class _Group:
         for j in active[~keep]:
             self.warm[j] = None
         return active[keep]
+
+    def _extend_compiled(self, G, go, rows, active, pw, rnd, keep) -> None:
+        """Each row's ``k_j`` best-priced new points in one compiled pass over its prices
+        (the exact top ``k_j``, where the sampled threshold above approximates it)."""
+        support, floor_pad = self.support, 1e-13 * (1.0 + self.ymax)
+        for c in go:
+            a = rows[c]
+            j = active[a]
+            k_j = max(self.k_add, int(support[j].size)) if rnd > 2 else self.k_add
+            grown = warm_nnls._top_new(G[c], pw[a] + floor_pad, support[j], k_j, self.mark)
+            if grown.size == support[j].size:
+                keep[a] = False  # working set optimal, no certificate: numerical limit
+            else:
+                support[j] = grown

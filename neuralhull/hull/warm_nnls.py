@@ -95,6 +95,20 @@ def _back_substitute(Rt, c, s, k):  # pragma: no cover - compiled
             s[r] -= si * col[r]
 
 
+def _dot(a, b, M):  # pragma: no cover - compiled
+    """``a[:M] @ b[:M]`` as a loop: for the short vectors here a BLAS call costs more than
+    the sum itself."""
+    acc = 0.0
+    for e in range(M):
+        acc += a[e] * b[e]
+    return acc
+
+
+# below this many coordinates the block's Gram-Schmidt runs as compiled loops; above it,
+# as matrix-matrix products (each BLAS call costs about a microsecond before any work)
+LOOP_COORDINATES = 64
+
+
 def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover - compiled
     """Lawson-Hanson on the rows of ``At`` (the columns of A), warm from the passive set
     ``0..k0-1`` (rows ``0..k0-1`` of ``At``, factorised in ``Qt``, ``R``, ``c``, weights
@@ -105,6 +119,10 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover 
     column whose least-squares weight is not positive leaves again at once.  When a whole
     block leaves, the next pass adds the single best column, as in the textbook method,
     whose weight is positive in exact arithmetic (else it is blocked for this call).
+
+    Every work array is made once per call, and in few coordinates
+    (:data:`LOOP_COORDINATES`) the passes run as plain loops: the round's solve is then
+    a few microseconds, not dozens of small BLAS calls and allocations.
     """
     S, M = At.shape
     cap = Qt.shape[0]
@@ -116,32 +134,62 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover 
         inP[perm[i]] = True
     anorm = np.empty(S)
     for j in range(S):
-        anorm[j] = np.sqrt(np.dot(At[j], At[j]))
+        anorm[j] = np.sqrt(_dot(At[j], At[j], M))
     s = np.empty(cap)
     res = np.zeros(M)
+    w = np.empty(S)  # the duals, in many coordinates (BLAS)
     cand = np.empty(block, dtype=np.int64)
+    cval = np.empty(block)
+    V = np.empty((block, M))
+    H = np.zeros((cap, block))
+    h = np.empty(cap)
+    coef = np.zeros(block)
+    loops = M <= LOOP_COORDINATES
     added = 0
     size = block
     while added < max_iter:
-        # exact residual of the current passive solution, then every dual at once
-        res[:] = 0.0
-        res[M - 1] = 1.0
-        if k > 0:
-            res -= np.dot(c[:k], Qt[:k])
-        if not np.all(np.isfinite(res)):
+        # exact residual of the current passive solution, then the duals
+        if loops:
+            for e in range(M):
+                res[e] = 0.0
+            res[M - 1] = 1.0
+            for i in range(k):
+                ci = c[i]
+                q = Qt[i]
+                for e in range(M):
+                    res[e] -= ci * q[e]
+        else:
+            res[:] = 0.0
+            if k > 0:
+                res -= np.dot(c[:k], Qt[:k])
+            res[M - 1] += 1.0
+        rn2 = _dot(res, res, M)
+        if not np.isfinite(rn2):
             return BREAKDOWN, k, added
-        rn = max(np.sqrt(np.dot(res, res)), 1e-300)
-        w = np.dot(At, res)
-        for j in range(S):
-            if inP[j] or blocked[j] or not w[j] > 1e-12 * anorm[j] * rn:
-                w[j] = -np.inf
-        order = np.argsort(-w)
+        rn = max(np.sqrt(rn2), 1e-300)
+        if not loops:
+            w[:] = np.dot(At, res)
+        # the ``size`` largest positive duals, largest first (ties: lower index first)
         nb = 0
-        for t in range(min(size, S)):
-            if w[order[t]] == -np.inf:
-                break
-            cand[nb] = order[t]
-            nb += 1
+        for j in range(S):
+            if inP[j] or blocked[j]:
+                continue
+            wj = _dot(At[j], res, M) if loops else w[j]
+            if not wj > 1e-12 * anorm[j] * rn:
+                continue
+            if nb < size:
+                pos = nb
+                nb += 1
+            elif wj > cval[nb - 1]:
+                pos = nb - 1
+            else:
+                continue
+            while pos > 0 and cval[pos - 1] < wj:
+                cval[pos] = cval[pos - 1]
+                cand[pos] = cand[pos - 1]
+                pos -= 1
+            cval[pos] = wj
+            cand[pos] = j
         if nb == 0:
             return OK, k, added
         if k >= limit:  # full rank already: nothing can enter
@@ -149,35 +197,51 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover 
                 blocked[cand[t]] = True
             continue
         nb = min(nb, limit - k)
-        # orthogonalise the block against Q (twice), then within itself
-        AB = np.empty((nb, M))
+        # orthogonalise the block against Q (classical Gram-Schmidt, twice), then within
+        # itself; H[:k, t] collects the block's coefficients on Q
         for t in range(nb):
-            AB[t] = At[cand[t]]
-        if k > 0:
+            V[t, :] = At[cand[t]]
+        if k > 0 and loops:
+            for t in range(nb):
+                v = V[t]
+                for i in range(k):
+                    H[i, t] = 0.0
+                for _rep in range(2):
+                    for i in range(k):
+                        h[i] = _dot(Qt[i], v, M)
+                    for i in range(k):
+                        hi = h[i]
+                        q = Qt[i]
+                        for e in range(M):
+                            v[e] -= hi * q[e]
+                        H[i, t] += hi
+        elif k > 0:
             Qk = Qt[:k]
-            H = np.dot(Qk, AB.T)
-            V = AB - np.dot(H.T, Qk)
-            H2 = np.dot(Qk, V.T)
-            V -= np.dot(H2.T, Qk)
-            H += H2
-        else:
-            H = np.zeros((0, nb))
-            V = AB.copy()
+            AB = V[:nb]
+            Hb = np.dot(Qk, AB.T)
+            Vb = AB - np.dot(Hb.T, Qk)
+            H2 = np.dot(Qk, Vb.T)
+            Vb -= np.dot(H2.T, Qk)
+            Hb += H2
+            V[:nb] = Vb
+            H[:k, :nb] = Hb
         k_old = k
-        coef = np.zeros(nb)
         for t in range(nb):
             j = cand[t]
             v = V[t]
-            if not np.sqrt(np.dot(v, v)) > 1e-10 * anorm[j]:
+            if not np.sqrt(_dot(v, v, M)) > 1e-10 * anorm[j]:
                 blocked[j] = True  # in the span of the passive columns
                 continue
-            coef[:] = 0.0
+            for l in range(k - k_old):
+                coef[l] = 0.0
             for _rep in range(2):
                 for l in range(k - k_old):
-                    d = np.dot(Qt[k_old + l], v)
+                    q = Qt[k_old + l]
+                    d = _dot(q, v, M)
                     coef[l] += d
-                    v -= d * Qt[k_old + l]
-            vn = np.sqrt(np.dot(v, v))
+                    for e in range(M):
+                        v[e] -= d * q[e]
+            vn = np.sqrt(_dot(v, v, M))
             if not vn > 1e-10 * anorm[j]:
                 continue  # in the span of this block: the next pass may take it
             for i in range(k_old):
@@ -187,9 +251,12 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover 
             Rt[k, k] = vn
             for i in range(k + 1, cap):
                 Rt[k, i] = 0.0
-            Qt[k] = v / vn
-            c[k] = Qt[k, M - 1]
-            res -= c[k] * Qt[k]
+            q = Qt[k]
+            for e in range(M):
+                q[e] = v[e] / vn
+            c[k] = q[M - 1]
+            for e in range(M):
+                res[e] -= c[k] * q[e]
             lam[k] = 0.0
             perm[k] = j
             inP[j] = True
@@ -245,13 +312,120 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover 
     return ITERATION_LIMIT, k, added
 
 
+def _solve(Y, S, z, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover
+    """One warm solve of working set ``S`` (rows of ``Y``) against ``z``: the columns
+    ``[y - z; 1]`` built here, :func:`_kernel`, then the passive points, their convex
+    weights and the nearest point.  Returns (usable, k, columns added, idx, mu, p);
+    ``usable`` is False on a breakdown or when the weights are not all positive."""
+    r = Y.shape[1]
+    At = np.empty((S.size, r + 1))
+    for a in range(S.size):
+        row = Y[S[a]]
+        for e in range(r):
+            At[a, e] = row[e] - z[e]
+        At[a, r] = 1.0
+    for i in range(k0):
+        perm[i] = i
+    status, k, added = _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block)
+    total = 0.0
+    usable = status != BREAKDOWN and k > 0
+    for i in range(k):
+        total += lam[i]
+        if not lam[i] > 0.0:
+            usable = False
+    if not (np.isfinite(total) and total > 0.0):
+        usable = False
+    idx = np.empty(k, dtype=np.int64)
+    mu = np.empty(k)
+    p = np.zeros(r)
+    if usable:
+        for i in range(k):
+            idx[i] = S[perm[i]]
+            mu[i] = lam[i] / total
+            row = Y[idx[i]]
+            for e in range(r):
+                p[e] += mu[i] * row[e]
+    return usable, k, added, idx, mu, p
+
+
+def _largest(g, idx, count):  # pragma: no cover - compiled
+    """The ``count`` entries of ``idx`` with the largest ``g`` (all when fewer; ties at the
+    cut go to the lower positions), in the order of ``idx``."""
+    if idx.size <= count:
+        return idx
+    vals = np.empty(idx.size)
+    for t in range(idx.size):
+        vals[t] = g[idx[t]]
+    cut = np.partition(vals, idx.size - count)[idx.size - count]
+    above = 0
+    for t in range(idx.size):
+        above += vals[t] > cut
+    ties = count - above  # how many entries equal to the cut still get in
+    out = np.empty(count, dtype=np.int64)
+    o = 0
+    for t in range(idx.size):
+        v = vals[t]
+        if v > cut or (v == cut and ties > 0):
+            if v == cut:
+                ties -= 1
+            out[o] = idx[t]
+            o += 1
+    return out
+
+
+def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
+    """The working set ``support`` extended by the ``count`` points of largest price
+    ``g`` above ``floor`` that it does not hold yet (fewer if fewer qualify; the new
+    ones in index order).  ``mark`` is an all-False scratch mask of ``g.size``, left so.
+
+    Exact, without a sort or partition of all n: the ``count``-th largest of a sample
+    (every ``step``-th point) is at most that of all points, so it is a safe lower bound;
+    one branch-free pass keeps the few points above both bounds, and a partition of those
+    picks the best."""
+    n = g.size
+    for i in support:
+        mark[i] = True
+    keep = np.empty(n, dtype=np.int64)
+    least = -np.inf
+    step = max(1, n // (16 * max(count, 1)))
+    if step > 1 and count > 0:
+        kept = 0
+        for i in range(0, n, step):
+            keep[kept] = i
+            kept += (g[i] > floor) & (not mark[i])
+        if kept >= count:
+            best = _largest(g, keep[:kept], count)
+            least = g[best[0]]
+            for t in range(1, count):
+                least = min(least, g[best[t]])
+    kept = 0
+    for i in range(n):
+        v = g[i]
+        keep[kept] = i
+        kept += (v > floor) & (v >= least) & (not mark[i])
+    new = _largest(g, keep[:kept], count) if count > 0 else keep[:0]
+    for i in support:
+        mark[i] = False
+    out = np.empty(support.size + new.size, dtype=np.int64)
+    out[: support.size] = support
+    out[support.size :] = new
+    return out
+
+
 if AVAILABLE:  # pragma: no branch
     # reassociation lets the compiler vectorise the sums; NaN and inf keep their meaning
     # (the kernel checks for them), so no "fast" flags beyond these two
     _jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    # inlined: a call between compiled functions with array arguments pays reference
+    # counting on every call (tens of nanoseconds), more than these small bodies cost
+    _inline = numba.njit(cache=True, nogil=True, inline="always", fastmath={"reassoc", "contract"})
+    _dot = _inline(_dot)
     _delete = _jit(_delete)
     _back_substitute = _jit(_back_substitute)
     _kernel = _jit(_kernel)
+    _solve = _jit(_solve)
+    _largest = _jit(_largest)
+    _top_new = _jit(_top_new)
 
 
 class WarmNNLS:
@@ -294,31 +468,19 @@ class WarmNNLS:
         self.cap = cap
 
     def solve(self, Y: np.ndarray, S: np.ndarray, z: np.ndarray, max_iter: int | None = None):
-        M = self.M
-        At = np.empty((S.size, M))
-        np.subtract(Y[S], z, out=At[:, : M - 1])
-        At[:, M - 1] = 1.0
         self._reserve(S.size + 1)
-        k0 = self.k
-        self.perm[:k0] = np.arange(k0)
         if max_iter is None:
-            max_iter = 20 * (S.size + M)
-        status, k, iters = _kernel(
-            At, k0, self.Qt, self.Rt, self.c, self.lam, self.perm, int(max_iter), self.block
-        )
+            max_iter = 20 * (S.size + self.M)
+        usable, k, iters, idx, mu, p = _solve(
+            Y, S, z, self.k, self.Qt, self.Rt, self.c, self.lam, self.perm,
+            int(max_iter), self.block,
+        )  # fmt: skip
         self.iterations += int(iters)
+        if not usable:
+            self.k = 0
+            return None
         self.k = int(k)
-        if status == BREAKDOWN or self.k == 0:
-            self.k = 0
-            return None
-        lam = self.lam[: self.k]
-        t = float(lam.sum())
-        if not (np.isfinite(t) and t > 0 and np.all(lam > 0)):
-            self.k = 0
-            return None
-        idx = S[self.perm[: self.k]]
-        mu = lam / t
-        return idx, mu, mu @ Y[idx]
+        return idx, mu, p
 
 
 _WARMED = []
@@ -340,8 +502,9 @@ def warm_up() -> str:
     t0 = time.perf_counter()
     Y = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     WarmNNLS(3).solve(Y, np.arange(3), np.array([0.25, 0.25]))
+    _top_new(np.array([0.5, 1.0, 0.0]), 0.1, np.zeros(1, dtype=np.int64), 1, np.zeros(3, bool))
     _WARMED.append(True)
     seconds = time.perf_counter() - t0
-    stats = _kernel.stats
+    stats = _solve.stats
     how = "compiled (no cache entry yet)" if stats.cache_misses else "loaded from the cache"
     return f"compiled solver {how} in {seconds:.1f} s (cache: {stats.cache_path})"
