@@ -348,29 +348,52 @@ def _solve(Y, S, z, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no co
     return usable, k, added, idx, mu, p
 
 
+def _worse(v1, i1, v2, i2):  # pragma: no cover - compiled
+    """Whether (value v1, index i1) ranks below (v2, i2): smaller value, or the same value
+    and a higher index."""
+    return v1 < v2 or (v1 == v2 and i1 > i2)
+
+
 def _largest(g, idx, count):  # pragma: no cover - compiled
-    """The ``count`` entries of ``idx`` with the largest ``g`` (all when fewer; ties at the
-    cut go to the lower positions), in the order of ``idx``."""
+    """The ``count`` entries of ``idx`` (increasing) with the largest ``g`` (all when
+    fewer; ties go to the lower index), increasing.  A bounded min-heap of the best so
+    far, written out here: a call with array arguments per entry would cost more."""
     if idx.size <= count:
         return idx
-    vals = np.empty(idx.size)
+    hv = np.empty(count)
+    hi = np.empty(count, dtype=np.int64)
+    size = 0
     for t in range(idx.size):
-        vals[t] = g[idx[t]]
-    cut = np.partition(vals, idx.size - count)[idx.size - count]
-    above = 0
-    for t in range(idx.size):
-        above += vals[t] > cut
-    ties = count - above  # how many entries equal to the cut still get in
-    out = np.empty(count, dtype=np.int64)
-    o = 0
-    for t in range(idx.size):
-        v = vals[t]
-        if v > cut or (v == cut and ties > 0):
-            if v == cut:
-                ties -= 1
-            out[o] = idx[t]
-            o += 1
-    return out
+        i = idx[t]
+        v = g[i]
+        if size < count:  # push, sift up
+            pos = size
+            size += 1
+            while pos > 0:
+                parent = (pos - 1) // 2
+                if not _worse(v, i, hv[parent], hi[parent]):
+                    break
+                hv[pos] = hv[parent]
+                hi[pos] = hi[parent]
+                pos = parent
+        elif _worse(hv[0], hi[0], v, i):  # replace the worst, sift down
+            pos = 0
+            while True:
+                child = 2 * pos + 1
+                if child >= size:
+                    break
+                if child + 1 < size and _worse(hv[child + 1], hi[child + 1], hv[child], hi[child]):
+                    child += 1
+                if not _worse(hv[child], hi[child], v, i):
+                    break
+                hv[pos] = hv[child]
+                hi[pos] = hi[child]
+                pos = child
+        else:
+            continue
+        hv[pos] = v
+        hi[pos] = i
+    return np.sort(hi)
 
 
 def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
@@ -380,8 +403,8 @@ def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
 
     Exact, without a sort or partition of all n: the ``count``-th largest of a sample
     (every ``step``-th point) is at most that of all points, so it is a safe lower bound;
-    one branch-free pass keeps the few points above both bounds, and a partition of those
-    picks the best."""
+    one branch-free pass keeps the few points above both bounds, and a bounded heap ranks
+    those."""
     n = g.size
     for i in support:
         mark[i] = True
@@ -424,6 +447,7 @@ if AVAILABLE:  # pragma: no branch
     _back_substitute = _jit(_back_substitute)
     _kernel = _jit(_kernel)
     _solve = _jit(_solve)
+    _worse = _inline(_worse)
     _largest = _jit(_largest)
     _top_new = _jit(_top_new)
 
