@@ -257,30 +257,34 @@ class _Group:
         P = np.zeros((active.size, Y.shape[1]))
         keep = np.ones(active.size, dtype=bool)
         tick = time.perf_counter()
-        for a, j in enumerate(active):
-            out.rounds[j] = rnd
-            out.nnls_solves += 1
+        out.rounds[active] = rnd
+        out.nnls_solves += active.size
+        tol_in = self.tol_in
+        for a, j in enumerate(active.tolist()):
             if warm[j] is not None:
                 sol = warm[j].solve(Y, support[j], Z[j])
                 if sol is not None:
                     # the passive set, in the solver's order, leads the next working set
                     support[j], mu[j], P[a] = sol
-                else:
-                    out.warm_fallbacks += 1
-                    warm[j] = None  # from-scratch solves for this query from now on
-                    support[j] = np.unique(support[j])
-            if warm[j] is None:
-                sol = _solve_working_set(Y, support[j], Z[j])
-                if sol is None:
-                    out.failures += 1
-                    keep[a] = False
+                    upper[j] = min(upper[j], warm[j].distance)
+                    if upper[j] <= tol_in[j]:
+                        out.state[j] = INSIDE
+                        keep[a] = False
                     continue
-                weights, P[a] = sol
-                pos = weights > 0
-                support[j], mu[j] = support[j][pos], weights[pos]  # drop unused columns
+                out.warm_fallbacks += 1
+                warm[j] = None  # from-scratch solves for this query from now on
+                support[j] = np.unique(support[j])
+            sol = _solve_working_set(Y, support[j], Z[j])
+            if sol is None:
+                out.failures += 1
+                keep[a] = False
+                continue
+            weights, P[a] = sol
+            pos = weights > 0
+            support[j], mu[j] = support[j][pos], weights[pos]  # drop unused columns
             gap = Z[j] - P[a]
             upper[j] = min(upper[j], math.sqrt(gap @ gap))  # what np.linalg.norm computes
-            if upper[j] <= self.tol_in[j]:
+            if upper[j] <= tol_in[j]:
                 out.state[j] = INSIDE
                 keep[a] = False
         for j in active[~keep]:
@@ -357,12 +361,13 @@ class _Group:
     def _extend_compiled(self, G, go, rows, active, pw, rnd, keep) -> None:
         """Each row's ``k_j`` best-priced new points in one compiled pass over its prices
         (the exact top ``k_j``, where the sampled threshold above approximates it)."""
-        support, floor_pad = self.support, 1e-13 * (1.0 + self.ymax)
-        for c in go:
-            a = rows[c]
-            j = active[a]
-            k_j = max(self.k_add, int(support[j].size)) if rnd > 2 else self.k_add
-            grown = warm_nnls._top_new(G[c], pw[a] + floor_pad, support[j], k_j, self.mark)
+        support, k_add, mark = self.support, self.k_add, self.mark
+        rows_go = rows[go]
+        floors = (pw[rows_go] + 1e-13 * (1.0 + self.ymax)).tolist()
+        queries = active[rows_go].tolist()
+        for c, a, j, floor in zip(go.tolist(), rows_go.tolist(), queries, floors, strict=True):
+            k_j = max(k_add, support[j].size) if rnd > 2 else k_add
+            grown = warm_nnls._top_new(G[c], floor, support[j], k_j, mark)
             if grown.size == support[j].size:
                 keep[a] = False  # working set optimal, no certificate: numerical limit
             else:

@@ -19,6 +19,8 @@ against all points, so a numerical slip can cost rounds, never a wrong answer.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 try:  # pragma: no cover - exercised whichever way the environment is
@@ -315,8 +317,9 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover 
 def _solve(Y, S, z, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover
     """One warm solve of working set ``S`` (rows of ``Y``) against ``z``: the columns
     ``[y - z; 1]`` built here, :func:`_kernel`, then the passive points, their convex
-    weights and the nearest point.  Returns (usable, k, columns added, idx, mu, p);
-    ``usable`` is False on a breakdown or when the weights are not all positive."""
+    weights, the nearest point and its squared distance to ``z``.  Returns (usable, k,
+    columns added, idx, mu, p, gap2); ``usable`` is False on a breakdown or when the
+    weights are not all positive."""
     r = Y.shape[1]
     At = np.empty((S.size, r + 1))
     for a in range(S.size):
@@ -338,6 +341,7 @@ def _solve(Y, S, z, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no co
     idx = np.empty(k, dtype=np.int64)
     mu = np.empty(k)
     p = np.zeros(r)
+    gap2 = np.inf
     if usable:
         for i in range(k):
             idx[i] = S[perm[i]]
@@ -345,7 +349,10 @@ def _solve(Y, S, z, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no co
             row = Y[idx[i]]
             for e in range(r):
                 p[e] += mu[i] * row[e]
-    return usable, k, added, idx, mu, p
+        gap2 = 0.0
+        for e in range(r):
+            gap2 += (z[e] - p[e]) ** 2
+    return usable, k, added, idx, mu, p, gap2
 
 
 def _worse(v1, i1, v2, i2):  # pragma: no cover - compiled
@@ -472,6 +479,7 @@ class WarmNNLS:
         self.lam = np.zeros(0)
         self.perm = np.zeros(0, dtype=np.int64)
         self.iterations = 0
+        self.distance = math.inf  # ||z - p|| of the last solve
 
     def _reserve(self, need: int) -> None:
         need = min(need, self.M + 1)
@@ -495,7 +503,7 @@ class WarmNNLS:
         self._reserve(S.size + 1)
         if max_iter is None:
             max_iter = 20 * (S.size + self.M)
-        usable, k, iters, idx, mu, p = _solve(
+        usable, k, iters, idx, mu, p, gap2 = _solve(
             Y, S, z, self.k, self.Qt, self.Rt, self.c, self.lam, self.perm,
             int(max_iter), self.block,
         )  # fmt: skip
@@ -504,6 +512,7 @@ class WarmNNLS:
             self.k = 0
             return None
         self.k = int(k)
+        self.distance = math.sqrt(gap2)  # ||z - p||
         return idx, mu, p
 
 
