@@ -403,36 +403,65 @@ def _largest(g, idx, count):  # pragma: no cover - compiled
     return np.sort(hi)
 
 
+# points per block of the candidate pick's last pass (a block with no point at or above
+# the bound is skipped after a count)
+PICK_BLOCK = 32
+
+
 def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
     """The working set ``support`` extended by the ``count`` points of largest price
     ``g`` above ``floor`` that it does not hold yet (fewer if fewer qualify; the new
     ones in index order).  ``mark`` is an all-False scratch mask of ``g.size``, left so.
 
-    Exact, without a sort or partition of all n: the ``count``-th largest of a sample
-    (every ``step``-th point) is at most that of all points, so it is a safe lower bound;
-    one branch-free pass keeps the few points above both bounds, and a bounded heap ranks
-    those."""
+    Exact, without a sort or partition of all n: the ``count``-th largest eligible price
+    of any subset is at most that of all points, so samples (every ``step``-th point,
+    coarse to fine, each kept to what the coarser bound lets through) give a safe lower
+    bound; the last pass (after two samples, when the bound is tight) skips every block of
+    :data:`PICK_BLOCK` points without a price at that bound, and a bounded heap ranks the
+    few survivors."""
     n = g.size
     for i in support:
         mark[i] = True
     keep = np.empty(n, dtype=np.int64)
     least = -np.inf
-    step = max(1, n // (16 * max(count, 1)))
-    if step > 1 and count > 0:
+    levels = 0
+    step = n // (16 * count) if count > 0 else 0
+    while step > 1:
         kept = 0
         for i in range(0, n, step):
+            v = g[i]
             keep[kept] = i
-            kept += (g[i] > floor) & (not mark[i])
+            kept += (v > floor) & (v >= least) & (not mark[i])
         if kept >= count:
             best = _largest(g, keep[:kept], count)
-            least = g[best[0]]
+            bound = g[best[0]]
             for t in range(1, count):
-                least = min(least, g[best[t]])
+                bound = min(bound, g[best[t]])
+            least = bound
+        step //= 16
+        levels += 1
     kept = 0
-    for i in range(n):
-        v = g[i]
-        keep[kept] = i
-        kept += (v > floor) & (v >= least) & (not mark[i])
+    if levels >= 2:  # a tight bound: most blocks hold no point at it and are skipped
+        thr = max(floor, least)
+        for base in range(0, n - n % PICK_BLOCK, PICK_BLOCK):
+            hits = 0
+            for t in range(PICK_BLOCK):
+                hits += g[base + t] >= thr
+            if hits == 0:
+                continue
+            for i in range(base, base + PICK_BLOCK):
+                v = g[i]
+                keep[kept] = i
+                kept += (v > floor) & (v >= least) & (not mark[i])
+        for i in range(n - n % PICK_BLOCK, n):
+            v = g[i]
+            keep[kept] = i
+            kept += (v > floor) & (v >= least) & (not mark[i])
+    else:  # after one sample about 1 point in 16 passes: one branch-free pass
+        for i in range(n):
+            v = g[i]
+            keep[kept] = i
+            kept += (v > floor) & (v >= least) & (not mark[i])
     new = _largest(g, keep[:kept], count) if count > 0 else keep[:0]
     for i in support:
         mark[i] = False
