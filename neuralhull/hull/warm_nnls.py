@@ -553,7 +553,8 @@ def warm_up() -> str:
     worker processes then inherit it instead of loading it each.
 
     Returns a line for the job's log: whether the kernel was compiled (the first call of
-    a fresh checkout, about 8 s) or loaded from numba's on-disk cache, and how long it took.
+    a fresh checkout, about 13 s for the solver and the candidate pick) or loaded from
+    numba's on-disk cache, and how long it took.
     """
     if not AVAILABLE:
         return "compiled solver unavailable (numba missing): scipy NNLS is used"
