@@ -261,29 +261,27 @@ class _Group:
         out.nnls_solves += active.size
         tol_in = self.tol_in
         for a, j in enumerate(active.tolist()):
-            if warm[j] is not None:
-                sol = warm[j].solve(Y, support[j], Z[j])
-                if sol is not None:
-                    # the passive set, in the solver's order, leads the next working set
-                    support[j], mu[j], P[a] = sol
-                    upper[j] = min(upper[j], warm[j].distance)
-                    if upper[j] <= tol_in[j]:
-                        out.state[j] = INSIDE
-                        keep[a] = False
+            sol = warm[j].solve(Y, support[j], Z[j]) if warm[j] is not None else None
+            if sol is not None:
+                # the passive set, in the solver's order, leads the next working set
+                support[j], mu[j], P[a] = sol
+                dist = warm[j].distance
+            else:
+                if warm[j] is not None:
+                    out.warm_fallbacks += 1
+                    warm[j] = None  # from-scratch solves for this query from now on
+                    support[j] = np.unique(support[j])
+                sol = _solve_working_set(Y, support[j], Z[j])
+                if sol is None:
+                    out.failures += 1
+                    keep[a] = False
                     continue
-                out.warm_fallbacks += 1
-                warm[j] = None  # from-scratch solves for this query from now on
-                support[j] = np.unique(support[j])
-            sol = _solve_working_set(Y, support[j], Z[j])
-            if sol is None:
-                out.failures += 1
-                keep[a] = False
-                continue
-            weights, P[a] = sol
-            pos = weights > 0
-            support[j], mu[j] = support[j][pos], weights[pos]  # drop unused columns
-            gap = Z[j] - P[a]
-            upper[j] = min(upper[j], math.sqrt(gap @ gap))  # what np.linalg.norm computes
+                weights, P[a] = sol
+                pos = weights > 0
+                support[j], mu[j] = support[j][pos], weights[pos]  # drop unused columns
+                gap = Z[j] - P[a]
+                dist = math.sqrt(gap @ gap)  # what np.linalg.norm computes
+            upper[j] = min(upper[j], dist)
             if upper[j] <= tol_in[j]:
                 out.state[j] = INSIDE
                 keep[a] = False
