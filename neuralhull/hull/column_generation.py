@@ -85,6 +85,13 @@ def _solve_working_set(Y: np.ndarray, S: np.ndarray, z: np.ndarray):
     return mu, mu @ Y[S]
 
 
+# columns one warm solve may add before its query is priced against all points again: the
+# working set's own optimum is not needed while better points are still outside it (on
+# MNIST pixels at n = 10,000, supports of ~600 points in 675 dimensions, the solver time
+# fell 1.4x, statuses unchanged); lifted in the second half of ``max_rounds``, where
+# every round runs to the end
+ROUND_ADDS = 64
+
 # bytes of warm-solver state (a thin QR factorisation per active query) one engine call
 # may hold; queries beyond it run in consecutive groups
 WARM_MEMORY = 1 << 30
@@ -160,6 +167,7 @@ def _engine_group(
     """
     m = Z.shape[0]
     group = _Group(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed, use_warm=use_warm)
+    group.capped_rounds = max_rounds // 2
     if m == 0:
         return group.out
     total = progress_total if progress_total is not None else m
@@ -223,6 +231,7 @@ class _Group:
         self.warm: list = [WarmNNLS(r + 1) if use_warm else None for _ in range(m)]
         self.out.warm = use_warm
         self.compiled = use_warm  # numba present: candidates picked by compiled code too
+        self.capped_rounds = 0  # rounds whose warm solves stop after ROUND_ADDS columns
 
     def initial_working_sets(self) -> None:
         """Each query's nearest neighbours (threshold from a sample, then a small partition:
@@ -260,8 +269,9 @@ class _Group:
         out.rounds[active] = rnd
         out.nnls_solves += active.size
         tol_in = self.tol_in
+        cap = ROUND_ADDS if rnd <= self.capped_rounds else None
         for a, j in enumerate(active.tolist()):
-            sol = warm[j].solve(Y, support[j], Z[j]) if warm[j] is not None else None
+            sol = warm[j].solve(Y, support[j], Z[j], cap) if warm[j] is not None else None
             if sol is not None:
                 # the passive set, in the solver's order, leads the next working set
                 support[j], mu[j], P[a] = sol
