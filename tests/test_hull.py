@@ -974,3 +974,96 @@ def test_points_on_a_line_take_the_closed_form_and_agree_with_brute_force(where)
             assert result.inside.tolist() == [e <= 1e-7 * scale for e in exact]
         else:
             assert result.inside.tolist() == [lp_inside(points, q) for q in queries]
+
+
+# ---------------------------------------------------------------------------
+# box faces: queries on a column's minimum or maximum are offered only points on it
+
+
+def _relu_problem(rng, n=1500, d=40):
+    """Activation-like data: ReLU of a random layer, so most coordinates have exact zeros
+    (the column minimum), and queries that are convex combinations keep many of them."""
+    layer = rng.standard_normal((20, d))
+    points = np.maximum(rng.standard_normal((n, 20)) @ layer - 1.0, 0.0)
+    fresh = np.maximum(rng.standard_normal((15, 20)) @ layer - 1.0, 0.0)
+    few = np.stack([rng.dirichlet(np.ones(3)) @ points[rng.choice(n, 3)] for _ in range(15)])
+    many = np.stack([rng.dirichlet(np.ones(30)) @ points[rng.choice(n, 30)] for _ in range(15)])
+    return points, np.vstack([fresh, few, many])
+
+
+def test_box_faces_are_the_points_sharing_every_bound_a_query_sits_on():
+    from neuralhull.hull.api import _box_faces
+    from neuralhull.hull.prepare import _prepare
+
+    rng = np.random.default_rng(31)
+    points, queries = _relu_problem(rng, n=400, d=12)
+    points[:5, 0] = points[:, 0].max()  # a few points on a maximum face too
+    queries[-1, 0] = points[:, 0].max()
+    prep = _prepare(points, 1e-7)
+    faces = _box_faces(prep, prep.internal_queries(queries))
+    unique = points[prep.unique_index]
+    lo, hi = unique.min(axis=0), unique.max(axis=0)
+    restricted = 0
+    for j, q in enumerate(queries):
+        on_min = (q == lo) & (lo < hi)
+        on_max = (q == hi) & (lo < hi)
+        truth = (unique[:, on_min] == lo[on_min]).all(axis=1)
+        truth &= (unique[:, on_max] == hi[on_max]).all(axis=1)
+        got = faces.allowed(j)
+        if truth.all():
+            assert got is None
+        else:
+            assert (got == truth).all(), j
+            restricted += 1
+    assert restricted >= 30  # the fresh samples and both kinds of combinations
+
+
+@pytest.mark.parametrize("route", ["compiled", "scipy", "two workers"])
+def test_face_restriction_changes_no_answer_and_agrees_with_the_lp(monkeypatch, route):
+    from neuralhull.hull import api, parallel, warm_nnls
+
+    if route == "scipy":
+        monkeypatch.setattr(warm_nnls, "AVAILABLE", False)  # the uncompiled candidate pick
+    if route == "two workers":
+        monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)
+    n_jobs = 2 if route == "two workers" else 1
+    rng = np.random.default_rng(32)
+    points, queries = _relu_problem(rng)
+    with_faces = membership(points, queries, n_jobs=n_jobs)
+    assert_certified(with_faces, points, queries)
+    for j, q in enumerate(queries):
+        assert (with_faces.status[j] == INSIDE) == lp_inside(points, q), j
+    assert with_faces.inside.sum() >= 30  # the combinations
+    assert (with_faces.method != "highs").all()  # column generation settled them all
+    monkeypatch.setattr(api, "_box_faces", lambda prep, qc: None)
+    without = membership(points, queries, n_jobs=n_jobs)
+    assert (without.status == with_faces.status).all()
+
+
+def test_a_query_the_face_points_cannot_reach_falls_back_to_every_point(monkeypatch):
+    """The origin sits on the face x_0 = 0, whose points' hull misses it by 1; only with
+    the off-face point b (x_0 = 1e-9) is it within the tolerance: inside, with b's weight.
+    Clutter nearer the origin fills the first working set, so the face points come in
+    by pricing, restricted, and b only once the restriction is lifted."""
+    from neuralhull.hull import column_generation
+
+    seen = []
+    allowed = column_generation.Faces.allowed
+
+    def spy(self, j):
+        seen.append(allowed(self, j))
+        return seen[-1]
+
+    monkeypatch.setattr(column_generation.Faces, "allowed", spy)
+    rng = np.random.default_rng(33)
+    a, c, b = [0.0, 3.0, 1.0], [0.0, -3.0, 1.0], [1e-9, 0.0, -3.0]
+    clutter = np.column_stack([0.5 + rng.random(30), rng.uniform(-0.3, 0.3, (30, 2))])
+    points = np.vstack([clutter, [a, c, b]])
+    query = np.zeros((1, 3))
+    result = membership(points, query)
+    assert_certified(result, points, query)
+    assert result.status[0] == INSIDE
+    assert result.method[0] == "column-generation"  # not left to the exact LP
+    assert any(m is not None and m.sum() == 2 for m in seen)  # restricted to a and c
+    assert 32 in result.weights(0)[0]  # b carries weight: the restriction was lifted
+    assert membership(points[:32], query).status[0] == OUTSIDE  # b is needed

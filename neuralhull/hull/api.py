@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralhull.hull.certificates import _box_check, _Certificates, _outside_allowance
-from neuralhull.hull.column_generation import _EngineOutput
+from neuralhull.hull.column_generation import Faces, _EngineOutput
 from neuralhull.hull.lp import _lp_stage
 from neuralhull.hull.numerics import (
     INSIDE,
@@ -74,8 +74,27 @@ def _setup(points, queries, tol, max_rounds, n_jobs):
     return prep, qc, Z, off, qnorm, n_jobs, t0
 
 
-def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress, m, **kw):
-    """Column generation for ``rows`` of Z; supports index unique points."""
+def _box_faces(prep, queries_centred: np.ndarray) -> Faces | None:
+    """The bounding-box faces (a column's minimum or maximum, exactly) that the queries
+    lie on and that hold some but not all of the points; None where there are none."""
+    span = prep.colmin < prep.colmax
+    q_min = (queries_centred == prep.colmin) & span
+    q_max = (queries_centred == prep.colmax) & span
+    cols_min = np.flatnonzero(q_min.any(axis=0))
+    cols_max = np.flatnonzero(q_max.any(axis=0))
+    if cols_min.size + cols_max.size == 0:
+        return None
+    X = prep.centred
+    points = np.concatenate(
+        [(X[:, cols_min] == prep.colmin[cols_min]).T, (X[:, cols_max] == prep.colmax[cols_max]).T]
+    )
+    queries = np.concatenate([q_min[:, cols_min], q_max[:, cols_max]], axis=1)
+    return Faces(np.ascontiguousarray(points), queries)
+
+
+def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress, m, qc=None, **kw):
+    """Column generation for ``rows`` of Z; supports index unique points.  ``qc``, the
+    centred queries, lets membership use the box faces they lie on (:class:`Faces`)."""
     if prep.rank == 0:
         # every unique point is the single point: the in-subspace distance is 0
         k = rows.size
@@ -95,6 +114,8 @@ def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress,
     # qhull finds them cheaply; certificates are still checked against all points
     candidates = _hull_vertices(prep.reduced) if prep.rank <= 5 and rows.size >= 500 else None
     Y = prep.reduced if candidates is None else prep.reduced[candidates]
+    if qc is not None and mode == "membership" and candidates is None and rows.size:
+        kw["faces"] = _box_faces(prep, qc[rows])
     eng = _engine_parallel(
         Y,
         Z[rows],
@@ -222,6 +243,7 @@ def membership(
         n_jobs=n_jobs,
         progress=progress,
         m=m,
+        qc=qc,
         max_rounds=max_rounds,
         seed=seed,
     )

@@ -92,6 +92,34 @@ def _solve_working_set(Y: np.ndarray, S: np.ndarray, z: np.ndarray):
 # every round runs to the end
 ROUND_ADDS = 64
 
+
+@dataclass
+class Faces:
+    """Faces of the bounding box that queries lie on, for membership.
+
+    A face is a column's minimum or maximum: ``points[f]`` marks the training points on
+    face ``f``, ``queries[j]`` the faces query ``j`` lies on (its coordinate equals that
+    bound exactly).  Every convex combination equal to such a query uses only points on
+    all of its faces (any other point would move the coordinate off the bound), so the
+    engine offers a query only those points while any of them prices positive.  Raw
+    pixels and ReLU activations sit on such faces in most coordinates (their zeros).
+    """
+
+    points: np.ndarray  # (f, n) bool
+    queries: np.ndarray  # (m, f) bool
+
+    def chunk(self, lo: int, hi: int) -> Faces:
+        return Faces(self.points, self.queries[lo:hi])
+
+    def allowed(self, j: int) -> np.ndarray | None:
+        """(n,) bool: the points query j may use; None where that is every point."""
+        on = np.flatnonzero(self.queries[j])
+        if on.size == 0:
+            return None
+        mask = np.logical_and.reduce(self.points[on], axis=0)
+        return None if mask.all() else mask
+
+
 # bytes of warm-solver state (a thin QR factorisation per active query) one engine call
 # may hold; queries beyond it run in consecutive groups
 WARM_MEMORY = 1 << 30
@@ -107,6 +135,7 @@ def _engine(
     progress_offset: int = 0,
     progress_total: int | None = None,
     use_warm: bool | None = None,
+    faces: Faces | None = None,
     **kw,
 ) -> _EngineOutput:
     """:func:`_engine_group` on groups of queries small enough for the warm solver's
@@ -129,6 +158,7 @@ def _engine(
                 progress_offset=progress_offset + lo,
                 progress_total=total,
                 use_warm=use_warm,
+                faces=None if faces is None else faces.chunk(lo, hi),
                 **kw,
             )
         )
@@ -149,6 +179,7 @@ def _engine_group(
     progress_total: int | None = None,
     seed: int = 0,
     use_warm: bool = False,
+    faces: Faces | None = None,
 ) -> _EngineOutput:
     """Column generation for the minimum-norm point of conv(Y) relative to each row of Z.
 
@@ -164,10 +195,14 @@ def _engine_group(
         Membership stops as outside once the lower bound exceeds ``tol_out``; distance
         once ``upper - lower <= max(tol_out, rtol * upper)``.
     mode : {"membership", "distance"}
+    faces : Faces, optional
+        Membership only: the box faces each query lies on (see :class:`Faces`).
     """
     m = Z.shape[0]
     group = _Group(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed, use_warm=use_warm)
     group.capped_rounds = max_rounds // 2
+    if faces is not None and mode == "membership":
+        group.faces = faces
     if m == 0:
         return group.out
     total = progress_total if progress_total is not None else m
@@ -232,6 +267,21 @@ class _Group:
         self.out.warm = use_warm
         self.compiled = use_warm  # numba present: candidates picked by compiled code too
         self.capped_rounds = 0  # rounds whose warm solves stop after ROUND_ADDS columns
+        self.faces: Faces | None = None
+        self.allowed: dict = {}  # query -> packed mask of its face points, or None
+
+    def _allowed(self, j: int) -> np.ndarray | None:
+        """Query j's face points (:class:`Faces`), found at its first extension (a query
+        settled by its first working set never needs them)."""
+        if self.faces is None:
+            return None
+        if j not in self.allowed:
+            mask = self.faces.allowed(j)
+            self.allowed[j] = None if mask is None else np.packbits(mask)
+        packed = self.allowed[j]
+        if packed is None:
+            return None
+        return np.unpackbits(packed, count=self.Y.shape[0]).view(bool)
 
     def initial_working_sets(self) -> None:
         """Each query's nearest neighbours (threshold from a sample, then a small partition:
@@ -354,6 +404,12 @@ class _Group:
                 mark[support[j]] = True  # drop the working set's own points
                 cj = cj[~mark[cj]]
                 mark[support[j]] = False
+                allowed = self._allowed(j)
+                if allowed is not None:
+                    if allowed[cj].any():
+                        cj = cj[allowed[cj]]
+                    else:
+                        self.allowed[j] = None  # none left on its faces: all points now
                 vals = G[c, cj]
                 if cj.size == 0:
                     keep[a] = False  # working set optimal, no certificate: numerical limit
@@ -375,6 +431,14 @@ class _Group:
         queries = active[rows_go].tolist()
         for c, a, j, floor in zip(go.tolist(), rows_go.tolist(), queries, floors, strict=True):
             k_j = max(k_add, support[j].size) if rnd > 2 else k_add
+            allowed = self._allowed(j)
+            if allowed is not None:
+                face = np.where(allowed, G[c], -np.inf)
+                grown = warm_nnls._top_new(face, floor, support[j], k_j, mark)
+                if grown.size > support[j].size:
+                    support[j] = grown
+                    continue
+                self.allowed[j] = None  # none left on its faces: all points from now on
             grown = warm_nnls._top_new(G[c], floor, support[j], k_j, mark)
             if grown.size == support[j].size:
                 keep[a] = False  # working set optimal, no certificate: numerical limit

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuralhull.hull import warm_nnls
-from neuralhull.hull.column_generation import _engine, _EngineOutput
+from neuralhull.hull.column_generation import Faces, _engine, _EngineOutput
 
 _WORKER_DATA: dict = {}  # per worker process: the training points, set by the initializer
 
@@ -20,8 +20,9 @@ _WORKER_DATA: dict = {}  # per worker process: the training points, set by the i
 PARALLEL_MIN_WORK = 5e8
 
 
-def _worker_init(Y: np.ndarray) -> None:
+def _worker_init(Y: np.ndarray, face_points: np.ndarray | None) -> None:
     _WORKER_DATA["Y"] = Y
+    _WORKER_DATA["face_points"] = face_points  # inherited by the fork, not pickled
     try:
         from threadpoolctl import threadpool_limits
 
@@ -30,8 +31,9 @@ def _worker_init(Y: np.ndarray) -> None:
         pass
 
 
-def _worker_run(Z: np.ndarray, tol_in: np.ndarray, tol_out: np.ndarray, kw: dict):
-    return _engine(_WORKER_DATA["Y"], Z, tol_in, tol_out, progress=None, **kw)
+def _worker_run(Z, tol_in, tol_out, face_queries, kw: dict):
+    faces = None if face_queries is None else Faces(_WORKER_DATA["face_points"], face_queries)
+    return _engine(_WORKER_DATA["Y"], Z, tol_in, tol_out, progress=None, faces=faces, **kw)
 
 
 def _engine_parallel(
@@ -62,6 +64,7 @@ def _engine_parallel(
         )
     if kw.get("use_warm", warm_nnls.AVAILABLE):
         warm_nnls.warm_up()  # load the compiled solver once, before the workers fork
+    faces = kw.pop("faces", None)
     n_chunks = min(m // 8, 4 * n_jobs)
     bounds = np.linspace(0, m, n_chunks + 1).astype(int)
     outputs: list = [None] * n_chunks
@@ -70,10 +73,17 @@ def _engine_parallel(
         max_workers=n_jobs,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_worker_init,
-        initargs=(Y,),
+        initargs=(Y, None if faces is None else faces.points),
     ) as pool:
         futures = {
-            pool.submit(_worker_run, Z[lo:hi], tol_in[lo:hi], tol_out[lo:hi], kw): i
+            pool.submit(
+                _worker_run,
+                Z[lo:hi],
+                tol_in[lo:hi],
+                tol_out[lo:hi],
+                None if faces is None else faces.queries[lo:hi],
+                kw,
+            ): i
             for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
         }
         for future in as_completed(futures):
