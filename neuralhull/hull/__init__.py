@@ -62,7 +62,15 @@ Method
    matrix product over all active queries prices every training point against ``w``,
    which gives the Frank-Wolfe lower bound ``(z . w - max_i y_i . w) / ||w||`` and the
    points to add to ``S`` (from the third round on, as many as ``S`` holds, so supports
-   of hundreds of points take tens of rounds, not hundreds).  A query stops as soon as
+   of hundreds of points take tens of rounds, not hundreds).  In the first half of
+   ``max_rounds`` a warm solve stops after ``ROUND_ADDS`` new columns and the query is
+   priced again: better points from outside the working set beat the working set's own
+   optimum.  For membership, a query on faces of the bounding box (a coordinate exactly at
+   the points' minimum or maximum: the zeros of pixels and ReLU units) is offered only
+   the points on all of those faces, the only points any exact convex combination equal
+   to it can use, while one of them prices positive; then every point (within the
+   tolerance others can count).  The bounds, and so the answers, always come from
+   pricing every point.  A query stops as soon as
    the upper bound certifies inside or the lower bound certifies outside.  The outside
    candidate is the full-space residual ``q - p`` (in-subspace part plus off-subspace
    part), whose margin is the distance.
@@ -82,7 +90,7 @@ of the active queries with all points plus one NNLS update per query.  Queries o
 hull typically need 1-3 rounds.  Inside queries whose convex weights need hundreds of
 points in high dimension (e.g. random convex combinations of up to d+1 training points at
 d = 784) are the slow case: tens of rounds in which thousands of columns enter and leave
-the factorisation (about 0.5 s per query at n = 10,000, d = 784, one core).  Memory: one
+the factorisation (about 0.3 s per query at n = 10,000, d = 784, one core).  Memory: one
 float64 copy of the unique points (the input is never modified; float32 input is converted
 straight into it), plus a reduced copy when the affine hull has lower rank or constant
 columns are dropped; the LP model (sparse, about 12 bytes per nonzero of the reduced

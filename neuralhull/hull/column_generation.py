@@ -4,7 +4,8 @@ For each query ``z`` (internal affine-hull coordinates) the engine keeps a worki
 ``S`` of training points, solves ``min ||sum_{i in S} mu_i y_i - z||`` over the simplex
 exactly (one NNLS: with numba, the warm-started solver of
 :mod:`neuralhull.hull.warm_nnls`, else scipy from scratch), prices every training point
-against the residual direction in one batched product, and adds the best-priced points.
+against the residual direction in one batched product, and adds the best-priced points
+(for a query on faces of the bounding box, first only points on those faces: :class:`Faces`).
 The upper bound ``||z - p||`` and the Frank-Wolfe lower bound stop a query as soon as one
 of them settles it.  :func:`_engine` splits the queries into groups whose warm state fits
 in :data:`WARM_MEMORY`; :func:`_engine_group` is one group's rounds.
