@@ -85,11 +85,14 @@ def _box_faces(prep, queries_centred: np.ndarray) -> Faces | None:
     if cols_min.size + cols_max.size == 0:
         return None
     X = prep.centred
-    points = np.concatenate(
-        [(X[:, cols_min] == prep.colmin[cols_min]).T, (X[:, cols_max] == prep.colmax[cols_max]).T]
-    )
+    cols = np.concatenate([cols_min, cols_max])
+    bound = np.concatenate([prep.colmin[cols_min], prep.colmax[cols_max]])
+    points = np.empty((cols.size, X.shape[0]), dtype=bool)
+    step = max(1, (1 << 22) // cols.size)  # rows per block: no full copy of the columns
+    for lo in range(0, X.shape[0], step):
+        points[:, lo : lo + step] = (X[lo : lo + step, cols] == bound).T
     queries = np.concatenate([q_min[:, cols_min], q_max[:, cols_max]], axis=1)
-    return Faces(np.ascontiguousarray(points), queries)
+    return Faces(points, queries)
 
 
 def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress, m, qc=None, **kw):
