@@ -93,8 +93,9 @@ d = 784) are the slow case: tens of rounds in which thousands of columns enter a
 the factorisation (about 0.3 s per query at n = 10,000, d = 784, one core).  Memory: one
 float64 copy of the unique points (the input is never modified; float32 input is converted
 straight into it), plus a reduced copy when the affine hull has lower rank or constant
-columns are dropped; the LP model (sparse, about 12 bytes per nonzero of the reduced
-points) is built only if some query reaches step 4.
+columns are dropped; for membership of queries on faces of the bounding box, one byte per
+point and face they lie on (at most 2 d); the LP model (sparse, about 12 bytes per nonzero
+of the reduced points) is built only if some query reaches step 4.
 
 Layout
 ------
