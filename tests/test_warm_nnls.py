@@ -29,11 +29,11 @@ def scratch_distance(Y, S, z):
 
 def _problem(rng, kind):
     n, r = int(rng.integers(3, 90)), int(rng.integers(1, 25))
-    if kind == "wide":  # more coordinates than LOOP_COORDINATES: the kernel's BLAS branch
+    if kind.startswith("wide"):  # more coordinates than LOOP_COORDINATES: BLAS products
         r = warm_nnls.LOOP_COORDINATES + 16
         n = int(rng.integers(r // 2, 2 * r))
     Y = rng.standard_normal((n, r))
-    if kind == "low_rank":
+    if kind.endswith("low_rank"):  # columns in the span of the passive ones, blocked
         Y = Y[:, : max(1, r // 3)] @ rng.standard_normal((max(1, r // 3), r))
     elif kind == "duplicates":
         Y = Y[rng.integers(0, max(2, n // 3), n)]
@@ -47,14 +47,36 @@ def _problem(rng, kind):
     return Y, z
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "low_rank", "duplicates", "nonnegative", "wide"])
-def test_warm_rounds_match_a_fresh_solve_every_round(kind):
+def check_factorisation(solver, Y, z, idx):
+    """The solver's state against its definition: the passive columns ``[y - z; 1]`` of
+    ``idx`` equal ``R^T Q`` row by row, Q's rows are orthonormal, and with a full basis
+    all M rows are (so the last M - k span the complement)."""
+    k, M = solver.k, solver.M
+    A = np.hstack([Y[idx] - z, np.ones((idx.size, 1))])
+    R = solver.Rt[:k, :k]  # R stored by columns: row i holds R[:, i]
+    assert np.allclose(np.triu(R.T), R.T)
+    rows = M if solver.full else k
+    Q = solver.Qt[:rows]
+    scale = 1 + np.abs(A).max()
+    np.testing.assert_allclose(R @ Q[:k], A, atol=1e-10 * scale)
+    np.testing.assert_allclose(Q @ Q.T, np.eye(rows), atol=1e-11)
+
+
+KINDS = ["gaussian", "low_rank", "duplicates", "nonnegative", "wide"]
+
+
+@pytest.mark.parametrize(
+    "kind,full_from",
+    [(kind, warm_nnls.FULL_FROM) for kind in KINDS] + [("wide", 0.0), ("wide_low_rank", 0.0)],
+)
+def test_warm_rounds_match_a_fresh_solve_every_round(kind, full_from):
+    # full_from=0: columns enter through the full basis from the first round on
     rng = np.random.default_rng(sum(map(ord, kind)))
-    rounds = 0
+    rounds = fulls = 0
     for _ in range(60):
         Y, z = _problem(rng, kind)
         n = Y.shape[0]
-        solver = WarmNNLS(Y.shape[1] + 1)
+        solver = WarmNNLS(Y.shape[1] + 1, full_from=full_from)
         order = rng.permutation(n)
         S, rest = order[:4], order[4:]
         while True:
@@ -69,6 +91,8 @@ def test_warm_rounds_match_a_fresh_solve_every_round(kind):
             ref = scratch_distance(Y, S, z)
             assert dist <= ref + 1e-9 * (1 + ref), (dist, ref)
             assert dist >= ref - 1e-9 * (1 + ref), (dist, ref)
+            check_factorisation(solver, Y, z, idx)
+            fulls += solver.full
             # optimality: no working-set point lies beyond p in the direction z - p
             if dist > 1e-9:
                 u = (z - p) / dist
@@ -81,18 +105,25 @@ def test_warm_rounds_match_a_fresh_solve_every_round(kind):
             # the engine's contract: the previous passive set, in order, leads
             S = np.concatenate([idx, add[~np.isin(add, idx)]])
     assert rounds > 200
+    if full_from == 0.0:
+        assert fulls == rounds  # every round ran with the full basis
 
 
-@pytest.mark.parametrize("r", [60, warm_nnls.LOOP_COORDINATES + 20])
-def test_a_large_support_is_found_exactly(r):
+@pytest.mark.parametrize(
+    "r,full_from",
+    [(60, 0.5), (warm_nnls.LOOP_COORDINATES + 20, 0.0), (warm_nnls.LOOP_COORDINATES + 20, 0.5)],
+)
+def test_a_large_support_is_found_exactly(r, full_from):
     # a point inside with a support of about r + 1 points, found in many small rounds:
     # hundreds of columns enter and leave the factorisation (in few coordinates the
-    # kernel's passes are loops, in many they are BLAS products: both are checked)
+    # kernel's passes are loops, in many they are BLAS products: both are checked; in
+    # many, with the full basis from the start or from half the coordinates on, where
+    # the thin factorisation is completed mid-way)
     rng = np.random.default_rng(5)
     n = 400
     Y = rng.standard_normal((n, r))
     z = rng.dirichlet(np.ones(n)) @ Y
-    solver = WarmNNLS(r + 1)
+    solver = WarmNNLS(r + 1, full_from=full_from)
     S, order = np.arange(10), np.arange(10, n)
     while True:
         idx, mu, p = solver.solve(Y, S, z)
@@ -102,6 +133,8 @@ def test_a_large_support_is_found_exactly(r):
     assert np.linalg.norm(p - z) < 1e-10
     assert idx.size <= r + 1
     assert solver.iterations > 61
+    check_factorisation(solver, Y, z, idx)
+    assert solver.full == (r > warm_nnls.LOOP_COORDINATES)
 
 
 def _top_new_brute(g, floor, support, count):

@@ -106,12 +106,98 @@ def _dot(a, b, M):  # pragma: no cover - compiled
     return acc
 
 
+# from this share of the coordinates on, passive columns enter through a full basis
+# (:func:`_add_full`): 2 M^2 + 4 (M - k) M operations per column against Gram-Schmidt's
+# 8 k M, so past about M / 2 the full basis is cheaper
+FULL_FROM = 0.5
+
 # below this many coordinates the block's Gram-Schmidt runs as compiled loops; above it,
 # as matrix-matrix products (each BLAS call costs about a microsecond before any work)
 LOOP_COORDINATES = 64
 
 
-def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover - compiled
+def _add_full(  # pragma: no cover - compiled
+    Qt, Rt, c, lam, perm, res, inP, blocked, anorm, V, U, hv, wq, cand, nb, k, M
+):
+    """Add the block ``V[:nb]`` (columns ``cand``) with a full orthonormal basis: rows
+    ``0..k-1`` of ``Qt`` span the passive columns, rows ``k..M-1`` their complement.
+    Returns the new ``k``.
+
+    One product gives every column's coordinates in the basis (``U``, 2 M^2 per column);
+    a Householder reflection of the complement rows then turns the column's share there
+    into the next basis row (4 (M - k) M).  Near full rank, where the engine's end game
+    is, this is far cheaper than Gram-Schmidt against the k passive rows, twice (8 k M),
+    and needs no reorthogonalisation: the basis changes by orthogonal maps only.
+    """
+    U[:nb] = np.dot(V[:nb], Qt[:M].T)
+    k_old = k
+    for t in range(nb):
+        j = cand[t]
+        u = U[t]
+        tail0 = 0.0  # the column's share outside the passive columns before this block
+        for i in range(k_old, M):
+            tail0 += u[i] * u[i]
+        if not np.sqrt(tail0) > 1e-10 * anorm[j]:
+            blocked[j] = True  # in the span of the passive columns
+            continue
+        tail = 0.0
+        for i in range(k, M):
+            tail += u[i] * u[i]
+        sigma = np.sqrt(tail)
+        if not sigma > 1e-10 * anorm[j]:
+            continue  # in the span of this block: the next pass may take it
+        # reflection H = I - tau hv hv^T of rows k..M-1 with H u[k:] = alpha e_0
+        x0 = u[k]
+        alpha = -sigma if x0 >= 0.0 else sigma
+        L = M - k
+        hv[0] = x0 - alpha
+        for i in range(1, L):
+            hv[i] = u[k + i]
+        tau = 1.0 / (sigma * (sigma + abs(x0)))  # 2 / (hv @ hv)
+        for e in range(M):
+            wq[e] = 0.0
+        for i in range(L):
+            hi = hv[i]
+            if hi != 0.0:
+                q = Qt[k + i]
+                for e in range(M):
+                    wq[e] += hi * q[e]
+        for i in range(L):
+            hi = tau * hv[i]
+            if hi != 0.0:
+                q = Qt[k + i]
+                for e in range(M):
+                    q[e] -= hi * wq[e]
+        for t2 in range(t + 1, nb):  # the block's later columns, in the new basis
+            u2 = U[t2]
+            d = 0.0
+            for i in range(L):
+                d += hv[i] * u2[k + i]
+            d *= tau
+            for i in range(L):
+                u2[k + i] -= d * hv[i]
+        q = Qt[k]
+        if alpha < 0.0:  # a positive diagonal of R, as Gram-Schmidt gives
+            for e in range(M):
+                q[e] = -q[e]
+            for t2 in range(t + 1, nb):
+                U[t2, k] = -U[t2, k]
+        for i in range(k):
+            Rt[k, i] = u[i]
+        Rt[k, k] = sigma
+        for i in range(k + 1, Rt.shape[1]):
+            Rt[k, i] = 0.0
+        c[k] = q[M - 1]
+        for e in range(M):
+            res[e] -= c[k] * q[e]
+        lam[k] = 0.0
+        perm[k] = j
+        inP[j] = True
+        k += 1
+    return k
+
+
+def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no cover
     """Lawson-Hanson on the rows of ``At`` (the columns of A), warm from the passive set
     ``0..k0-1`` (rows ``0..k0-1`` of ``At``, factorised in ``Qt``, ``R``, ``c``, weights
     ``lam``).  Returns (status, k, columns added); the passive set is ``perm[:k]``.
@@ -147,6 +233,9 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover 
     h = np.empty(cap)
     coef = np.zeros(block)
     loops = M <= LOOP_COORDINATES
+    U = np.empty((block if full else 0, M))  # full basis: the block's coordinates in it
+    hv = np.empty(M)
+    wq = np.empty(M)
     added = 0
     size = block
     while added < max_iter:
@@ -203,66 +292,71 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover 
         # itself; H[:k, t] collects the block's coefficients on Q
         for t in range(nb):
             V[t, :] = At[cand[t]]
-        if k > 0 and loops:
+        if full:  # coordinates in the full basis, then one reflection per column
+            k_old = k
+            k = _add_full(Qt, Rt, c, lam, perm, res, inP, blocked, anorm, V, U, hv, wq,
+                          cand, nb, k, M)  # fmt: skip
+        else:
+            if k > 0 and loops:
+                for t in range(nb):
+                    v = V[t]
+                    for i in range(k):
+                        H[i, t] = 0.0
+                    for _rep in range(2):
+                        for i in range(k):
+                            h[i] = _dot(Qt[i], v, M)
+                        for i in range(k):
+                            hi = h[i]
+                            q = Qt[i]
+                            for e in range(M):
+                                v[e] -= hi * q[e]
+                            H[i, t] += hi
+            elif k > 0:
+                Qk = Qt[:k]
+                AB = V[:nb]
+                Hb = np.dot(Qk, AB.T)
+                Vb = AB - np.dot(Hb.T, Qk)
+                H2 = np.dot(Qk, Vb.T)
+                Vb -= np.dot(H2.T, Qk)
+                Hb += H2
+                V[:nb] = Vb
+                H[:k, :nb] = Hb
+            k_old = k
             for t in range(nb):
+                j = cand[t]
                 v = V[t]
-                for i in range(k):
-                    H[i, t] = 0.0
-                for _rep in range(2):
-                    for i in range(k):
-                        h[i] = _dot(Qt[i], v, M)
-                    for i in range(k):
-                        hi = h[i]
-                        q = Qt[i]
-                        for e in range(M):
-                            v[e] -= hi * q[e]
-                        H[i, t] += hi
-        elif k > 0:
-            Qk = Qt[:k]
-            AB = V[:nb]
-            Hb = np.dot(Qk, AB.T)
-            Vb = AB - np.dot(Hb.T, Qk)
-            H2 = np.dot(Qk, Vb.T)
-            Vb -= np.dot(H2.T, Qk)
-            Hb += H2
-            V[:nb] = Vb
-            H[:k, :nb] = Hb
-        k_old = k
-        for t in range(nb):
-            j = cand[t]
-            v = V[t]
-            if not np.sqrt(_dot(v, v, M)) > 1e-10 * anorm[j]:
-                blocked[j] = True  # in the span of the passive columns
-                continue
-            for l in range(k - k_old):
-                coef[l] = 0.0
-            for _rep in range(2):
+                if not np.sqrt(_dot(v, v, M)) > 1e-10 * anorm[j]:
+                    blocked[j] = True  # in the span of the passive columns
+                    continue
                 for l in range(k - k_old):
-                    q = Qt[k_old + l]
-                    d = _dot(q, v, M)
-                    coef[l] += d
-                    for e in range(M):
-                        v[e] -= d * q[e]
-            vn = np.sqrt(_dot(v, v, M))
-            if not vn > 1e-10 * anorm[j]:
-                continue  # in the span of this block: the next pass may take it
-            for i in range(k_old):
-                Rt[k, i] = H[i, t]
-            for l in range(k - k_old):
-                Rt[k, k_old + l] = coef[l]
-            Rt[k, k] = vn
-            for i in range(k + 1, cap):
-                Rt[k, i] = 0.0
-            q = Qt[k]
-            for e in range(M):
-                q[e] = v[e] / vn
-            c[k] = q[M - 1]
-            for e in range(M):
-                res[e] -= c[k] * q[e]
-            lam[k] = 0.0
-            perm[k] = j
-            inP[j] = True
-            k += 1
+                    coef[l] = 0.0
+                for _rep in range(2):
+                    for l in range(k - k_old):
+                        q = Qt[k_old + l]
+                        d = _dot(q, v, M)
+                        coef[l] += d
+                        for e in range(M):
+                            v[e] -= d * q[e]
+                vn = np.sqrt(_dot(v, v, M))
+                if not vn > 1e-10 * anorm[j]:
+                    continue  # in the span of this block: the next pass may take it
+                for i in range(k_old):
+                    Rt[k, i] = H[i, t]
+                for l in range(k - k_old):
+                    Rt[k, k_old + l] = coef[l]
+                Rt[k, k] = vn
+                for i in range(k + 1, cap):
+                    Rt[k, i] = 0.0
+                q = Qt[k]
+                for e in range(M):
+                    q[e] = v[e] / vn
+                c[k] = q[M - 1]
+                for e in range(M):
+                    res[e] -= c[k] * q[e]
+                lam[k] = 0.0
+                perm[k] = j
+                inP[j] = True
+                k += 1
         if k == k_old:
             continue
         added += k - k_old
@@ -314,7 +408,7 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover 
     return ITERATION_LIMIT, k, added
 
 
-def _solve(Y, S, z, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no cover
+def _solve(Y, S, z, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no cover
     """One warm solve of working set ``S`` (rows of ``Y``) against ``z``: the columns
     ``[y - z; 1]`` built here, :func:`_kernel`, then the passive points, their convex
     weights, the nearest point and its squared distance to ``z``.  Returns (usable, k,
@@ -329,7 +423,7 @@ def _solve(Y, S, z, k0, Qt, Rt, c, lam, perm, max_iter, block):  # pragma: no co
         At[a, r] = 1.0
     for i in range(k0):
         perm[i] = i
-    status, k, added = _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block)
+    status, k, added = _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full)
     total = 0.0
     usable = status != BREAKDOWN and k > 0
     for i in range(k):
@@ -480,6 +574,7 @@ if AVAILABLE:  # pragma: no branch
     _inline = numba.njit(cache=True, nogil=True, inline="always", fastmath={"reassoc", "contract"})
     _dot = _inline(_dot)
     _delete = _jit(_delete)
+    _add_full = _jit(_add_full)
     _back_substitute = _jit(_back_substitute)
     _kernel = _jit(_kernel)
     _solve = _jit(_solve)
@@ -497,9 +592,13 @@ class WarmNNLS:
     weights and the nearest point ``p = mu @ Y[idx]``; None when the kernel broke down.
     """
 
-    def __init__(self, M: int, block: int = 16):
+    def __init__(self, M: int, block: int = 16, full_from: float = FULL_FROM):
         self.M = M
         self.block = int(block)
+        # from this share of M passive columns on (and in more than LOOP_COORDINATES
+        # coordinates), columns enter through a full basis (:func:`_add_full`)
+        self.full_from = float(full_from)
+        self.full = False  # whether rows k..M-1 of Qt hold the complement's basis
         self.k = 0
         self.cap = 0
         self.Qt = np.zeros((0, M))
@@ -528,17 +627,33 @@ class WarmNNLS:
         self.perm = np.zeros(cap, dtype=np.int64)
         self.cap = cap
 
+    def _complete(self) -> None:
+        """Extend the k passive rows of ``Qt`` to an orthonormal basis of all M
+        coordinates (a complete QR of them: its first k columns are theirs up to sign, so
+        its last M - k span their complement)."""
+        self._reserve(self.M + 1)
+        k, M = self.k, self.M
+        if k == 0:
+            self.Qt[:M] = np.eye(M)
+        else:
+            basis = np.linalg.qr(self.Qt[:k].T, mode="complete")[0]
+            self.Qt[k:M] = basis[:, k:].T
+        self.full = True
+
     def solve(self, Y: np.ndarray, S: np.ndarray, z: np.ndarray, max_iter: int | None = None):
         self._reserve(S.size + 1)
+        if not self.full and self.M > LOOP_COORDINATES and self.k >= self.full_from * self.M:
+            self._complete()
         if max_iter is None:
             max_iter = 20 * (S.size + self.M)
         usable, k, iters, idx, mu, p, gap2 = _solve(
             Y, S, z, self.k, self.Qt, self.Rt, self.c, self.lam, self.perm,
-            int(max_iter), self.block,
+            int(max_iter), self.block, self.full,
         )  # fmt: skip
         self.iterations += int(iters)
         if not usable:
             self.k = 0
+            self.full = False  # after a breakdown the basis is not to be trusted
             return None
         self.k = int(k)
         self.distance = math.sqrt(gap2)  # ||z - p||
