@@ -117,20 +117,29 @@ LOOP_COORDINATES = 64
 
 
 def _add_full(  # pragma: no cover - compiled
-    Qt, Rt, c, lam, perm, res, inP, blocked, anorm, V, U, hv, wq, cand, nb, k, M
+    Qt, Rt, c, lam, perm, inP, blocked, anorm, V, U, Yt, T, g, zt, flip, cand, nb, k, M
 ):
     """Add the block ``V[:nb]`` (columns ``cand``) with a full orthonormal basis: rows
     ``0..k-1`` of ``Qt`` span the passive columns, rows ``k..M-1`` their complement.
     Returns the new ``k``.
 
     One product gives every column's coordinates in the basis (``U``, 2 M^2 per column);
-    a Householder reflection of the complement rows then turns the column's share there
-    into the next basis row (4 (M - k) M).  Near full rank, where the engine's end game
-    is, this is far cheaper than Gram-Schmidt against the k passive rows, twice (8 k M),
-    and needs no reorthogonalisation: the basis changes by orthogonal maps only.
+    a Householder reflection of the complement then turns the column's share there into
+    the next basis row.  The reflections are worked out on the coordinates alone (and on
+    ``g``, the basis' last coordinates, which give ``c``) and reach the basis at the end
+    as one blocked product, ``I - Y T^T Y^T`` (compact WY form; 4 (M - k) M per column).
+    Near full rank, where the engine's end game is, this is far cheaper than Gram-Schmidt
+    against the k passive rows, twice (8 k M), and needs no reorthogonalisation: the
+    basis changes by orthogonal maps only.
+
+    The residual is not updated: the kernel recomputes it before it next reads it.
     """
     U[:nb] = np.dot(V[:nb], Qt[:M].T)
     k_old = k
+    L0 = M - k_old
+    for i in range(L0):
+        g[i] = Qt[k_old + i, M - 1]
+    nr = 0  # reflections so far; reflection r makes basis row k_old + r
     for t in range(nb):
         j = cand[t]
         u = U[t]
@@ -146,40 +155,51 @@ def _add_full(  # pragma: no cover - compiled
         sigma = np.sqrt(tail)
         if not sigma > 1e-10 * anorm[j]:
             continue  # in the span of this block: the next pass may take it
-        # reflection H = I - tau hv hv^T of rows k..M-1 with H u[k:] = alpha e_0
+        # reflection H = I - tau y y^T of rows k..M-1 with H u[k:] = alpha e_0, its
+        # vector y kept in block coordinates (rows k_old..M-1) as row nr of Yt
         x0 = u[k]
         alpha = -sigma if x0 >= 0.0 else sigma
-        L = M - k
-        hv[0] = x0 - alpha
-        for i in range(1, L):
-            hv[i] = u[k + i]
-        tau = 1.0 / (sigma * (sigma + abs(x0)))  # 2 / (hv @ hv)
-        for e in range(M):
-            wq[e] = 0.0
-        for i in range(L):
-            hi = hv[i]
-            if hi != 0.0:
-                q = Qt[k + i]
-                for e in range(M):
-                    wq[e] += hi * q[e]
-        for i in range(L):
-            hi = tau * hv[i]
-            if hi != 0.0:
-                q = Qt[k + i]
-                for e in range(M):
-                    q[e] -= hi * wq[e]
-        for t2 in range(t + 1, nb):  # the block's later columns, in the new basis
+        tau = 1.0 / (sigma * (sigma + abs(x0)))  # 2 / (y @ y)
+        off = k - k_old
+        y = Yt[nr]
+        for i in range(off):
+            y[i] = 0.0
+        y[off] = x0 - alpha
+        for i in range(off + 1, L0):
+            y[i] = u[k_old + i]
+        # T's new column (H_0 ... H_nr = I - Y T Y^T): -tau T (Y^T y), T upper triangular
+        for a in range(nr):
+            d = 0.0
+            for i in range(off, L0):
+                d += Yt[a, i] * y[i]
+            zt[a] = d
+        for a in range(nr):
+            acc = 0.0
+            for b in range(a, nr):
+                acc += T[a, b] * zt[b]
+            T[a, nr] = -tau * acc
+        T[nr, nr] = tau
+        for b in range(nr + 1, T.shape[1]):
+            T[nr, b] = 0.0
+        # the reflection on the coordinates that are still needed: the block's later
+        # columns and the basis' last coordinates
+        for t2 in range(t + 1, nb):
             u2 = U[t2]
             d = 0.0
-            for i in range(L):
-                d += hv[i] * u2[k + i]
+            for i in range(off, L0):
+                d += y[i] * u2[k_old + i]
             d *= tau
-            for i in range(L):
-                u2[k + i] -= d * hv[i]
-        q = Qt[k]
-        if alpha < 0.0:  # a positive diagonal of R, as Gram-Schmidt gives
-            for e in range(M):
-                q[e] = -q[e]
+            for i in range(off, L0):
+                u2[k_old + i] -= d * y[i]
+        d = 0.0
+        for i in range(off, L0):
+            d += y[i] * g[i]
+        d *= tau
+        for i in range(off, L0):
+            g[i] -= d * y[i]
+        flip[nr] = alpha < 0.0  # then the row changes sign: R's diagonal is positive
+        if flip[nr]:
+            g[off] = -g[off]
             for t2 in range(t + 1, nb):
                 U[t2, k] = -U[t2, k]
         for i in range(k):
@@ -187,13 +207,22 @@ def _add_full(  # pragma: no cover - compiled
         Rt[k, k] = sigma
         for i in range(k + 1, Rt.shape[1]):
             Rt[k, i] = 0.0
-        c[k] = q[M - 1]
-        for e in range(M):
-            res[e] -= c[k] * q[e]
+        c[k] = g[off]
         lam[k] = 0.0
         perm[k] = j
         inP[j] = True
         k += 1
+        nr += 1
+    if nr > 0:  # the basis' rows k_old..M-1: (I - Y T^T Y^T) (H_nr-1 ... H_0), signs
+        Qb = Qt[k_old:M]
+        Y = np.ascontiguousarray(Yt[:nr, :L0])
+        W = np.dot(np.ascontiguousarray(T[:nr, :nr].T), np.dot(Y, Qb))
+        Qb -= np.dot(Y.T, W)
+        for r in range(nr):
+            if flip[r]:
+                q = Qt[k_old + r]
+                for e in range(M):
+                    q[e] = -q[e]
     return k
 
 
@@ -233,9 +262,14 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no 
     h = np.empty(cap)
     coef = np.zeros(block)
     loops = M <= LOOP_COORDINATES
-    U = np.empty((block if full else 0, M))  # full basis: the block's coordinates in it
-    hv = np.empty(M)
-    wq = np.empty(M)
+    # full basis (:func:`_add_full`): the block's coordinates, its reflections
+    nfull = block if full else 0
+    U = np.empty((nfull, M))
+    Yt = np.empty((nfull, M))
+    T = np.zeros((nfull, nfull))
+    g = np.empty(M if full else 0)
+    zt = np.empty(nfull)
+    flip = np.zeros(nfull, dtype=np.bool_)
     added = 0
     size = block
     while added < max_iter:
@@ -294,8 +328,8 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no 
             V[t, :] = At[cand[t]]
         if full:  # coordinates in the full basis, then one reflection per column
             k_old = k
-            k = _add_full(Qt, Rt, c, lam, perm, res, inP, blocked, anorm, V, U, hv, wq,
-                          cand, nb, k, M)  # fmt: skip
+            k = _add_full(Qt, Rt, c, lam, perm, inP, blocked, anorm, V, U, Yt, T, g, zt,
+                          flip, cand, nb, k, M)  # fmt: skip
         else:
             if k > 0 and loops:
                 for t in range(nb):
