@@ -52,17 +52,17 @@ Method
    starts from the query's nearest neighbours.  Each working-set problem is solved
    exactly as a non-negative least-squares problem (``[Y_S^T - z; 1^T] lambda ~ [0; 1]``,
    ``mu = lambda / sum(lambda)``; this reduction is exact).  With numba installed the
-   solver is a compiled Lawson-Hanson method that keeps each query's passive set and thin
-   QR factorisation from round to round (:mod:`neuralhull.hull.warm_nnls`), so a round costs
-   the columns that enter or leave, not a fresh solve; without numba (or if it breaks
-   down numerically) scipy's NNLS solves each working set from scratch.  Its warm state
-   takes up to ``16 (r + 2)**2`` bytes per query still in play, so queries run in groups
-   that keep it under :data:`WARM_MEMORY`.  Its solution ``p`` gives an
-   upper bound ``||z - p||`` on the distance and the direction ``w = z - p``; one batched
-   matrix product over all active queries prices every training point against ``w``,
-   which gives the Frank-Wolfe lower bound ``(z . w - max_i y_i . w) / ||w||`` and the
-   points to add to ``S`` (from the third round on, as many as ``S`` holds, so supports
-   of hundreds of points take tens of rounds, not hundreds).  In the first half of
+   solver is a compiled Lawson-Hanson method that keeps each query's passive set and QR
+   factorisation (thin, then a full basis past half the coordinates) from round to round
+   (:mod:`neuralhull.hull.warm_nnls`), so a round costs the columns that enter or leave, not a
+   fresh solve; without numba (or if it breaks down numerically) scipy's NNLS solves each working
+   set from scratch.  Its warm state takes up to ``16 (r + 2)**2`` bytes per query still in play,
+   so queries run in groups that keep it under :data:`WARM_MEMORY`.  Its solution ``p`` gives an
+   upper bound ``||z - p||`` on the distance and the direction ``w = z - p``; one batched matrix
+   product over all active queries prices every training point against ``w``, which gives the
+   Frank-Wolfe lower bound ``(z . w - max_i y_i . w) / ||w||`` and the points to add to ``S``
+   (from the third round on, as many as ``S`` holds, so supports of hundreds of points take tens
+   of rounds, not hundreds).  In the first half of
    ``max_rounds`` a warm solve stops after ``ROUND_ADDS`` new columns and the query is
    priced again: better points from outside the working set beat the working set's own
    optimum.  For membership, a query on faces of the bounding box (a coordinate exactly at

@@ -8,9 +8,14 @@ Restarting an NNLS solver from scratch each round repeats all the work of the pr
 rounds: in 700 dimensions a working set of 1,100 points costs about 0.3 s per solve.
 
 :class:`WarmNNLS` keeps the Lawson-Hanson state of one query between rounds: the passive
-set, its weights and a thin QR factorisation ``A_P = Q R`` (Gram-Schmidt with one
-reorthogonalisation to add a column, Givens rotations to drop one).  A round then costs
-only the columns that enter or leave.  The kernel is compiled with numba when numba is
+set, its weights and a QR factorisation ``A_P = Q R``; Givens rotations drop a column.
+While the passive set is small, Q is thin and a column enters by Gram-Schmidt with one
+reorthogonalisation (8 k M operations for k passive columns in M coordinates).  From
+half the coordinates on (:data:`FULL_FROM`), where the engine's end game spends its time,
+Q is completed to an orthonormal basis of all M coordinates and a column enters by its
+coordinates in that basis and one Householder reflection of the complement (2 M^2 +
+4 (M - k) M, no reorthogonalisation).  A round then costs only the columns that enter or
+leave.  The kernel is compiled with numba when numba is
 installed (:data:`AVAILABLE`); otherwise the engine keeps its from-scratch solver.
 
 Nothing here needs to be exact: the engine re-checks every certificate it returns
