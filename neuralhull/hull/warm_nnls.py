@@ -15,8 +15,8 @@ half the coordinates on (:data:`FULL_FROM`), where the engine's end game spends 
 Q is completed to an orthonormal basis of all M coordinates and a column enters by its
 coordinates in that basis and one Householder reflection of the complement (2 M^2 +
 4 (M - k) M, no reorthogonalisation).  A round then costs only the columns that enter or
-leave.  The kernel is compiled with numba when numba is
-installed (:data:`AVAILABLE`); otherwise the engine keeps its from-scratch solver.
+leave.  The kernel is compiled with numba when numba is installed (:data:`AVAILABLE`);
+otherwise the engine keeps its from-scratch solver.
 
 Nothing here needs to be exact: the engine re-checks every certificate it returns
 against all points, so a numerical slip can cost rounds, never a wrong answer.
@@ -327,8 +327,6 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no 
                 blocked[cand[t]] = True
             continue
         nb = min(nb, limit - k)
-        # orthogonalise the block against Q (classical Gram-Schmidt, twice), then within
-        # itself; H[:k, t] collects the block's coefficients on Q
         for t in range(nb):
             V[t, :] = At[cand[t]]
         if full:  # coordinates in the full basis, then one reflection per column
@@ -336,6 +334,8 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no 
             k = _add_full(Qt, Rt, c, lam, perm, inP, blocked, anorm, V, U, Yt, T, g, zt,
                           flip, cand, nb, k, M)  # fmt: skip
         else:
+            # orthogonalise the block against Q (classical Gram-Schmidt, twice), then
+            # within itself; H[:k, t] collects the block's coefficients on Q
             if k > 0 and loops:
                 for t in range(nb):
                     v = V[t]
