@@ -27,6 +27,7 @@ from neuralhull.hull import (
     hull_scale,
     in_hull,
     membership,
+    warm_nnls,
 )
 
 # ---------------------------------------------------------------------------
@@ -1050,8 +1051,8 @@ def test_a_query_the_face_points_cannot_reach_falls_back_to_every_point(monkeypa
     seen = []
     allowed = column_generation.Faces.allowed
 
-    def spy(self, j):
-        seen.append(allowed(self, j))
+    def spy(self, j, **kw):
+        seen.append(allowed(self, j, **kw))
         return seen[-1]
 
     monkeypatch.setattr(column_generation.Faces, "allowed", spy)
@@ -1067,3 +1068,87 @@ def test_a_query_the_face_points_cannot_reach_falls_back_to_every_point(monkeypa
     assert any(m is not None and m.sum() == 2 for m in seen)  # restricted to a and c
     assert 32 in result.weights(0)[0]  # b carries weight: the restriction was lifted
     assert membership(points[:32], query).status[0] == OUTSIDE  # b is needed
+
+
+def _solver_spy(monkeypatch):
+    """Records the coordinates (None: all) of every warm solver the engine makes."""
+    from neuralhull.hull import column_generation
+
+    made = []
+
+    class Spy(warm_nnls.WarmNNLS):
+        def __init__(self, M, *args, **kw):
+            super().__init__(M, *args, **kw)
+            made.append(self.cols)
+
+    monkeypatch.setattr(column_generation, "WarmNNLS", Spy)
+    return made
+
+
+@pytest.mark.skipif(not warm_nnls.AVAILABLE, reason="numba not installed")
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_face_queries_solved_off_their_faces_give_the_same_answers(monkeypatch, n_jobs):
+    """Small images (sklearn's digits, all 61 non-constant pixels independent: no
+    rotation): queries on pixel faces that many images share start from their nearest
+    face images and are solved in the pixels off their faces; the answers are those of
+    solving in every pixel, and the LP's."""
+    from sklearn.datasets import load_digits
+
+    from neuralhull.hull import column_generation, parallel
+    from neuralhull.hull.prepare import _prepare
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)
+    rng = np.random.default_rng(34)
+    x = load_digits().data / 16.0
+    points, fresh = x[:1500], x[1500:1510]
+    d = _prepare(points, 1e-7).rank
+    assert _prepare(points, 1e-7).basis is None
+    combos = np.stack(
+        [
+            rng.dirichlet(np.ones(k)) @ points[rng.choice(1500, k, replace=False)]
+            for k in (2, 5, 12, 25, 60) * 4
+        ]
+    )
+    queries = np.vstack([fresh, combos])
+    made = _solver_spy(monkeypatch)
+    small = membership(points, queries, n_jobs=n_jobs)
+    assert_certified(small, points, queries)
+    reduced = [c for c in made if c is not None]
+    if n_jobs == 1:  # (workers' solvers are made in their own processes)
+        assert len(reduced) >= 12 and all(c.size < d for c in reduced)
+    for j, q in enumerate(queries):
+        assert (small.status[j] == INSIDE) == lp_inside(points, q), j
+    assert small.inside.sum() >= 20 and (small.method != "highs").all()
+    monkeypatch.setattr(column_generation.Faces, "free_coordinates", lambda self, j, r: None)
+    made.clear()
+    full = membership(points, queries, n_jobs=n_jobs)
+    assert all(c is None for c in made)
+    assert (full.status == small.status).all()
+    np.testing.assert_array_equal(full.inside, small.inside)
+
+
+@pytest.mark.skipif(not warm_nnls.AVAILABLE, reason="numba not installed")
+def test_a_query_solved_off_its_faces_goes_on_in_every_coordinate_when_they_run_out(
+    monkeypatch,
+):
+    """The origin sits on the face x_0 = 0; the 20 points on it miss the origin by at
+    least 1 (their last coordinate is >= 1), the off-face point b (x_0 = 1e-9) brings it
+    within the tolerance.  The first working sets are face points, solved in the two
+    coordinates off the face; once no face point helps, the query goes on with a solver
+    in all three and b: inside, with b's weight."""
+    rng = np.random.default_rng(35)
+    face = np.column_stack([np.zeros(20), rng.uniform(-3, 3, 20), 1.0 + rng.random(20)])
+    b = [1e-9, 0.0, -3.0]
+    clutter = np.column_stack([0.5 + rng.random(30), rng.uniform(-1, 1, (30, 2))])
+    points = np.vstack([face, clutter, [b]])
+    query = np.zeros((1, 3))
+    made = _solver_spy(monkeypatch)
+    result = membership(points, query)
+    assert_certified(result, points, query)
+    assert result.status[0] == INSIDE
+    assert result.method[0] == "column-generation"
+    first, *later = [c for c in made[1:]]  # made[0]: the solver the group starts with
+    assert first is not None and first.tolist() == [1, 2]  # off the face x_0 = 0
+    assert later and later[-1] is None  # then every coordinate
+    assert 50 in result.weights(0)[0]  # b carries weight
+    assert membership(points[:50], query).status[0] == OUTSIDE  # b is needed

@@ -52,7 +52,8 @@ def check_factorisation(solver, Y, z, idx):
     ``idx`` equal ``R^T Q`` row by row, Q's rows are orthonormal, and with a full basis
     all M rows are (so the last M - k span the complement)."""
     k, M = solver.k, solver.M
-    A = np.hstack([Y[idx] - z, np.ones((idx.size, 1))])
+    cols = np.arange(Y.shape[1]) if solver.cols is None else solver.cols
+    A = np.hstack([Y[idx][:, cols] - z[cols], np.ones((idx.size, 1))])
     R = solver.Rt[:k, :k]  # R stored by columns: row i holds R[:, i]
     assert np.allclose(np.triu(R.T), R.T)
     rows = M if solver.full else k
@@ -135,6 +136,57 @@ def test_a_large_support_is_found_exactly(r, full_from):
     assert solver.iterations > 61
     check_factorisation(solver, Y, z, idx)
     assert solver.full == (r > warm_nnls.LOOP_COORDINATES)
+
+
+@pytest.mark.parametrize("r", [30, warm_nnls.LOOP_COORDINATES + 40])
+def test_a_solve_on_the_free_coordinates_matches_the_full_one_every_round(r):
+    # points and a query sharing exact zeros (pixels, ReLU units): the working sets hold
+    # only points that are zero wherever the query is, so their columns vanish there and
+    # the solve on the other coordinates must find the same nearest point, round by round
+    # (in few coordinates as loops, in many as BLAS products and then the full basis)
+    rng = np.random.default_rng(r)
+    rounds = same = 0
+    for trial in range(12):
+        n = int(rng.integers(r, 4 * r))
+        Y = np.maximum(rng.standard_normal((n, r)) - 0.3, 0.0)
+        zero = rng.random(r) < 0.4  # the query's faces: these coordinates are 0
+        on = np.flatnonzero(zero)
+        Y[: 3 * n // 4, on] = 0.0  # three quarters of the points lie on all of them
+        face_points = np.flatnonzero((Y[:, on] == 0).all(axis=1))
+        if trial % 2:  # inside: a combination of face points
+            k = int(rng.integers(2, min(face_points.size, r) + 1))
+            z = rng.dirichlet(np.ones(k)) @ Y[rng.choice(face_points, k, replace=False)]
+        else:  # outside (most likely), zero on the faces
+            z = np.where(zero, 0.0, rng.random(r))
+        cols = np.flatnonzero(~zero)
+        small = WarmNNLS(cols.size + 1, cols=cols)
+        full = WarmNNLS(r + 1)
+        order = rng.permutation(face_points)
+        S_small = S_full = order[:4]
+        rest = order[4:]
+        while True:
+            out_small, out_full = small.solve(Y, S_small, z), full.solve(Y, S_full, z)
+            assert out_small is not None and out_full is not None
+            (idx, mu, p), (idx_f, _, p_f) = out_small, out_full
+            for solver, S in ((small, S_small), (full, S_full)):
+                ref = scratch_distance(Y, S, z)
+                assert abs(solver.distance - ref) <= 1e-9 * (1 + ref), (solver.distance, ref)
+            assert np.isclose(small.distance, float(np.linalg.norm(p - z)), rtol=1e-12)
+            np.testing.assert_allclose(p, mu @ Y[idx], atol=1e-12)
+            check_factorisation(small, Y, z, idx)
+            if set(idx.tolist()) == set(idx_f.tolist()):  # the same problem: same answer
+                np.testing.assert_allclose(p, p_f, atol=1e-8)
+                same += 1
+            rounds += 1
+            if rest.size == 0:
+                break
+            add, rest = rest[:8], rest[8:]
+            S_small = np.concatenate([idx, add])
+            S_full = np.concatenate([idx_f, add[~np.isin(add, idx_f)]])
+        assert small.M == cols.size + 1 < full.M
+    assert rounds > 50 and same >= 0.9 * rounds  # the two paths rarely part
+    with pytest.raises(ValueError, match="coordinates"):
+        WarmNNLS(5, cols=np.arange(5))
 
 
 def _top_new_brute(g, floor, support, count):

@@ -92,7 +92,10 @@ def _box_faces(prep, queries_centred: np.ndarray) -> Faces | None:
     for lo in range(0, X.shape[0], step):
         points[:, lo : lo + step] = (X[lo : lo + step, cols] == bound).T
     queries = np.concatenate([q_min[:, cols_min], q_max[:, cols_max]], axis=1)
-    return Faces(points, queries)
+    # the engine's coordinates are the kept columns themselves when there is no rotation:
+    # the faces then name coordinates where face points equal the query exactly
+    coords = None if prep.basis is not None else np.searchsorted(prep.columns, cols)
+    return Faces(points, queries, coords)
 
 
 def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress, m, qc=None, **kw):

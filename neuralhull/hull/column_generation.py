@@ -105,21 +105,45 @@ class Faces:
     all of its faces (any other point would move the coordinate off the bound), so the
     engine offers a query only those points while any of them prices positive.  Raw
     pixels and ReLU activations sit on such faces in most coordinates (their zeros).
+
+    ``coords[f]``, where given, is the engine's coordinate (column of ``Y``) of face
+    ``f``: when the engine works in the points' own columns (no rotation), a point on all
+    of a query's faces equals the query exactly in those coordinates, so a working set of
+    such points is solved in the others only (:meth:`free_coordinates`).
     """
 
     points: np.ndarray  # (f, n) bool
     queries: np.ndarray  # (m, f) bool
+    coords: np.ndarray | None = None  # (f,) column of Y of each face; None: Y is rotated
 
     def chunk(self, lo: int, hi: int) -> Faces:
-        return Faces(self.points, self.queries[lo:hi])
+        return Faces(self.points, self.queries[lo:hi], self.coords)
 
-    def allowed(self, j: int) -> np.ndarray | None:
-        """(n,) bool: the points query j may use; None where that is every point."""
+    def allowed(self, j: int, at_least: int = 0) -> np.ndarray | None:
+        """(n,) bool: the points query j may use; None where that is every point, or
+        where fewer than ``at_least`` points are left (checked as the faces are combined,
+        so that a query with hardly any face points stops early)."""
         on = np.flatnonzero(self.queries[j])
         if on.size == 0:
             return None
-        mask = np.logical_and.reduce(self.points[on], axis=0)
-        return None if mask.all() else mask
+        if not at_least:
+            mask = np.logical_and.reduce(self.points[on], axis=0)
+            return None if mask.all() else mask
+        mask = self.points[on[0]].copy()
+        for lo in range(1, on.size, 32):
+            mask &= np.logical_and.reduce(self.points[on[lo : lo + 32]], axis=0)
+            if np.count_nonzero(mask) < at_least:
+                return None
+        return None if mask.all() or np.count_nonzero(mask) < at_least else mask
+
+    def free_coordinates(self, j: int, r: int) -> np.ndarray | None:
+        """The columns of ``Y`` (of ``r``) where points on all of query j's faces can
+        differ from it; None where that is every column or ``Y`` is rotated."""
+        if self.coords is None:
+            return None
+        free = np.ones(r, dtype=bool)
+        free[self.coords[self.queries[j]]] = False
+        return None if free.all() else np.flatnonzero(free)
 
 
 # bytes of warm-solver state (a thin QR factorisation per active query) one engine call
@@ -285,9 +309,28 @@ class _Group:
             return None
         return np.unpackbits(packed, count=self.Y.shape[0]).view(bool)
 
+    def _on_faces(self, j: int) -> np.ndarray | None:
+        """Where query j lies on faces that at least ``k_init`` points share: its face
+        points (cached as :meth:`_allowed` would), and its warm solver set up in the
+        coordinates off those faces (:meth:`Faces.free_coordinates`) when the engine
+        works in the points' own columns.  None otherwise (the query starts as before)."""
+        if self.faces is None or not self.compiled:
+            return None
+        mask = self.faces.allowed(j, at_least=self.k_init)
+        if mask is None:
+            return None
+        self.allowed[j] = np.packbits(mask)
+        r = self.Y.shape[1]
+        cols = self.faces.free_coordinates(j, r)
+        if cols is not None and cols.size:
+            self.warm[j] = WarmNNLS(cols.size + 1, cols=cols)
+        return mask
+
     def initial_working_sets(self) -> None:
         """Each query's nearest neighbours (threshold from a sample, then a small partition:
-        a full argpartition over n per query costs more than the rest)."""
+        a full argpartition over n per query costs more than the rest); for a query on
+        faces of the bounding box that enough points share, its nearest face points, so
+        that its working sets stay on its faces (:meth:`_on_faces`)."""
         Y, Z, support, sample = self.Y, self.Z, self.support, self.sample
         n, m, k_init = Y.shape[0], Z.shape[0], self.k_init
         for start in range(0, m, self.block):
@@ -304,6 +347,12 @@ class _Group:
                 cut = np.partition(d2[:, sample], k_s - 1, axis=1)[:, k_s - 1]
             for c in range(zb.shape[0]):
                 row = d2[c]
+                on_faces = self._on_faces(start + c)
+                if on_faces is not None:
+                    cand = np.flatnonzero(on_faces)
+                    pick = np.argpartition(row[cand], k_init - 1)[:k_init]
+                    support[start + c] = cand[pick].astype(np.int64)
+                    continue
                 cand = np.flatnonzero(row <= cut[c]) if sample is not None else np.arange(n)
                 if cand.size < k_init:
                     cand = np.arange(n)
@@ -441,6 +490,9 @@ class _Group:
                     support[j] = grown
                     continue
                 self.allowed[j] = None  # none left on its faces: all points from now on
+                if self.warm[j] is not None and self.warm[j].cols is not None:
+                    # off-face points enter: a fresh solver in all coordinates
+                    self.warm[j] = WarmNNLS(self.Y.shape[1] + 1)
             grown = warm_nnls._top_new(G[c], floor, support[j], k_j, mark)
             if grown.size == support[j].size:
                 keep[a] = False  # working set optimal, no certificate: numerical limit

@@ -20,9 +20,9 @@ _WORKER_DATA: dict = {}  # per worker process: the training points, set by the i
 PARALLEL_MIN_WORK = 5e8
 
 
-def _worker_init(Y: np.ndarray, face_points: np.ndarray | None) -> None:
+def _worker_init(Y: np.ndarray, faces: Faces | None) -> None:
     _WORKER_DATA["Y"] = Y
-    _WORKER_DATA["face_points"] = face_points  # inherited by the fork, not pickled
+    _WORKER_DATA["faces"] = faces  # inherited by the fork, not pickled
     try:
         from threadpoolctl import threadpool_limits
 
@@ -32,7 +32,8 @@ def _worker_init(Y: np.ndarray, face_points: np.ndarray | None) -> None:
 
 
 def _worker_run(Z, tol_in, tol_out, face_queries, kw: dict):
-    faces = None if face_queries is None else Faces(_WORKER_DATA["face_points"], face_queries)
+    shared = _WORKER_DATA["faces"]
+    faces = None if face_queries is None else Faces(shared.points, face_queries, shared.coords)
     return _engine(_WORKER_DATA["Y"], Z, tol_in, tol_out, progress=None, faces=faces, **kw)
 
 
@@ -73,7 +74,7 @@ def _engine_parallel(
         max_workers=n_jobs,
         mp_context=multiprocessing.get_context("fork"),
         initializer=_worker_init,
-        initargs=(Y, None if faces is None else faces.points),
+        initargs=(Y, None if faces is None else faces.chunk(0, 0)),
     ) as pool:
         futures = {
             pool.submit(

@@ -24,6 +24,7 @@ against all points, so a numerical slip can cost rounds, never a wrong answer.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -447,19 +448,22 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no 
     return ITERATION_LIMIT, k, added
 
 
-def _solve(Y, S, z, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no cover
+def _solve(Y, S, z, cols, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no cover
     """One warm solve of working set ``S`` (rows of ``Y``) against ``z``: the columns
-    ``[y - z; 1]`` built here, :func:`_kernel`, then the passive points, their convex
-    weights, the nearest point and its squared distance to ``z``.  Returns (usable, k,
-    columns added, idx, mu, p, gap2); ``usable`` is False on a breakdown or when the
-    weights are not all positive."""
+    ``[y - z; 1]`` built here on the coordinates ``cols`` of ``Y`` (all of them, or the
+    ones where ``y - z`` can be nonzero for every point of ``S``), :func:`_kernel`, then
+    the passive points, their convex weights, the nearest point (in all coordinates) and
+    its squared distance to ``z``.  Returns (usable, k, columns added, idx, mu, p, gap2);
+    ``usable`` is False on a breakdown or when the weights are not all positive."""
     r = Y.shape[1]
-    At = np.empty((S.size, r + 1))
+    m = cols.size
+    At = np.empty((S.size, m + 1))
     for a in range(S.size):
         row = Y[S[a]]
-        for e in range(r):
-            At[a, e] = row[e] - z[e]
-        At[a, r] = 1.0
+        for e in range(m):
+            col = cols[e]
+            At[a, e] = row[col] - z[col]
+        At[a, m] = 1.0
     for i in range(k0):
         perm[i] = i
     status, k, added = _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full)
@@ -629,9 +633,27 @@ class WarmNNLS:
     ``self.k`` entries must be the passive set returned by the previous call, in the
     same order, and returns ``(idx, mu, p)``: the new passive points, their convex
     weights and the nearest point ``p = mu @ Y[idx]``; None when the kernel broke down.
+
+    ``cols`` (optional, increasing column indices of ``Y``) solves in those coordinates
+    only, ``M = cols.size + 1``: exact when every point of every working set equals ``z``
+    in the other coordinates (a query on faces of the bounding box and points on the same
+    faces, :class:`~neuralhull.hull.column_generation.Faces`), since the columns are zero
+    there.  A column then costs ``M**2`` in the smaller ``M``; ``p`` and the distance are
+    still computed in all coordinates of ``Y``.
     """
 
-    def __init__(self, M: int, block: int = 16, full_from: float = FULL_FROM):
+    def __init__(
+        self,
+        M: int,
+        block: int = 16,
+        full_from: float = FULL_FROM,
+        cols: np.ndarray | None = None,
+    ):
+        if cols is not None:
+            cols = np.ascontiguousarray(cols, dtype=np.int64)
+            if cols.size + 1 != M:
+                raise ValueError(f"cols has {cols.size} coordinates, M is {M}")
+        self.cols = cols
         self.M = M
         self.block = int(block)
         # from this share of M passive columns on (and in more than LOOP_COORDINATES
@@ -685,8 +707,11 @@ class WarmNNLS:
             self._complete()
         if max_iter is None:
             max_iter = 20 * (S.size + self.M)
+        cols = self.cols
+        if cols is None:
+            cols = _all_columns(self.M - 1)
         usable, k, iters, idx, mu, p, gap2 = _solve(
-            Y, S, z, self.k, self.Qt, self.Rt, self.c, self.lam, self.perm,
+            Y, S, z, cols, self.k, self.Qt, self.Rt, self.c, self.lam, self.perm,
             int(max_iter), self.block, self.full,
         )  # fmt: skip
         self.iterations += int(iters)
@@ -697,6 +722,13 @@ class WarmNNLS:
         self.k = int(k)
         self.distance = math.sqrt(gap2)  # ||z - p||
         return idx, mu, p
+
+
+@functools.lru_cache(maxsize=8)
+def _all_columns(r: int) -> np.ndarray:
+    """``arange(r)``, made once per size (the kernel's coordinates when all are used).
+    Left writeable: numba compiles read-only arrays as a separate signature."""
+    return np.arange(r, dtype=np.int64)
 
 
 _WARMED = []
