@@ -1152,3 +1152,32 @@ def test_a_query_solved_off_its_faces_goes_on_in_every_coordinate_when_they_run_
     assert later and later[-1] is None  # then every coordinate
     assert 50 in result.weights(0)[0]  # b carries weight
     assert membership(points[:50], query).status[0] == OUTSIDE  # b is needed
+
+
+@pytest.mark.skipif(not warm_nnls.AVAILABLE, reason="numba not installed")
+def test_first_working_sets_are_the_nearest_points_or_nearest_face_points():
+    """Brute force: each query's first working set is its k_init nearest points; for a
+    query on faces that enough points share, its k_init nearest points on them."""
+    from neuralhull.hull.column_generation import Faces, _Group
+
+    rng = np.random.default_rng(36)
+    n, r, m = 3000, 6, 40
+    Y = rng.standard_normal((n, r))
+    Y[: n // 2, 0] = Y[:, 0].min()  # half the points on the face "column 0 at its minimum"
+    Z = rng.standard_normal((m, r))
+    Z[::2, 0] = Y[:, 0].min()  # every other query on that face
+    on_face = Y[:, 0] == Y[:, 0].min()
+    faces = Faces(on_face[None, :], (Z[:, 0] == Y[:, 0].min())[:, None], np.array([0]))
+    group = _Group(Y, Z, np.zeros(m), np.zeros(m), mode="membership", rtol=0.0, seed=0,
+                   use_warm=True)  # fmt: skip
+    group.faces = faces
+    group.initial_working_sets()
+    for j in range(m):
+        d2 = ((Y - Z[j]) ** 2).sum(axis=1)
+        if j % 2 == 0:
+            d2[~on_face] = np.inf
+            assert group.warm[j].cols.tolist() == list(range(1, r))  # off the face
+        else:
+            assert group.warm[j].cols is None
+        truth = np.argsort(d2, kind="stable")[: group.k_init]
+        assert sorted(group.support[j].tolist()) == sorted(truth.tolist()), j

@@ -333,6 +333,7 @@ class _Group:
         that its working sets stay on its faces (:meth:`_on_faces`)."""
         Y, Z, support, sample = self.Y, self.Z, self.support, self.sample
         n, m, k_init = Y.shape[0], Z.shape[0], self.k_init
+        none, mark = np.zeros(0, dtype=np.int64), self.mark
         for start in range(0, m, self.block):
             zb = Z[start : start + self.block]
             d2 = np.matmul(zb, self.YT, out=self.buf[: zb.shape[0]])
@@ -341,6 +342,15 @@ class _Group:
             if k_init >= n:
                 for c in range(zb.shape[0]):
                     support[start + c] = np.arange(n)
+                continue
+            if self.compiled:  # the exact k_init nearest by the compiled top-k
+                d2 *= -1.0  # a price: larger is nearer
+                for c in range(zb.shape[0]):
+                    row = d2[c]
+                    on_faces = self._on_faces(start + c)
+                    if on_faces is not None:
+                        row = np.where(on_faces, row, -np.inf)
+                    support[start + c] = warm_nnls._top_new(row, -np.inf, none, k_init, mark)
                 continue
             if sample is not None:
                 k_s = max(1, int(np.ceil(sample.size * 3 * k_init / n)))
