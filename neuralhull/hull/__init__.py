@@ -69,8 +69,13 @@ Method
    the points' minimum or maximum: the zeros of pixels and ReLU units) is offered only
    the points on all of those faces, the only points any exact convex combination equal
    to it can use, while one of them prices positive; then every point (within the
-   tolerance others can count).  The bounds, and so the answers, always come from
-   pricing every point.  A query stops as soon as
+   tolerance others can count).  Such a query with at least a first working set's worth
+   of face points starts from its nearest face points and, when the engine works in the
+   points' own columns (no rotation, as for pixels and most activations), its NNLS runs
+   in the coordinates off its faces only: there the columns are exactly zero, so the
+   solve is the same in fewer coordinates (a column costs the square of their number);
+   once no face point prices positive it goes on in every coordinate with every point.
+   The bounds, and so the answers, always come from pricing every point.  A query stops as soon as
    the upper bound certifies inside or the lower bound certifies outside.  The outside
    candidate is the full-space residual ``q - p`` (in-subspace part plus off-subspace
    part), whose margin is the distance.

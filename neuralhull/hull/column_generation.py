@@ -327,10 +327,12 @@ class _Group:
         return mask
 
     def initial_working_sets(self) -> None:
-        """Each query's nearest neighbours (threshold from a sample, then a small partition:
-        a full argpartition over n per query costs more than the rest); for a query on
-        faces of the bounding box that enough points share, its nearest face points, so
-        that its working sets stay on its faces (:meth:`_on_faces`)."""
+        """Each query's ``k_init`` nearest neighbours: with numba, the exact top-k of the
+        compiled candidate pick (:func:`~neuralhull.hull.warm_nnls._top_new`), else a
+        threshold from a sample then a small partition (a full argpartition over n per
+        query costs more than the rest); for a query on faces of the bounding box that
+        enough points share, its nearest face points, so that its working sets stay on its
+        faces (:meth:`_on_faces`)."""
         Y, Z, support, sample = self.Y, self.Z, self.support, self.sample
         n, m, k_init = Y.shape[0], Z.shape[0], self.k_init
         none, mark = np.zeros(0, dtype=np.int64), self.mark
