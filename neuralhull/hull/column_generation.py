@@ -336,35 +336,32 @@ class _Group:
         Y, Z, support, sample = self.Y, self.Z, self.support, self.sample
         n, m, k_init = Y.shape[0], Z.shape[0], self.k_init
         none, mark = np.zeros(0, dtype=np.int64), self.mark
+        half_norm2 = 0.5 * self.ynorm2 if self.compiled else None
         for start in range(0, m, self.block):
             zb = Z[start : start + self.block]
-            d2 = np.matmul(zb, self.YT, out=self.buf[: zb.shape[0]])
-            d2 *= -2.0
-            d2 += self.ynorm2  # (b, n) squared distances minus ||z||^2
             if k_init >= n:
                 for c in range(zb.shape[0]):
                     support[start + c] = np.arange(n)
                 continue
             if self.compiled:  # the exact k_init nearest by the compiled top-k
-                d2 *= -1.0  # a price: larger is nearer
+                # a price, larger when nearer: z . y - ||y||^2 / 2 = (||z||^2 - d^2) / 2
+                near = np.matmul(zb, self.YT, out=self.buf[: zb.shape[0]])
+                near -= half_norm2
                 for c in range(zb.shape[0]):
-                    row = d2[c]
+                    row = near[c]
                     on_faces = self._on_faces(start + c)
                     if on_faces is not None:
                         row = np.where(on_faces, row, -np.inf)
                     support[start + c] = warm_nnls._top_new(row, -np.inf, none, k_init, mark)
                 continue
+            d2 = np.matmul(zb, self.YT, out=self.buf[: zb.shape[0]])
+            d2 *= -2.0
+            d2 += self.ynorm2  # (b, n) squared distances minus ||z||^2
             if sample is not None:
                 k_s = max(1, int(np.ceil(sample.size * 3 * k_init / n)))
                 cut = np.partition(d2[:, sample], k_s - 1, axis=1)[:, k_s - 1]
             for c in range(zb.shape[0]):
                 row = d2[c]
-                on_faces = self._on_faces(start + c)
-                if on_faces is not None:
-                    cand = np.flatnonzero(on_faces)
-                    pick = np.argpartition(row[cand], k_init - 1)[:k_init]
-                    support[start + c] = cand[pick].astype(np.int64)
-                    continue
                 cand = np.flatnonzero(row <= cut[c]) if sample is not None else np.arange(n)
                 if cand.size < k_init:
                     cand = np.arange(n)
