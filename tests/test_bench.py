@@ -270,3 +270,23 @@ def test_persistent_model_starts_warm_only_from_an_optimal_basis(small_pixels):
         answer = model(q)
         assert answer == bench._baseline(points, q)
         assert model._warm == (answer == bench.INSIDE)
+
+
+@pytest.mark.parametrize(
+    "durations, calls, median",
+    [
+        ([0.5, 0.2, 0.4, 9.0], 3, 0.4),  # repeated until a second is spent: 3 calls
+        ([2.0, 9.0], 1, 2.0),  # a long call is timed once
+        ([0.01] * 12, 10, 0.01),  # a short one at most 10 times
+    ],
+)
+def test_short_engine_calls_are_timed_by_the_median_of_repeats(
+    monkeypatch, durations, calls, median
+):
+    clock = iter(np.cumsum([x for d in durations for x in (0.0, d)]).tolist())
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    made = []
+    seconds, first = bench._time_engine(lambda: made.append(len(made)) or len(made))
+    assert len(made) == calls
+    assert seconds == pytest.approx(median)
+    assert first == 1  # the first call's result is the one reported and verified
