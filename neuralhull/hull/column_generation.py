@@ -126,13 +126,10 @@ class Faces:
         on = np.flatnonzero(self.queries[j])
         if on.size == 0:
             return None
-        if not at_least:
-            mask = np.logical_and.reduce(self.points[on], axis=0)
-            return None if mask.all() else mask
         mask = self.points[on[0]].copy()
         for lo in range(1, on.size, 32):
             mask &= np.logical_and.reduce(self.points[on[lo : lo + 32]], axis=0)
-            if np.count_nonzero(mask) < at_least:
+            if at_least and np.count_nonzero(mask) < at_least:
                 return None
         return None if mask.all() or np.count_nonzero(mask) < at_least else mask
 
