@@ -261,14 +261,16 @@ def test_memory_bound_splits_queries_into_groups_with_the_same_answers(monkeypat
     assert split.verify(points, queries).all()
 
 
-def test_a_breakdown_falls_back_to_fresh_solves(monkeypatch):
+@pytest.mark.parametrize("d", [10, warm_nnls.LOOP_COORDINATES + 6])
+def test_a_breakdown_falls_back_to_fresh_solves(monkeypatch, d):
     # the kernel reports non-finite numbers: the engine must carry on with scipy's NNLS
-    # for that query, count it, and still certify every answer
+    # for that query, count it, and still certify every answer; in few coordinates
+    # (batched rounds, neuralhull.hull.narrow) and in many (one solver per query)
     monkeypatch.setattr(WarmNNLS, "solve", lambda self, Y, S, z, max_iter=None: None)
     rng = np.random.default_rng(13)
-    points = rng.standard_normal((500, 10))
+    points = rng.standard_normal((500, d))
     queries = np.vstack(
-        [rng.dirichlet(np.ones(11), 5) @ points[:11], rng.standard_normal((5, 10)) * 2]
+        [rng.dirichlet(np.ones(d + 1), 5) @ points[: d + 1], rng.standard_normal((5, d)) * 2]
     )
     result = membership(points, queries, n_jobs=1)
     assert result.stats["warm_fallbacks"] > 0
@@ -296,3 +298,27 @@ def test_the_compile_is_paid_once_per_cache_not_once_per_job(tmp_path):
     assert "compiled (no cache entry yet)" in said[0], said
     assert "loaded from the cache" in said[1], said
     assert str(tmp_path / "cache") in said[1]
+
+
+def test_wide_solves_run_on_one_blas_thread_and_pricing_keeps_them():
+    """Above LOOP_COORDINATES the kernel's small products run on one BLAS thread (a
+    multi-threaded BLAS made them 1.7x slower); the limit is undone afterwards, and
+    narrow solves (compiled loops, no BLAS) leave the setting alone."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    np.ones((4, 4)) @ np.ones((4, 4))  # numpy's BLAS is loaded
+    WarmNNLS(3).solve(np.eye(2), np.arange(2), np.full(2, 0.5))  # so is numba's
+    controller = threadpoolctl.ThreadpoolController()
+    before = [lib.num_threads for lib in controller.select(user_api="blas").lib_controllers]
+    assert before, "no BLAS library found to limit"
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        two = [lib.num_threads for lib in threadpoolctl.ThreadpoolController().lib_controllers]
+        with warm_nnls.one_blas_thread(warm_nnls.LOOP_COORDINATES + 1):
+            inside = threadpoolctl.ThreadpoolController().select(user_api="blas")
+            assert [lib.num_threads for lib in inside.lib_controllers] == [1] * len(before)
+        after = [lib.num_threads for lib in threadpoolctl.ThreadpoolController().lib_controllers]
+        assert after == two
+        with warm_nnls.one_blas_thread(warm_nnls.LOOP_COORDINATES):
+            narrow = [
+                lib.num_threads for lib in threadpoolctl.ThreadpoolController().lib_controllers
+            ]
+            assert narrow == two

@@ -368,15 +368,24 @@ class _Group:
     def solve(self, active: np.ndarray, rnd: int) -> tuple[np.ndarray, np.ndarray]:
         """Solve every active working set; returns the still-active queries and their
         nearest points P (k, r)."""
-        Y, Z, out, warm = self.Y, self.Z, self.out, self.warm
-        support, mu, upper = self.support, self.mu, out.upper
+        Y, out, warm = self.Y, self.out, self.warm
         P = np.zeros((active.size, Y.shape[1]))
         keep = np.ones(active.size, dtype=bool)
         tick = time.perf_counter()
         out.rounds[active] = rnd
         out.nnls_solves += active.size
-        tol_in = self.tol_in
         cap = ROUND_ADDS if rnd <= self.capped_rounds else None
+        with warm_nnls.one_blas_thread(Y.shape[1] + 1 if self.compiled else 0):
+            self._solve_each(active, P, keep, cap)
+        for j in active[~keep]:
+            warm[j] = None  # decided: free its factorisation
+        out.seconds["nnls"] += time.perf_counter() - tick
+        return active[keep], P[keep]
+
+    def _solve_each(self, active, P, keep, cap) -> None:
+        """The working-set solves of :meth:`solve`, query by query."""
+        Y, Z, out, warm = self.Y, self.Z, self.out, self.warm
+        support, mu, upper, tol_in = self.support, self.mu, out.upper, self.tol_in
         for a, j in enumerate(active.tolist()):
             sol = warm[j].solve(Y, support[j], Z[j], cap) if warm[j] is not None else None
             if sol is not None:
@@ -402,10 +411,6 @@ class _Group:
             if upper[j] <= tol_in[j]:
                 out.state[j] = INSIDE
                 keep[a] = False
-        for j in active[~keep]:
-            warm[j] = None  # decided: free its factorisation
-        out.seconds["nnls"] += time.perf_counter() - tick
-        return active[keep], P[keep]
 
     def price(self, active: np.ndarray, P: np.ndarray, rnd: int) -> np.ndarray:
         """Price, stop what the bounds settle, extend the rest; returns the still-active."""

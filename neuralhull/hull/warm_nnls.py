@@ -24,6 +24,7 @@ against all points, so a numerical slip can cost rounds, never a wrong answer.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 
@@ -722,6 +723,36 @@ class WarmNNLS:
         self.k = int(k)
         self.distance = math.sqrt(gap2)  # ||z - p||
         return idx, mu, p
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries (found once: a lookup costs
+    milliseconds, a limit through it about 20 us); None without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return None
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def one_blas_thread(M: int):
+    """Run the warm solves of ``M`` coordinates on one BLAS thread.
+
+    Above :data:`LOOP_COORDINATES` the kernel's products are BLAS calls on blocks of 16
+    columns: too small to split, and a multi-threaded BLAS (OpenBLAS takes every core by
+    default) spends more on its threads than on the work.  On MNIST pixels (25 convex
+    combinations, n = 10,000, 2 cores) the solves took 8.0 s with two BLAS threads and
+    4.7 s with one.  The engine's worker processes already run on one BLAS thread; a
+    serial call (``n_jobs=1`` or too small for a pool) gets the same here, while its
+    pricing products, large enough to split, keep every thread."""
+    controller = _blas_controller() if M > LOOP_COORDINATES else None
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 @functools.lru_cache(maxsize=8)
