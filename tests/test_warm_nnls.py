@@ -261,12 +261,19 @@ def test_memory_bound_splits_queries_into_groups_with_the_same_answers(monkeypat
     assert split.verify(points, queries).all()
 
 
+def _broken_batch(*args):
+    """:func:`warm_nnls._solve_batch` whose every solve breaks down (usable all False)."""
+    args[16][args[3]] = False
+    return 0
+
+
 @pytest.mark.parametrize("d", [10, warm_nnls.LOOP_COORDINATES + 6])
 def test_a_breakdown_falls_back_to_fresh_solves(monkeypatch, d):
     # the kernel reports non-finite numbers: the engine must carry on with scipy's NNLS
     # for that query, count it, and still certify every answer; in few coordinates
     # (batched rounds, neuralhull.hull.narrow) and in many (one solver per query)
     monkeypatch.setattr(WarmNNLS, "solve", lambda self, Y, S, z, max_iter=None: None)
+    monkeypatch.setattr(warm_nnls, "_solve_batch", _broken_batch)
     rng = np.random.default_rng(13)
     points = rng.standard_normal((500, d))
     queries = np.vstack(
@@ -322,3 +329,44 @@ def test_wide_solves_run_on_one_blas_thread_and_pricing_keeps_them():
                 lib.num_threads for lib in threadpoolctl.ThreadpoolController().lib_controllers
             ]
             assert narrow == two
+
+
+@pytest.mark.parametrize("kind", ["clustered", "gaussian"])
+def test_batched_rounds_in_few_coordinates_match_one_solver_per_query(monkeypatch, kind):
+    """The batched rounds of few coordinates (neuralhull.hull.narrow) run each query's
+    arithmetic as the per-query solvers do: the same statuses, rounds and weights to the
+    last bit, in membership and in distance; and they are the path actually taken."""
+    from neuralhull.bench import clustered_data
+    from neuralhull.hull import hull_distance, narrow
+
+    rng = np.random.default_rng(21)
+    if kind == "clustered":
+        points, fresh = clustered_data(3000, 12, 30, rng)
+        k = 3
+    else:  # d = 48: passive sets (up to 49) outgrow k_add (32), many rounds, both answers
+        points, fresh = rng.standard_normal((1500, 48)), 0.3 * rng.standard_normal((30, 48))
+        k = 40
+    combos = np.vstack(
+        [rng.dirichlet(np.ones(k)) @ points[rng.choice(len(points), k)] for _ in range(30)]
+    )
+    queries = np.vstack([fresh, combos])
+    used = []
+    real = narrow.NarrowGroup.__init__
+    monkeypatch.setattr(
+        narrow.NarrowGroup, "__init__", lambda self, *a, **k: used.append(1) or real(self, *a, **k)
+    )
+    batched = membership(points, queries, n_jobs=1)
+    dist_b = hull_distance(points, queries, n_jobs=1, full_output=True)
+    assert len(used) == 2
+    monkeypatch.setattr(narrow, "applies", lambda *a: False)
+    single = membership(points, queries, n_jobs=1)
+    dist_s = hull_distance(points, queries, n_jobs=1, full_output=True)
+    assert len(used) == 2
+    for name in ("status", "rounds", "weight_indptr", "weight_indices", "weight_values"):
+        assert np.array_equal(getattr(batched, name), getattr(single, name)), name
+    for name in ("distance", "lower", "upper", "weight_indices", "weight_values"):
+        assert np.array_equal(getattr(dist_b, name), getattr(dist_s, name)), name
+    assert batched.stats["nnls_solves"] == single.stats["nnls_solves"]
+    assert (batched.status[30:] == INSIDE).all() and (batched.status == OUTSIDE).any()
+    assert batched.rounds.max() >= 4
+    assert batched.verify(points, queries).all()

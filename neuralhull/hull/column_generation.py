@@ -222,7 +222,12 @@ def _engine_group(
         Membership only: the box faces each query lies on (see :class:`Faces`).
     """
     m = Z.shape[0]
-    group = _Group(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed, use_warm=use_warm)
+    from neuralhull.hull import narrow  # it builds on _Group
+
+    if narrow.applies(Y.shape[1], use_warm, faces if mode == "membership" else None):
+        group = narrow.NarrowGroup(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed)
+    else:
+        group = _Group(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed, use_warm=use_warm)
     group.capped_rounds = max_rounds // 2
     if faces is not None and mode == "membership":
         group.faces = faces
@@ -240,6 +245,7 @@ def _engine_group(
         active = group.price(active, P, rnd)
         if progress is not None:
             progress(progress_offset + (m - active.size), total)
+    group.finish()
     return group.out
 
 
@@ -292,6 +298,9 @@ class _Group:
         self.capped_rounds = 0  # rounds whose warm solves stop after ROUND_ADDS columns
         self.faces: Faces | None = None
         self.allowed: dict = {}  # query -> packed mask of its face points, or None
+
+    def finish(self) -> None:
+        """After the last round (the output's supports and weights are already set)."""
 
     def _allowed(self, j: int) -> np.ndarray | None:
         """Query j's face points (:class:`Faces`), found at its first extension (a query

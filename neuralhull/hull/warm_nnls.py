@@ -609,6 +609,57 @@ def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
     return out
 
 
+def _solve_batch(  # pragma: no cover - compiled
+    Y, Z, queries, pos, S, size, npass, K, Qt, Rt, c, lam, perm, MU, P, dist, usable, caps,
+    block,
+):  # fmt: skip
+    """:func:`_solve` for many queries in one call, their warm state in arrays with one
+    row per query (few coordinates: :class:`~neuralhull.hull.narrow.NarrowGroup`).
+
+    Query ``queries[a]`` (working set ``S[j, :size[j]]``, its first ``K[j]`` entries the
+    passive set of the last solve) is solved with at most ``caps[a]`` columns added; its
+    nearest point goes to ``P[pos[a]]``, its distance to ``dist[pos[a]]``.  When
+    ``usable``, the passive set and its convex weights replace the working set's first
+    ``npass[j]`` entries (``S`` and ``MU``); otherwise the query is left for the caller's
+    fresh solve.  Returns the columns added.  Queries share nothing, so calls on disjoint
+    sets of queries may run in threads at once (the GIL is released)."""
+    cols = np.arange(Y.shape[1])
+    added = 0
+    for a in range(queries.size):
+        j = queries[a]
+        ok, k, add, idx, mu, p, gap2 = _solve(
+            Y, S[j, : size[j]], Z[j], cols, K[j], Qt[j], Rt[j], c[j], lam[j], perm[j],
+            caps[a], block, False,
+        )  # fmt: skip
+        added += add
+        usable[pos[a]] = ok
+        if not ok:
+            K[j] = 0
+            continue
+        K[j] = k
+        npass[j] = k
+        size[j] = k
+        for i in range(k):
+            S[j, i] = idx[i]
+            MU[j, i] = mu[i]
+        P[pos[a]] = p
+        dist[pos[a]] = np.sqrt(gap2)
+    return added
+
+
+def _extend_batch(G, rows, queries, floors, counts, S, size, mark, grew):  # pragma: no cover
+    """:func:`_top_new` for many queries: query ``queries[t]``'s working set
+    ``S[j, :size[j]]`` extended in place by its ``counts[t]`` best prices in ``G[rows[t]]``
+    above ``floors[t]``; ``grew[t]`` says whether any point was added."""
+    for t in range(queries.size):
+        j = queries[t]
+        out = _top_new(G[rows[t]], floors[t], S[j, : size[j]], counts[t], mark)
+        grew[t] = out.size > size[j]
+        for i in range(size[j], out.size):
+            S[j, i] = out[i]
+        size[j] = out.size
+
+
 if AVAILABLE:  # pragma: no branch
     # reassociation lets the compiler vectorise the sums; NaN and inf keep their meaning
     # (the kernel checks for them), so no "fast" flags beyond these two
@@ -625,6 +676,8 @@ if AVAILABLE:  # pragma: no branch
     _worse = _inline(_worse)
     _largest = _jit(_largest)
     _top_new = _jit(_top_new)
+    _solve_batch = _jit(_solve_batch)
+    _extend_batch = _jit(_extend_batch)
 
 
 class WarmNNLS:
@@ -770,7 +823,8 @@ def warm_up() -> str:
     worker processes then inherit it instead of loading it each.
 
     Returns a line for the job's log: whether the kernel was compiled (the first call of
-    a fresh checkout, about 13 s for the solver and the candidate pick) or loaded from
+    a fresh checkout, about 25 s for the solver, the candidate pick and their batched
+    forms for few coordinates) or loaded from
     numba's on-disk cache, and how long it took.
     """
     if not AVAILABLE:
@@ -783,6 +837,20 @@ def warm_up() -> str:
     Y = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     WarmNNLS(3).solve(Y, np.arange(3), np.array([0.25, 0.25]))
     _top_new(np.array([0.5, 1.0, 0.0]), 0.1, np.zeros(1, dtype=np.int64), 1, np.zeros(3, bool))
+    # the batched calls of few coordinates (:mod:`neuralhull.hull.narrow`), same types
+    one, i1 = np.zeros(1, dtype=np.int64), np.ones(1, dtype=np.int64)
+    S = np.array([[0, 1, 2, 0, 0, 0, 0, 0, 0]])
+    size = np.full(1, 3, dtype=np.int64)
+    z, Qt, Rt = np.array([[0.25, 0.25]]), np.zeros((1, 4, 3)), np.zeros((1, 4, 4))
+    _solve_batch(
+        Y, z, one, one, S, size, one.copy(), one.copy(), Qt, Rt, np.zeros((1, 4)),
+        np.zeros((1, 4)), np.zeros((1, 4), dtype=np.int64), np.zeros((1, 9)), np.zeros((1, 2)),
+        np.zeros(1), np.zeros(1, dtype=bool), 60 * i1, 16,
+    )  # fmt: skip
+    _extend_batch(
+        np.array([[0.5, 1.0, 0.0]]), one, one, np.zeros(1), i1, S, size, np.zeros(3, bool),
+        np.zeros(1, dtype=bool),
+    )  # fmt: skip
     _WARMED.append(True)
     seconds = time.perf_counter() - t0
     stats = _solve.stats
