@@ -1181,3 +1181,61 @@ def test_first_working_sets_are_the_nearest_points_or_nearest_face_points():
             assert group.warm[j].cols is None
         truth = np.argsort(d2, kind="stable")[: group.k_init]
         assert sorted(group.support[j].tolist()) == sorted(truth.tolist()), j
+
+
+@pytest.mark.parametrize("batch", [None, 64])
+def test_inside_certificates_for_many_queries_match_one_at_a_time(monkeypatch, batch):
+    """try_inside_many against try_inside, query by query: the same accepted queries,
+    published weights and points, residuals within rounding; on exact combinations,
+    near misses, far misses, non-convex or non-finite weights and empty supports, in
+    one batch and in batches of a few queries (INSIDE_BATCH small)."""
+    from neuralhull.hull import certificates
+    from neuralhull.hull.api import _setup
+
+    if batch is not None:
+        monkeypatch.setattr(certificates, "INSIDE_BATCH", batch)
+    rng = np.random.default_rng(31)
+    points = rng.standard_normal((300, 6)) * 3.0 + 10.0  # off-centre: the sum term counts
+    points[::7] = points[1::7]  # duplicates: the unique rows are what idx refers to
+    k = 40
+    supports, weights, queries = [], [], np.empty((k, 6))
+    prep0 = _setup(points, points[:1], 1e-7, 10, 1)[0]
+    n_unique = prep0.unique_index.size
+    for a in range(k):
+        idx = rng.choice(n_unique, int(rng.integers(1, 9)), replace=False)
+        lam = rng.dirichlet(np.ones(idx.size))
+        queries[a] = lam @ points[prep0.unique_index[idx]]
+        kind = a % 8
+        if kind == 1:
+            queries[a] += 1e-9 * rng.standard_normal(6)  # within tol * scale
+        elif kind == 2:
+            queries[a] += 1e-3  # far outside the tolerance
+        elif kind == 3:
+            lam = lam * 3.7  # not normalised: both normalise
+        elif kind == 4:
+            lam = np.append(lam, 0.0)  # a zero weight, dropped
+            idx = np.append(idx, (idx[0] + 1) % n_unique)
+        elif kind == 5:
+            lam = lam.copy()
+            lam[0] = np.inf
+        elif kind == 6:
+            lam, idx = lam[:0], idx[:0]
+        supports.append(idx.astype(np.int64))
+        weights.append(lam)
+    prep, qc = _setup(points, queries, 1e-7, 10, 1)[:2]
+    one = certificates._Certificates.empty(k, 6)
+    many = certificates._Certificates.empty(k, 6)
+    for j in range(k):
+        one.try_inside(prep, qc, 1e-7, j, supports[j], weights[j], "m")
+    many.try_inside_many(prep, qc, 1e-7, np.arange(k), supports, weights, "m")
+    assert np.array_equal(one.status, many.status)
+    accepted = np.flatnonzero(one.status == INSIDE)
+    assert 10 <= accepted.size < k  # both answers occur
+    assert not (one.status[2::8] == INSIDE).any() and not (one.status[5::8] == INSIDE).any()
+    # summed in another order: equal up to rounding (the residuals of exact combinations
+    # are themselves rounding, about 1e-15 of the scale)
+    np.testing.assert_allclose(many.residual, one.residual, rtol=1e-6, atol=1e-14)
+    for j in accepted:
+        assert np.array_equal(one.weights_idx[j], many.weights_idx[j])
+        np.testing.assert_allclose(many.weights_val[j], one.weights_val[j], rtol=1e-15)
+        assert many.method[j] == "m"

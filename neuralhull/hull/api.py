@@ -254,14 +254,13 @@ def membership(
         seed=seed,
     )
     rounds[rows] = eng.rounds
-    out_a = []
-    for a, j in enumerate(rows):
-        if eng.state[a] == INSIDE:
-            cert.try_inside(prep, qc, tol, j, eng.support[a], eng.mu[a], "column-generation")
-        elif eng.state[a] == OUTSIDE:
-            out_a.append(a)
-    if out_a:
-        out_a = np.array(out_a)
+    in_a = np.flatnonzero(eng.state == INSIDE)
+    cert.try_inside_many(
+        prep, qc, tol, rows[in_a], [eng.support[a] for a in in_a], [eng.mu[a] for a in in_a],
+        "column-generation",
+    )  # fmt: skip
+    out_a = np.flatnonzero(eng.state == OUTSIDE)
+    if out_a.size:
         out_rows = rows[out_a]
         # the full-space residual q - p: unit in-subspace direction u scaled by its
         # in-subspace margin g, plus the off-subspace part o; the margin of u * g + o is

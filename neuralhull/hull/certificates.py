@@ -50,6 +50,10 @@ def _check_inside(prep: _Prepared, idx: np.ndarray, weights: np.ndarray, query_c
     return internal / prep.unit + abs(weights.sum() - 1.0) * prep.centre_norm
 
 
+# numbers (weighted training rows) :meth:`_Certificates.try_inside_many` gathers at once
+INSIDE_BATCH = 1 << 22
+
+
 @dataclass
 class _Certificates:
     """Per-query results being assembled (original units)."""
@@ -92,6 +96,59 @@ class _Certificates:
         self.weights_val[j] = w
         self.method[j] = method
         return True
+
+    def try_inside_many(self, prep, qc, tol, js, supports, weights, method) -> None:
+        """:meth:`try_inside` for many queries: the same checks and bounds, vectorised
+        over the queries (one call per query cost about 90 us of numpy overhead, a tenth
+        of a call on clustered data at n = 10,000, d = 20), in batches of at most
+        :data:`INSIDE_BATCH` gathered numbers.  The residuals are summed in another order
+        than :meth:`try_inside` sums them, within the same rounding bound."""
+        js = np.asarray(js, dtype=np.int64)
+        sizes = np.fromiter((s.size for s in supports), np.int64, len(supports))
+        d = prep.centred.shape[1]
+        ends = np.cumsum(sizes) * max(d, 1)
+        start = 0
+        while start < js.size:
+            base = ends[start - 1] if start else 0
+            stop = max(start + 1, int(np.searchsorted(ends, base + INSIDE_BATCH, "right")))
+            self._inside_batch(prep, qc, tol, js[start:stop], supports[start:stop],
+                               weights[start:stop], sizes[start:stop], method)  # fmt: skip
+            start = stop
+
+    def _inside_batch(self, prep, qc, tol, js, supports, weights, sizes, method) -> None:
+        b = js.size
+        idx = np.concatenate(supports).astype(np.int64, copy=False)
+        lam = np.concatenate(weights)
+        seg = np.repeat(np.arange(b), sizes)
+        pos = lam > 0
+        idx, lam, seg = idx[pos], lam[pos], seg[pos]
+        count = np.bincount(seg, minlength=b)
+        finite = np.isfinite(lam)
+        ok = (count > 0) & (np.bincount(seg, weights=~finite, minlength=b) == 0)
+        lam = np.where(finite, lam, 0.0)
+        total = np.bincount(seg, weights=lam, minlength=b)
+        ok &= total > 0
+        w = lam / np.where(ok, total, 1.0)[seg]
+        wsum = np.bincount(seg, weights=w, minlength=b)
+        ok &= np.abs(wsum - 1.0) <= 1e-12
+        starts = np.concatenate([[0], np.cumsum(count)[:-1]])
+        resid = np.zeros((b, qc.shape[1]))
+        if idx.size:
+            nonempty = np.flatnonzero(count)
+            resid[nonempty] = np.add.reduceat(prep.centred[idx] * w[:, None], starts[nonempty])
+        resid -= qc[js]
+        qnorm = _row_norms(qc[js])
+        internal = _row_norms(resid) + _gamma(count + 2) * (prep.radius + qnorm)
+        res = internal / prep.unit + np.abs(wsum - 1.0) * prep.centre_norm
+        ok &= res <= tol * prep.scale
+        for a in np.flatnonzero(ok).tolist():
+            j = int(js[a])
+            part = slice(starts[a], starts[a] + count[a])
+            self.status[j] = INSIDE
+            self.residual[j] = res[a] / prep.scale
+            self.weights_idx[j] = prep.unique_index[idx[part]]
+            self.weights_val[j] = w[part]
+            self.method[j] = method
 
     def accept_outside(self, prep, qc, qnorm, tol, rows, W, best, qw, allowance, method):
         """Publish hyperplanes for ``rows`` whose separation survives every rounding bound.
