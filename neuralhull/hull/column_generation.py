@@ -86,6 +86,18 @@ def _solve_working_set(Y: np.ndarray, S: np.ndarray, z: np.ndarray):
     return mu, mu @ Y[S]
 
 
+def _fresh_solve(Y: np.ndarray, S: np.ndarray, z: np.ndarray):
+    """:func:`_solve_working_set` with its unused columns dropped: (points of ``S`` with
+    positive weight, their weights, the nearest point p, ``||z - p||``); None on failure."""
+    sol = _solve_working_set(Y, S, z)
+    if sol is None:
+        return None
+    weights, p = sol
+    pos = weights > 0
+    gap = z - p
+    return S[pos], weights[pos], p, math.sqrt(gap @ gap)  # what np.linalg.norm computes
+
+
 # columns one warm solve may add before its query is priced against all points again: the
 # working set's own optimum is not needed while better points are still outside it (on
 # MNIST pixels at n = 10,000, supports of ~600 points in 675 dimensions, the solver time
@@ -406,16 +418,12 @@ class _Group:
                     out.warm_fallbacks += 1
                     warm[j] = None  # from-scratch solves for this query from now on
                     support[j] = np.unique(support[j])
-                sol = _solve_working_set(Y, support[j], Z[j])
+                sol = _fresh_solve(Y, support[j], Z[j])
                 if sol is None:
                     out.failures += 1
                     keep[a] = False
                     continue
-                weights, P[a] = sol
-                pos = weights > 0
-                support[j], mu[j] = support[j][pos], weights[pos]  # drop unused columns
-                gap = Z[j] - P[a]
-                dist = math.sqrt(gap @ gap)  # what np.linalg.norm computes
+                support[j], mu[j], P[a], dist = sol
             upper[j] = min(upper[j], dist)
             if upper[j] <= tol_in[j]:
                 out.state[j] = INSIDE

@@ -21,13 +21,12 @@ arrays per call) and the call was no faster on two cores.
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
 
 from neuralhull.hull import warm_nnls
-from neuralhull.hull.column_generation import ROUND_ADDS, _Group, _solve_working_set
+from neuralhull.hull.column_generation import ROUND_ADDS, _fresh_solve, _Group
 from neuralhull.hull.numerics import INSIDE
 
 
@@ -105,19 +104,16 @@ class NarrowGroup(_Group):
                 S = np.unique(self.S[j, : self.size[j]])
             else:
                 S = self.S[j, : self.size[j]].copy()
-            sol = _solve_working_set(Y, S, Z[j])
+            sol = _fresh_solve(Y, S, Z[j])
             if sol is None:
                 out.failures += 1
                 keep[a] = False
                 continue
-            weights, P[a] = sol
-            pos = weights > 0
-            k = int(np.count_nonzero(pos))
-            self.S[j, :k], self.MU[j, :k] = S[pos], weights[pos]
+            points, weights, P[a], dist[a] = sol
+            k = points.size
+            self.S[j, :k], self.MU[j, :k] = points, weights
             self.size[j] = self.npass[j] = k
             self.solved[j] = True
-            gap = Z[j] - P[a]
-            dist[a] = math.sqrt(gap @ gap)
         upper = out.upper
         js = active[keep]
         upper[js] = np.minimum(upper[js], dist[keep])
