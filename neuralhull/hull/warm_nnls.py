@@ -233,10 +233,27 @@ def _add_full(  # pragma: no cover - compiled
     return k
 
 
-def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no cover
+def _build_row(At, a, Y, S, z, cols):  # pragma: no cover - compiled
+    """Row ``a`` of ``At``: the column ``[y - z; 1]`` of point ``S[a]`` on ``cols``."""
+    row = Y[S[a]]
+    m = cols.size
+    for e in range(m):
+        col = cols[e]
+        At[a, e] = row[col] - z[col]
+    At[a, m] = 1.0
+
+
+def _kernel(
+    At, k0, Qt, Rt, c, lam, perm, max_iter, block, full, Y, Sy, z, cols
+):  # pragma: no cover
     """Lawson-Hanson on the rows of ``At`` (the columns of A), warm from the passive set
     ``0..k0-1`` (rows ``0..k0-1`` of ``At``, factorised in ``Qt``, ``R``, ``c``, weights
     ``lam``).  Returns (status, k, columns added); the passive set is ``perm[:k]``.
+
+    Rows ``0..k0-1`` of ``At`` need not be filled: a passive column is only read once it
+    leaves, and is then built (:func:`_build_row`, point ``Sy[j]`` of ``Y`` against ``z``
+    on ``cols``); the duals' product skips those rows.  Nearly half of a pixel working set
+    is its passive set, whose columns would otherwise be gathered every round.
 
     Columns enter ``block`` at a time (the largest duals), so that orthogonalising them
     against Q costs matrix-matrix products instead of one pass over Q per column; a new
@@ -257,7 +274,10 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no 
     for i in range(k):
         inP[perm[i]] = True
     anorm = np.empty(S)
-    for j in range(S):
+    built = np.ones(S, dtype=np.bool_)
+    for j in range(k0):
+        built[j] = False
+    for j in range(k0, S):
         anorm[j] = np.sqrt(_dot(At[j], At[j], M))
     s = np.empty(cap)
     res = np.zeros(M)
@@ -300,13 +320,14 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no 
             return BREAKDOWN, k, added
         rn = max(np.sqrt(rn2), 1e-300)
         if not loops:
-            w[:] = np.dot(At, res)
+            if k0 < S:
+                w[k0:] = np.dot(At[k0:], res)
         # the ``size`` largest positive duals, largest first (ties: lower index first)
         nb = 0
         for j in range(S):
             if inP[j] or blocked[j]:
                 continue
-            wj = _dot(At[j], res, M) if loops else w[j]
+            wj = _dot(At[j], res, M) if loops or j < k0 else w[j]
             if not wj > 1e-12 * anorm[j] * rn:
                 continue
             if nb < size:
@@ -412,7 +433,7 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no 
             dropped = False
             for i in range(k - 1, -1, -1):
                 if lam[i] == 0.0 and not s[i] > 0.0:
-                    inP[perm[i]] = False
+                    inP[perm[i]] = False  # entered this pass: its row is built
                     if size == 1:
                         blocked[perm[i]] = True  # cannot enter numerically
                     k = _delete(Qt, Rt, c, lam, perm, res, k, i, M)
@@ -438,7 +459,12 @@ def _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no 
             # drop every passive weight at zero, highest position first
             for i in range(k - 1, -1, -1):
                 if lam[i] <= 0.0:
-                    inP[perm[i]] = False
+                    j = perm[i]
+                    inP[j] = False
+                    if not built[j]:  # passive since the start: it may enter again
+                        _build_row(At, j, Y, Sy, z, cols)
+                        anorm[j] = np.sqrt(_dot(At[j], At[j], M))
+                        built[j] = True
                     k = _delete(Qt, Rt, c, lam, perm, res, k, i, M)
         # a block that left entirely: the next pass adds one column at a time
         survived = False
@@ -459,15 +485,13 @@ def _solve(Y, S, z, cols, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # p
     r = Y.shape[1]
     m = cols.size
     At = np.empty((S.size, m + 1))
-    for a in range(S.size):
-        row = Y[S[a]]
-        for e in range(m):
-            col = cols[e]
-            At[a, e] = row[col] - z[col]
-        At[a, m] = 1.0
+    for a in range(k0, S.size):  # the passive set's rows only when they leave (_kernel)
+        _build_row(At, a, Y, S, z, cols)
     for i in range(k0):
         perm[i] = i
-    status, k, added = _kernel(At, k0, Qt, Rt, c, lam, perm, max_iter, block, full)
+    status, k, added = _kernel(
+        At, k0, Qt, Rt, c, lam, perm, max_iter, block, full, Y, S, z, cols
+    )  # fmt: skip
     total = 0.0
     usable = status != BREAKDOWN and k > 0
     for i in range(k):
@@ -669,6 +693,7 @@ if AVAILABLE:  # pragma: no branch
     _inline = numba.njit(cache=True, nogil=True, inline="always", fastmath={"reassoc", "contract"})
     _dot = _inline(_dot)
     _delete = _jit(_delete)
+    _build_row = _inline(_build_row)
     _add_full = _jit(_add_full)
     _back_substitute = _jit(_back_substitute)
     _kernel = _jit(_kernel)
