@@ -1239,3 +1239,30 @@ def test_inside_certificates_for_many_queries_match_one_at_a_time(monkeypatch, b
         assert np.array_equal(one.weights_idx[j], many.weights_idx[j])
         np.testing.assert_allclose(many.weights_val[j], one.weights_val[j], rtol=1e-15)
         assert many.method[j] == "m"
+
+
+@pytest.mark.parametrize("d", [10, 80])
+def test_distance_whose_rounds_run_out_gives_valid_bounds(d):
+    """A query still unsettled when max_rounds runs out (its working set was extended
+    after its last solve) gets that solve's weights and bounds, not an error; in few
+    coordinates (batched rounds) and in many. Truth: scipy's NNLS over all points."""
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(41)
+    points = rng.standard_normal((400, d))
+    queries = 0.8 * rng.standard_normal((6, d))
+    res = hull_distance(points, queries, max_rounds=2, full_output=True)
+    assert not res.converged.all()  # some rounds did run out
+    for j, q in enumerate(queries):
+        A = np.vstack([(points - q).T, np.ones(len(points))])
+        b = np.zeros(d + 1)
+        b[-1] = 1.0
+        lam = nnls(A, b, maxiter=50 * len(points))[0]
+        truth = np.linalg.norm(lam / lam.sum() @ points - q)
+        assert res.lower[j] <= truth * (1 + 1e-9) + 1e-12
+        assert truth <= res.upper[j] * (1 + 1e-9) + 1e-12
+        lo, hi = res.weight_indptr[j], res.weight_indptr[j + 1]
+        w = res.weight_values[lo:hi]
+        assert w.size and (w >= 0).all() and abs(w.sum() - 1) < 1e-12
+        p = w @ points[res.weight_indices[lo:hi]]
+        assert np.linalg.norm(p - q) <= res.upper[j] * (1 + 1e-9) + 1e-12

@@ -312,7 +312,13 @@ class _Group:
         self.allowed: dict = {}  # query -> packed mask of its face points, or None
 
     def finish(self) -> None:
-        """After the last round (the output's supports and weights are already set)."""
+        """After the last round: each query's support is its last solve's points, the ones
+        its weights ``mu`` belong to.  A query still active when the rounds ran out had
+        its working set extended after that solve; the extension follows those points
+        (a prefix, in the same order), so it is cut off here."""
+        for j, weights in enumerate(self.mu):
+            if weights is not None and self.support[j].size > weights.size:
+                self.support[j] = self.support[j][: weights.size]
 
     def _allowed(self, j: int) -> np.ndarray | None:
         """Query j's face points (:class:`Faces`), found at its first extension (a query
