@@ -21,12 +21,10 @@ arrays per call) and the call was no faster on two cores.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from neuralhull.hull import warm_nnls
-from neuralhull.hull.column_generation import ROUND_ADDS, _fresh_solve, _Group
+from neuralhull.hull.column_generation import _fresh_solve, _Group
 from neuralhull.hull.numerics import INSIDE
 
 
@@ -47,7 +45,7 @@ class NarrowGroup(_Group):
         super().__init__(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed, use_warm=False)
         self.out.warm = True
         self.compiled = True
-        m, (n, r) = Z.shape[0], Y.shape
+        m, r = Z.shape[0], Y.shape[1]
         M = r + 1
         if m == 0:
             return
@@ -66,7 +64,6 @@ class NarrowGroup(_Group):
         self.MU = np.zeros((m, self.cap))
         self.solved = np.zeros(m, dtype=bool)  # at least one solve gave weights
         self.cold = np.zeros(m, dtype=bool)  # broke down: fresh (scipy) solves from then on
-        self.mark = np.zeros(n, dtype=bool)
 
     def initial_working_sets(self) -> None:
         super().initial_working_sets()
@@ -75,27 +72,23 @@ class NarrowGroup(_Group):
             self.size[j] = first.size
             self.support[j] = None
 
-    def solve(self, active: np.ndarray, rnd: int) -> tuple[np.ndarray, np.ndarray]:
+    def _solve_each(self, active, P, keep, cap) -> None:
+        """The working-set solves of :meth:`_Group.solve`: one compiled call for every
+        query with a warm state, scipy for the rest (breakdowns, from then on)."""
         Y, Z, out = self.Y, self.Z, self.out
         M = Y.shape[1] + 1
-        P = np.zeros((active.size, Y.shape[1]))
         dist = np.full(active.size, np.inf)
         usable = np.zeros(active.size, dtype=bool)
-        tick = time.perf_counter()
-        out.rounds[active] = rnd
-        out.nnls_solves += active.size
         warm = np.flatnonzero(~self.cold[active])
-        if rnd <= self.capped_rounds:
-            caps = np.full(active.size, ROUND_ADDS, dtype=np.int64)
-        else:
+        if cap is not None:
+            caps = np.full(active.size, cap, dtype=np.int64)
+        else:  # what WarmNNLS.solve allows without a cap
             caps = 20 * (self.size[active] + M)
-
         warm_nnls._solve_batch(
             Y, Z, active[warm], warm, self.S, self.size, self.npass, self.K, self.Qt, self.Rt,
             self.c, self.lam, self.perm, self.MU, P, dist, usable, caps[warm], 16,
         )  # fmt: skip
         self.solved[active[usable]] = True
-        keep = np.ones(active.size, dtype=bool)
         for a in np.flatnonzero(~usable).tolist():  # breakdowns and cold queries: scipy
             j = int(active[a])
             if not self.cold[j]:
@@ -120,8 +113,6 @@ class NarrowGroup(_Group):
         inside = keep & (upper[active] <= self.tol_in[active])
         out.state[active[inside]] = INSIDE
         keep &= ~inside
-        out.seconds["nnls"] += time.perf_counter() - tick
-        return active[keep], P[keep]
 
     def _extend_compiled(self, G, go, rows, active, pw, rnd, keep) -> None:
         rows_go = rows[go]
