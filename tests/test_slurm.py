@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from neuralhull.plan import build_plan
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake, snakemake_cmd
 
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
@@ -354,7 +355,7 @@ def test_all_result_tables_identical_to_local_run(slurm_partition, slurm_run, ti
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_job_groups_cut_submissions_and_change_no_table(
-    slurm_partition, slurm_run, grouped_slurm_run, tiny_run
+    slurm_partition, slurm_run, grouped_slurm_run, tiny_run, tmp_path
 ):
     """The profile's job groups: far fewer sbatch submissions than jobs, every one of them
     COMPLETED in SLURM's own table, every job's log written, and every result table
@@ -365,6 +366,9 @@ def test_job_groups_cut_submissions_and_change_no_table(
         f"sbatch submissions for config/tiny.yaml: {len(plain)} ungrouped, {len(grouped)} grouped"
     )
     assert len(grouped) <= len(plain) // 2, (len(grouped), len(plain))
+    # the cost plan, made before any submission, foresaw both counts
+    planned = build_plan([ROOT / "config/tiny.yaml"], profile=SLURM_PROFILE, directory=tmp_path)
+    assert (len(plain), len(grouped)) == (planned.jobs, planned.submissions)
     jobs = _squeue_states(run_id)
     assert set(jobs) == set(grouped), "squeue and the plugin's submissions disagree"
     assert set(jobs.values()) == {("COMPLETED", slurm_partition)}, jobs
