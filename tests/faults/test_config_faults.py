@@ -331,3 +331,28 @@ def test_the_command_line_check_names_the_line_of_a_yaml_error(tmp_path, capsys)
     err = capsys.readouterr().err
     assert f"{bad}, line 2, column 10: not valid YAML" in err
     assert "flow sequence from line 1" in err
+
+
+def test_models_without_a_lever_plot(tmp_path):
+    # the schema's default lever is '', which a table read back gives as NaN
+    import pandas as pd
+
+    from neuralhull import plots
+    from neuralhull.analysis import read_table
+
+    table = tmp_path / "models.tsv"
+    pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "seed": [0, 0],
+            "lever": ["", ""],
+            "arch": ["mlp", "mlp"],
+            "test_accuracy": [0.5, 0.9],
+            "latent_dim": [2.0, None],
+            "twonn": [2.5, 3.0],
+        }
+    ).to_csv(table, sep="\t", index=False)
+    models = read_table(table)
+    assert models["lever"].isna().all()
+    plots.plot_intrinsic_vs_accuracy(models, tmp_path / "fig.png")
+    assert (tmp_path / "fig.png").stat().st_size > 0
