@@ -356,3 +356,13 @@ def test_models_without_a_lever_plot(tmp_path):
     assert models["lever"].isna().all()
     plots.plot_intrinsic_vs_accuracy(models, tmp_path / "fig.png")
     assert (tmp_path / "fig.png").stat().st_size > 0
+
+
+def test_twonn_on_a_dead_layer_says_so():
+    # a layer can still die in training at any width: the run then stops saying why
+    import numpy as np
+
+    from neuralhull.intrinsic import twonn_dimension
+
+    with pytest.raises(ValueError, match=r"at least 3 distinct points, got 1 \(.*dead layer"):
+        twonn_dimension(np.zeros((100, 4)))
