@@ -229,6 +229,36 @@ def check_integers(
     walk(config, schema, ())
 
 
+#: The largest seed every consumer takes (scikit-learn's and NumPy's RandomState: 2**32 - 1).
+MAX_SEED = 2**32 - 1
+
+
+def check_seeds(config: Mapping, sources: Sequence[tuple[str, dict]] = ()) -> None:
+    """Refuse a seed (a key ``seed``, ``seeds`` or ``*_seed``) above :data:`MAX_SEED`: the
+    schema has no upper bound, and the split fails on it only once the dataset is read."""
+
+    def walk(node, path, is_seed):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                seed_key = isinstance(key, str) and (
+                    key in ("seed", "seeds") or key.endswith("_seed")
+                )
+                walk(value, (*path, key), seed_key)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, (*path, i), is_seed)
+        elif is_seed and isinstance(node, int) and not isinstance(node, bool) and node > MAX_SEED:
+            raise _error(
+                path,
+                node,
+                sources,
+                f"a seed must lie in 0 .. 2**32 - 1 = {MAX_SEED} (NumPy's and scikit-learn's "
+                "RandomState take no larger one): choose a smaller seed",
+            )
+
+    walk(config, (), False)
+
+
 def split_sizes(config: Mapping, shape: Sequence) -> tuple[int, int]:
     """(training images, test images) of a dataset of ``shape`` = (channels, height, width,
     images in all, images in the standard test split or None), as the workflow splits it:

@@ -286,6 +286,7 @@ def refused(proc, tmp_path, *words):
         (lambda c: c["proximity"].update(k=2000), ["config: proximity.k = 2000", "<= 1347"]),
         (lambda c: c["data"].update(test_fraction=0.001), ["data.test_fraction = 0.001"]),
         (lambda c: c["models"][0].update(width=1), ["models[0].width = 1", "mlp-weak"]),
+        (lambda c: c["data"].update(split_seed=2**32), ["data.split_seed = 4294967296"]),
         (
             lambda c: (c["models"][2].update(name="mlp\n"), c["datasets"][0]["models"].pop()),
             ["config: models[2].name = 'mlp\\n'", "control character"],
@@ -366,3 +367,21 @@ def test_twonn_on_a_dead_layer_says_so():
 
     with pytest.raises(ValueError, match=r"at least 3 distinct points, got 1 \(.*dead layer"):
         twonn_dimension(np.zeros((100, 4)))
+
+
+def test_a_seed_beyond_what_scikit_learn_takes_is_refused():
+    from sklearn.model_selection import train_test_split
+
+    y = list(range(20))
+    train_test_split(y, test_size=0.5, random_state=cc.MAX_SEED)  # the largest one works
+    with pytest.raises(ValueError):
+        train_test_split(y, test_size=0.5, random_state=cc.MAX_SEED + 1)
+    cc.check_seeds(mutated(lambda c: c["data"].update(split_seed=cc.MAX_SEED)))
+    for edit, key in [
+        (lambda c: c["data"].update(split_seed=2**32), r"data\.split_seed = 4294967296"),
+        (lambda c: c.update(seeds=[0, 2**64]), r"seeds\[1\] = 18446744073709551616"),
+        (lambda c: c["hull"].update(seed=2**40), r"hull\.seed"),
+    ]:
+        with pytest.raises(cc.ConfigError, match=key):
+            cc.check_seeds(mutated(edit))
+    cc.check_seeds(mutated(lambda c: c["hull"].update(max_queries=2**40)))  # not a seed

@@ -86,11 +86,12 @@ for _ds, _models in DATASET_MODELS.items():
             )
 
 # What the data decide, checked now rather than mid-run: integers where the schema says so
-# (it counts 1.0 as one), a split with every class on both sides, proximity.k within the
-# training set, widths above the smallest latent size.
+# (it counts 1.0 as one), seeds that scikit-learn takes, a split with every class on both
+# sides, proximity.k within the training set, widths above the smallest latent size.
 DATASET_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
 with open(workflow.source_path("../schemas/config.schema.yaml")) as _fh:
     config_checks.check_integers(config, yaml.safe_load(_fh), CONFIG_SOURCES)
+config_checks.check_seeds(config, CONFIG_SOURCES)
 config_checks.check_split(config, DATASET_SHAPES, DATASET_CLASSES, CONFIG_SOURCES)
 config_checks.check_proximity_k(config, DATASET_SHAPES, CONFIG_SOURCES)
 config_checks.check_widths(config, MODEL_SPECS, CONFIG_SOURCES)
