@@ -4,6 +4,10 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+from neuralhull.config_checks import load_config_file_if_present
+
+load_config_file_if_present("config/config.yaml")  # a YAML error: its file and line
+
 
 configfile: "config/config.yaml"
 

@@ -45,7 +45,11 @@ def twonn_dimension(
 
     x = np.unique(np.asarray(x, dtype=np.float64), axis=0)
     if len(x) < 3:
-        raise ValueError("TwoNN needs at least 3 distinct points")
+        raise ValueError(
+            f"TwoNN needs at least 3 distinct points, got {len(x)} (of activations: a dead "
+            "layer, whose units answer every input alike; train the model wider or with "
+            "other settings)"
+        )
     if len(x) > max_points:
         x = x[np.random.default_rng(seed).choice(len(x), max_points, replace=False)]
     dist, _ = NearestNeighbors(n_neighbors=3).fit(x).kneighbors(x)

@@ -256,6 +256,8 @@ def plot_intrinsic_vs_accuracy(
         PNG to write.
     """
     _require(models_df, ["model", "arch", "test_accuracy", latent_column], "models table")
+    if "lever" in models_df:  # an empty lever (the default) is read back from a table as NaN
+        models_df = models_df.assign(lever=models_df["lever"].fillna("").astype(str))
     group_column = (
         "lever" if "lever" in models_df and models_df["lever"].astype(bool).any() else "arch"
     )

@@ -8,9 +8,19 @@ import yaml
 
 from snakemake.utils import validate
 
+from neuralhull import config_checks
+
 # ---- 1. validate the config (fills in the schema's defaults) -------------------------
 
-
+# Every config file re-read strictly (a key given twice: refused naming file and line), and
+# no control character in any value (a name with a trailing newline would split folders
+# and table cells); the sources also let later messages name the file that set a value.
+CONFIG_SOURCES = config_checks.config_sources(
+    workflow.configfiles,
+    workflow.overwrite_configfiles,
+    workflow.config_settings.config,
+)
+config_checks.check_text(config, CONFIG_SOURCES)
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 
@@ -74,6 +84,17 @@ for _ds, _models in DATASET_MODELS.items():
                 f"3-channel images; {_ds} has {DATASET_SHAPES[_ds][0]} channel(s): use mlp or "
                 "cnn for it"
             )
+
+# What the data decide, checked now rather than mid-run: integers where the schema says so
+# (it counts 1.0 as one), seeds that scikit-learn takes, a split with every class on both
+# sides, proximity.k within the training set, widths above the smallest latent size.
+DATASET_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
+with open(workflow.source_path("../schemas/config.schema.yaml")) as _fh:
+    config_checks.check_integers(config, yaml.safe_load(_fh), CONFIG_SOURCES)
+config_checks.check_seeds(config, CONFIG_SOURCES)
+config_checks.check_split(config, DATASET_SHAPES, DATASET_CLASSES, CONFIG_SOURCES)
+config_checks.check_proximity_k(config, DATASET_SHAPES, CONFIG_SOURCES)
+config_checks.check_widths(config, MODEL_SPECS, CONFIG_SOURCES)
 
 
 # ---- 2. the experiment grid ----------------------------------------------------------
