@@ -1,7 +1,7 @@
 """Faults in the workflow's own array files (activations, latent codes, embeddings): a
 truncated or corrupt archive, or NaN in it, stops the job that reads it with one error
 naming the file, the rule that writes it and the command that remakes it; the hull and PCA
-steps never see a NaN."""
+steps never see a NaN. And integers that float64 cannot hold are refused by the hull API."""
 
 import os
 import re
@@ -11,6 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neuralhull.hull import (
+    hull_distance,
+    hull_scale,
+    in_hull,
+    membership,
+    membership_and_distance,
+)
 from neuralhull.io import ARRAY_FILE_RULES, ArrayFileError, array_file_rule, load_arrays, save_npz
 from neuralhull.spaces import load_space
 from tests.conftest import ROOT, run_snakemake
@@ -172,6 +179,96 @@ def test_path_patterns_match_the_rules_outputs(rule):
         expected = "theory_train_bottleneck" if rule == "theory_train_bottlenecks" else rule
         assert array_file_rule(path) == expected, path
         assert array_file_rule(f"/some/run/{path}") == expected
+
+
+# Integers beyond float64: the engine works in float64 and must not round them silently.
+
+BIG = [[2**60], [2**60 + 2]]
+BEYOND = 2**53 + 1  # the first integer float64 cannot represent
+
+
+def test_the_rounded_example_is_refused():
+    """1-D hull [2^60, 2^60 + 2]: 2^60 + 3 is outside, but float64 makes all three equal."""
+    for points, queries in [
+        (np.array(BIG), np.array([[2**60 + 3]])),
+        (BIG, [[2**60 + 3]]),  # Python ints in lists
+        (np.array(BIG, dtype=np.uint64), np.array([[2**60 + 3]], dtype=np.uint64)),
+    ]:
+        with pytest.raises(ValueError, match=r"points hold the integer 1152921504606846978"):
+            membership(points, queries)
+    # verify() of a result computed on the rounded floats refuses the integers too
+    res = membership(np.array(BIG, dtype=np.float64), np.array([[2.0**60]]))
+    with pytest.raises(ValueError, match=r"beyond 2\*\*53 must be scaled .* or given as floats"):
+        res.verify(np.array(BIG), np.array([[2**60 + 3]]))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p, q: membership(p, q),
+        lambda p, q: in_hull(p, q),
+        lambda p, q: hull_distance(p, q),
+        lambda p, q: membership_and_distance(p, q),
+    ],
+    ids=["membership", "in_hull", "hull_distance", "membership_and_distance"],
+)
+@pytest.mark.parametrize(
+    "where, points, queries",
+    [
+        ("points", np.array([[0, 1], [BEYOND, 1]]), np.array([[0, 1]])),
+        ("queries", np.array([[0, 1], [2**53, 1]]), np.array([[-BEYOND, 1]])),
+        ("queries", np.array([[0], [1]], dtype=np.uint64), np.array([[BEYOND]], dtype=np.uint64)),
+        ("points", [[0.5, 1.0], [BEYOND, 2]], [[1, 1]]),  # a Python int among floats
+        ("points", np.array([[2**70 + 1], [0]], dtype=object), [[1]]),  # beyond int64
+        ("queries", [[0], [1]], [[10**400]]),  # beyond the largest float64
+    ],
+)
+def test_integers_beyond_2_53_are_refused_naming_the_argument(call, where, points, queries):
+    with pytest.raises(ValueError) as err:
+        call(points, queries)
+    message = str(err.value)
+    assert message.startswith(f"{where} hold the integer ")
+    assert "of magnitude above 2**53 (about 2**" in message
+    assert "Values beyond 2**53 must be scaled (e.g. subtract a common offset) or given as " in (
+        message
+    )
+
+
+def test_hull_scale_refuses_them_too():
+    with pytest.raises(ValueError, match=r"points hold the integer 9007199254740993,"):
+        hull_scale(np.array([[0], [BEYOND]]))
+
+
+def test_integers_up_to_2_53_give_the_exact_answer():
+    """At 2^53 every integer is still a float64: accepted, and the answers are the 1-D
+    hull's, decided here in exact integer arithmetic."""
+    top = 2**53
+    points = [[top - 2**20], [top - 2**10], [top]]
+    queries = [[top], [top - 5], [top - 2**20 - 2**10], [top - 2**20 + 1]]
+    lo, hi = top - 2**20, top
+    truth = np.array([lo <= q[0] <= hi for q in queries])
+    for p, q in [
+        (np.array(points), np.array(queries)),
+        (points, queries),
+        (np.array(points, dtype=np.uint64), np.array(queries, dtype=np.uint64)),
+        (np.array(points, dtype=object), np.array(queries, dtype=object)),
+    ]:
+        res = membership(p, q)
+        assert res.n_undecided == 0
+        np.testing.assert_array_equal(res.inside, truth)
+        assert res.verify(p, q).all()
+        # the same result, bit for bit, as the float64 numbers they are exactly
+        ref = membership(np.array(points, dtype=np.float64), np.array(queries, dtype=np.float64))
+        for field in ("status", "weight_indices", "weight_values", "hyperplane_normal",
+                      "hyperplane_offset", "residual", "margin", "method"):  # fmt: skip
+            np.testing.assert_array_equal(getattr(res, field), getattr(ref, field))
+
+
+def test_large_but_exact_integers_are_converted_exactly():
+    """Beyond 2^53 float64 holds the even integers (to 2^54): they are the numbers given."""
+    top = 2**53
+    res = membership(np.array([[top + 2], [top + 6]]), np.array([[top + 4], [top + 2]]))
+    assert res.inside.all()
 
 
 # The workflow: a damaged activations.npz in a finished run.
