@@ -1,7 +1,9 @@
 """Atomic writes and small file formats shared by the workflow's steps.
 
 Every output is written to a temporary name in its final folder and renamed into place,
-so a job killed mid-write never leaves a file that looks finished.
+so a job killed mid-write never leaves a file that looks finished. The workflow's own
+array files are read back through :func:`load_arrays`, which checks them and says how to
+remake a damaged one.
 """
 
 from __future__ import annotations
@@ -9,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterator
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -70,3 +75,122 @@ def _jsonable(x):
     if isinstance(x, np.ndarray):
         return x.tolist()
     raise TypeError(f"cannot write {type(x).__name__} as JSON")
+
+
+class ArrayFileError(ValueError):
+    """One of the workflow's own ``.npz`` files is missing, damaged, lacks an array or holds
+    NaN or inf; the message names the file, the rule that writes it and the command that
+    remakes it."""
+
+
+# The rule that writes each of the workflow's own array files, by the path patterns of the
+# rules' outputs (workflow/rules/*.smk). A caller that knows better (the bottleneck rule
+# depends on the config) passes ``rule=`` to :func:`load_arrays`.
+ARRAY_FILE_RULES: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"(^|/)results/[^/]+/[^/]+/seed\d+/activations\.npz$"), "train_model"),
+    (re.compile(r"(^|/)results/[^/]+/[^/]+/seed\d+/latent/codes\.npz$"), "fit_autoencoder"),
+    (
+        re.compile(r"(^|/)results/theory/embedding/[^/]+/\d+/embeddings\.npz$"),
+        "theory_train_bottleneck",
+    ),
+)
+
+# what numpy and zipfile raise for a truncated, corrupt or foreign file
+_UNREADABLE = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def array_file_rule(path: str | os.PathLike) -> str | None:
+    """The rule that writes the workflow array file ``path`` (None: not one of its files)."""
+    path = os.fspath(path).replace(os.sep, "/")
+    for pattern, rule in ARRAY_FILE_RULES:
+        if pattern.search(path):
+            return rule
+    return None
+
+
+def remake_hint(path: str | os.PathLike, rule: str | None) -> str:
+    """How to remake the workflow output ``path``, written by ``rule``."""
+    path = os.fspath(path)
+    made = f"It is written by rule {rule}" if rule else "It is a workflow output"
+    return (
+        f"{made}; remake it with `snakemake --force {path}` (plus your run's --configfile, "
+        "if any), then run the workflow again"
+    )
+
+
+def load_arrays(
+    path: str | os.PathLike, names: Iterable[str] | None = None, *, rule: str | None = None
+) -> dict[str, np.ndarray]:
+    """Read arrays from one of the workflow's own ``.npz`` files, checked.
+
+    Parameters
+    ----------
+    path : an ``.npz`` the workflow wrote (activations, latent codes, embeddings).
+    names : the arrays to read (default: all of them).
+    rule : the rule that writes the file, for the error message (default: found from the
+        path by :data:`ARRAY_FILE_RULES`).
+
+    Returns
+    -------
+    dict name -> array, in the order of ``names``. Every array read has passed the zip
+    archive's CRC check, and every floating-point array is finite.
+
+    Raises
+    ------
+    ArrayFileError
+        The file is missing, not a complete ``.npz`` archive (truncated, corrupt), lacks
+        one of ``names``, or a floating-point array holds NaN or inf. The message names the
+        file, the array, the rule that writes it and the command that remakes it.
+    """
+    path = os.fspath(path)
+    if rule is None:
+        rule = array_file_rule(path)
+    hint = remake_hint(path, rule)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise ArrayFileError(f"{path}: no such file. {hint}") from None
+    except _UNREADABLE as error:
+        raise ArrayFileError(
+            f"{path}: not a complete .npz archive, the file is truncated or corrupt "
+            f"({type(error).__name__}: {error}). {hint}"
+        ) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ArrayFileError(f"{path}: a single array, not an .npz archive of arrays. {hint}")
+    arrays = {}
+    with archive:
+        names = list(archive.files if names is None else names)
+        missing = [name for name in names if name not in archive.files]
+        if missing:
+            raise ArrayFileError(
+                f"{path}: holds no array {', '.join(map(repr, missing))} (it holds "
+                f"{', '.join(map(repr, archive.files)) or 'none'}): incomplete, or written by "
+                f"another version of the workflow. {hint}"
+            )
+        for name in names:
+            try:
+                value = archive[name]
+            except _UNREADABLE as error:
+                raise ArrayFileError(
+                    f"{path}: array {name!r} cannot be read, the file is corrupt "
+                    f"({type(error).__name__}: {error}). {hint}"
+                ) from None
+            if value.dtype.kind in "fc":
+                bad = ~np.isfinite(value)
+                if bad.any():
+                    first = tuple(int(i) for i in np.argwhere(bad)[0])
+                    n_nan = int(np.isnan(value).sum())
+                    again = (
+                        f"; if the new file holds them again, see that rule's log under "
+                        f"logs/{rule}/"
+                        if rule
+                        else ""
+                    )
+                    raise ArrayFileError(
+                        f"{path}: array {name!r} {value.shape} holds {n_nan} NaN and "
+                        f"{int(bad.sum()) - n_nan} inf values (the first at index "
+                        f"{first if len(first) > 1 else first[0]}); hull, PCA and "
+                        f"autoencoder steps need finite numbers. {hint}{again}"
+                    )
+            arrays[name] = value
+    return arrays

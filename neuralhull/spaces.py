@@ -19,6 +19,8 @@ import re
 
 import numpy as np
 
+from neuralhull.io import load_arrays, load_json
+
 _SPACE = re.compile(r"^(input|activation)(?:-pca(\d+))?$|^latent(\d+)$|^(intrinsic)$")
 
 
@@ -54,6 +56,8 @@ def pca_fit(train: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if not 1 <= k <= train.shape[1]:
         raise ValueError(f"PCA size k={k} must be between 1 and the dimension {train.shape[1]}")
     x = np.asarray(train, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("PCA needs finite points: the training points hold NaN or inf")
     mean = x.mean(0)
     xc = x - mean
     cov = xc.T @ xc / max(1, len(x) - 1)
@@ -110,17 +114,15 @@ def load_space(
         ds = dataset if dataset is not None else load(data)
         train, test = flatten_images(ds.x_train), flatten_images(ds.x_test)
     elif kind.startswith("activation"):
-        with np.load(activations) as f:
-            train, test = f["train"].astype(np.float64), f["test"].astype(np.float64)
+        f = load_arrays(activations, ["train", "test"])
+        train, test = f["train"].astype(np.float64), f["test"].astype(np.float64)
     else:
         if kind == "intrinsic":
-            from neuralhull.io import load_json
-
             k = load_json(intrinsic)["chosen_latent_size"]
-        with np.load(codes) as f:
-            if f"train{k}" not in f:
-                raise ValueError(f"{codes} holds no codes of latent size {k}")
-            train, test = f[f"train{k}"].astype(np.float64), f[f"test{k}"].astype(np.float64)
+            if k is None:
+                raise ValueError(f"{intrinsic} chose no latent size: no intrinsic space")
+        f = load_arrays(codes, [f"train{k}", f"test{k}"])
+        train, test = f[f"train{k}"].astype(np.float64), f[f"test{k}"].astype(np.float64)
     if kind.endswith("-pca"):
         train, test = pca_project(train, test, k)
     return train, test

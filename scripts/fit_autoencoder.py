@@ -1,11 +1,10 @@
 """fit_autoencoder: every latent size's autoencoder of one run, fitted together in one
 batched model (one pass over the training activations per epoch for all sizes)."""
 
-import numpy as np
 import torch
 
 from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoders
-from neuralhull.io import save_json, save_npz
+from neuralhull.io import load_arrays, save_json, save_npz
 from neuralhull.provenance import job_log
 from neuralhull.training import device_note, pick_device
 
@@ -21,8 +20,8 @@ cfg = AutoencoderConfig(
     seed=p["seed"],
 )
 sizes = [int(k) for k in snakemake.params.sizes]
-with np.load(snakemake.input.activations) as f:
-    train, test = f["train"], f["test"]
+f = load_arrays(snakemake.input.activations, ["train", "test"])
+train, test = f["train"], f["test"]
 device = pick_device(snakemake.params.device)
 log(
     f"fitting latent sizes {sizes} together on {len(train)} activations of width "

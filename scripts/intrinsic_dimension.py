@@ -4,7 +4,7 @@ threshold, and at the reported ones), and TwoNN."""
 import numpy as np
 
 from neuralhull.intrinsic import choose_latent_size, twonn_dimension
-from neuralhull.io import load_json, save_json
+from neuralhull.io import load_arrays, load_json, save_json
 from neuralhull.provenance import job_log
 
 log = job_log(snakemake.log[0])
@@ -20,8 +20,7 @@ if fits:
         by_threshold[str(t)] = {"size": size, "reached": hit}
 else:  # the model's hidden layer is smaller than every swept latent size
     chosen, reached = None, False
-with np.load(snakemake.input.activations) as f:
-    train = f["train"]
+train = load_arrays(snakemake.input.activations, ["train"])["train"]
 twonn = twonn_dimension(train, seed=0)
 log(f"latent sizes {sizes}, held-out R2 {np.round(r2, 4).tolist()}; chosen {chosen}")
 log(f"chosen size by threshold: {by_threshold}")

@@ -2,9 +2,8 @@
 one load of the space: a model's space (activations, its intrinsic space, ...), or a pixel
 space shared by every model of the dataset."""
 
-import numpy as np
-
 from neuralhull.datasets import load
+from neuralhull.io import load_arrays
 from neuralhull.provenance import job_log
 from neuralhull.scoring import hull_table, proximity_table, write_commented_table
 from neuralhull.spaces import load_space
@@ -14,8 +13,8 @@ space = snakemake.wildcards.get("space") or snakemake.wildcards.input_space
 inputs = dict(snakemake.input.items())
 if "activations" in inputs:
     train, test = load_space(space, **inputs)
-    with np.load(inputs["activations"]) as f:
-        y_train, y_test, pred_test = f["y_train"], f["y_test"], f["pred_test"]
+    f = load_arrays(inputs["activations"], ["y_train", "y_test", "pred_test"])
+    y_train, y_test, pred_test = f["y_train"], f["y_test"], f["pred_test"]
 else:  # pixel space: model-free; each model's prediction agreement comes from nn_label_*
     ds = load(inputs["data"])  # read (and verified) once, for the points and the labels
     train, test = load_space(space, dataset=ds)

@@ -25,19 +25,21 @@ as inside), any other is outside with margin equal to its distance.
 
 Floating-point policy
 ---------------------
-All work is done in float64 on ``(x - centre) * 2**k``, an exact power-of-two rescaling to
-unit radius, so magnitudes from about 1e-280 to 1e280 behave alike; data whose spread
+All work is done in float64 on ``(x - centre) * 2**k``, an exact power-of-two rescaling
+to unit radius, so magnitudes from about 1e-280 to 1e280 behave alike; data whose spread
 cannot be represented safely (or queries more than about 1e120 radii away) raise
-``ValueError``.  float32 input is converted exactly to float64 and the float32 numbers are
-taken as the truth.  Note that a float32 *query* carries its own rounding error, about
-``6e-8 * |q|`` per coordinate: when ``|centre|`` is comparable to or larger than
-``scale``, that is about ``tol * scale`` with the default ``tol = 1e-7``, so a float32
-query meant to lie on the boundary may be certified outside (correctly, for the number
-actually given).  Pass float64 queries, or a larger ``tol``, when this matters.  The
-outside certificate ``b`` is an absolute number: when ``|centre| >> scale`` the margin
-needed to place it strictly between ``max_i x_i . w`` and ``q . w`` grows with
-``|centre|``; queries closer than that stay undecided rather than get a hyperplane that
-does not separate.
+``ValueError``.  float32 input is converted exactly to float64 and the float32 numbers
+are taken as the truth; so are integers (any integer dtype, or Python ints in lists and
+object arrays), and an integer float64 cannot represent exactly (beyond ``2**53`` in
+magnitude) raises ``ValueError`` rather than being rounded.  Note that a float32 *query*
+carries its own rounding error, about ``6e-8 * |q|`` per coordinate: when ``|centre|``
+is comparable to or larger than ``scale``, that is about ``tol * scale`` with the
+default ``tol = 1e-7``, so a float32 query meant to lie on the boundary may be certified
+outside (correctly, for the number actually given).  Pass float64 queries, or a larger
+``tol``, when this matters.  The outside certificate ``b`` is an absolute number: when
+``|centre| >> scale`` the margin needed to place it strictly between ``max_i x_i . w``
+and ``q . w`` grows with ``|centre|``; queries closer than that stay undecided rather
+than get a hyperplane that does not separate.
 
 Method
 ------

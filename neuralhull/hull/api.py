@@ -219,8 +219,8 @@ def membership(
     Raises
     ------
     ValueError
-        Bad shapes, NaN or inf, bad options, or magnitudes that float64 cannot handle
-        safely (see :func:`hull_scale`).
+        Bad shapes, NaN or inf, bad options, integers that float64 cannot represent
+        exactly, or magnitudes that float64 cannot handle safely (see :func:`hull_scale`).
     """
     prep, qc, Z, off, qnorm, n_jobs, t0 = _setup(points, queries, tol, max_rounds, n_jobs)
     t_prep = time.perf_counter() - t0

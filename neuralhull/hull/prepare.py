@@ -10,6 +10,7 @@ Every reduction is exact or verified (:func:`_affine_basis` measures what it dro
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,10 +26,83 @@ from neuralhull.hull.numerics import (
     _row_norms,
 )
 
+# Every integer of at most this magnitude is exactly a float64; beyond it, not all are.
+_EXACT_INT = 2**53
+
+
+def _inexact_integer(a) -> int | None:
+    """The first integer in ``a`` that float64 cannot represent exactly, or None.
+
+    ``a`` is what a caller passed: an array of any dtype, or (nested) lists and tuples of
+    numbers and arrays, whose Python integers numpy would otherwise round silently (beyond
+    int64, or mixed with floats).
+    """
+    if isinstance(a, np.ndarray):
+        if a.dtype.kind in "iu" and a.dtype.itemsize >= 8:
+            big = a > _EXACT_INT
+            if a.dtype.kind == "i":
+                big |= a < -_EXACT_INT
+            candidates = a[big]
+        elif a.dtype == object:
+            candidates = a.ravel()
+        else:
+            return None  # floats are taken as given; integers of 32 bits or fewer are exact
+        for value in candidates:
+            bad = _inexact_integer(value)
+            if bad is not None:
+                return bad
+        return None
+    if isinstance(a, (bool, np.bool_)):
+        return None
+    if isinstance(a, (int, np.integer)):
+        value = int(a)
+        try:
+            exact = int(float(value)) == value
+        except OverflowError:  # beyond the largest float64
+            exact = False
+        return None if exact else value
+    if isinstance(a, (list, tuple)):
+        for item in a:
+            bad = _inexact_integer(item)
+            if bad is not None:
+                return bad
+    return None
+
+
+def _refuse_inexact_integers(name: str, a) -> None:
+    """ValueError naming ``name`` if it holds an integer float64 cannot represent exactly."""
+    bad = _inexact_integer(a)
+    if bad is not None:
+        digits = str(bad)
+        shown = digits if len(digits) <= 40 else f"{digits[:8]}... ({len(digits)} digits)"
+        raise ValueError(
+            f"{name} hold the integer {shown}, of magnitude above 2**53 (about "
+            f"2**{math.log2(abs(bad)):.1f}), which float64 cannot represent exactly: the "
+            f"engine works in float64, where integers are exact only up to 2**53 = "
+            f"{_EXACT_INT}. Values beyond 2**53 must be scaled (e.g. subtract a common "
+            "offset) or given as floats, which are taken as the numbers given"
+        )
+
+
+def _is_real_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _as_array(name: str, a) -> np.ndarray:
+    """``a`` as an array, with every integer exactly representable in float64; an object
+    array of real numbers becomes float64 (exactly, after that check)."""
+    _refuse_inexact_integers(name, a)
+    a = np.asarray(a)
+    if a.dtype == object and all(_is_real_number(v) for v in a.flat):
+        a = a.astype(np.float64)
+    return a
+
 
 def _as_data(points, queries) -> tuple[np.ndarray, np.ndarray]:
-    points = np.asarray(points)
-    queries = np.asarray(queries)
+    points = _as_array("points", points)
+    queries = _as_array("queries", queries)
     for name, a in (("points", points), ("queries", queries)):
         if a.ndim != 2:
             raise ValueError(f"{name} must be a 2-D array (rows are samples), got shape {a.shape}")
@@ -105,6 +179,7 @@ def hull_scale(points) -> tuple[np.ndarray, float]:
     ValueError
         If the spread of the points is outside about 1e-280 .. 1e280.
     """
+    _refuse_inexact_integers("points", points)
     centre, scale, _ = _frame(np.asarray(points, dtype=np.float64))
     return centre, scale
 
