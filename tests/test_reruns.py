@@ -14,20 +14,17 @@ pytestmark = pytest.mark.workflow
 TINY = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
 
 
-def planned_jobs(run, cfg, tmp_path):
-    """(rule, wildcards) of every job a dry run with ``cfg`` would execute (rule ``all`` left
+def jobs_in(proc):
+    """(rule, wildcards) of every job a Snakemake run or dry run printed (rule ``all`` left
     out).
 
     Checked against Snakemake's own count, so that a change of its output format fails here
     instead of reading as "no jobs": the parsed jobs must number exactly the ``total`` of
     its job stats, and a plan of no jobs must say "Nothing to be done".
     """
-    path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    proc = run_snakemake(run, "-n", configfile=str(path))
     out = proc.stdout + proc.stderr
     jobs = []
-    for block in re.split(r"\n(?=\S*rule \w+:)", proc.stdout):
+    for block in re.split(r"\n(?=\S*rule \w+:)", out):
         m = re.match(r"\S*rule (\w+):", block.strip())
         if not m:
             continue
@@ -40,6 +37,14 @@ def planned_jobs(run, cfg, tmp_path):
     else:
         assert "Nothing to be done" in out and not totals, out[-3000:]
     return [(rule, w) for rule, w in jobs if rule != "all"]
+
+
+def planned_jobs(run, cfg, tmp_path):
+    """(rule, wildcards) of every job a dry run with ``cfg`` would execute (rule ``all`` left
+    out), checked as :func:`jobs_in` checks them."""
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return jobs_in(run_snakemake(run, "-n", configfile=str(path)))
 
 
 def assert_only_model_chain_and_summaries(jobs):
