@@ -261,10 +261,18 @@ def get_theory_output():
     )
 
 
+# Model keys no training result depends on: the name is the result's path, and the lever is
+# documentation (the summary tables show it; rule summarise passes it on).
+NOT_TRAINING = {"name", "lever"}
+
+
 def model_params(wildcards):
     """The training settings of one model and seed: only its own entry, so editing another
-    model does not rerun it."""
-    spec = {k: v for k, v in MODEL_SPECS[wildcards.model].items() if k != "name"}
+    model does not rerun it, and none of its documentation, so editing that reruns no
+    training."""
+    spec = {
+        k: v for k, v in MODEL_SPECS[wildcards.model].items() if k not in NOT_TRAINING
+    }
     return canonical({**spec, "seed": int(wildcards.seed)})
 
 
@@ -355,12 +363,19 @@ def get_analysis_inputs(wildcards):
     return inputs
 
 
+def get_levers(wildcards):
+    """The lever of each model of a dataset, which its summary tables show: the one job a
+    lever's text reaches."""
+    return {m: MODEL_SPECS[m]["lever"] for m in dataset_models(wildcards.dataset)}
+
+
 def analysis_provenance(wildcards):
     """Config hash and seeds recorded in every summary table."""
     ds = wildcards.dataset
     relevant = {
         "dataset": ds,
         "data": config["data"],
+        # levers included: the tables show them
         "models": {m: MODEL_SPECS[m] for m in dataset_models(ds)},
         "autoencoder": config["autoencoder"],
         "hull": config["hull"],
