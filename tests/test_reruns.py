@@ -14,20 +14,17 @@ pytestmark = pytest.mark.workflow
 TINY = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
 
 
-def planned_jobs(run, cfg, tmp_path):
-    """(rule, wildcards) of every job a dry run with ``cfg`` would execute (rule ``all`` left
+def jobs_in(proc):
+    """(rule, wildcards) of every job a Snakemake run or dry run printed (rule ``all`` left
     out).
 
     Checked against Snakemake's own count, so that a change of its output format fails here
     instead of reading as "no jobs": the parsed jobs must number exactly the ``total`` of
     its job stats, and a plan of no jobs must say "Nothing to be done".
     """
-    path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    proc = run_snakemake(run, "-n", configfile=str(path))
     out = proc.stdout + proc.stderr
     jobs = []
-    for block in re.split(r"\n(?=\S*rule \w+:)", proc.stdout):
+    for block in re.split(r"\n(?=\S*rule \w+:)", out):
         m = re.match(r"\S*rule (\w+):", block.strip())
         if not m:
             continue
@@ -40,6 +37,14 @@ def planned_jobs(run, cfg, tmp_path):
     else:
         assert "Nothing to be done" in out and not totals, out[-3000:]
     return [(rule, w) for rule, w in jobs if rule != "all"]
+
+
+def planned_jobs(run, cfg, tmp_path):
+    """(rule, wildcards) of every job a dry run with ``cfg`` would execute (rule ``all`` left
+    out), checked as :func:`jobs_in` checks them."""
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return jobs_in(run_snakemake(run, "-n", configfile=str(path)))
 
 
 def assert_only_model_chain_and_summaries(jobs):
@@ -81,6 +86,16 @@ def test_one_models_epochs_rerun_that_models_chain_only(tiny_run, tmp_path):
     assert all(w.get("model", "mlp") == "mlp" for _, w in jobs), jobs
     assert not rules & {"acquire_dataset", "score_input"}
     assert_only_model_chain_and_summaries(jobs)
+
+
+def test_a_models_lever_text_reruns_only_the_tables_that_show_it(tiny_run, tmp_path):
+    # the lever is documentation: no training or scoring depends on it; the summary tables
+    # show it (and the figures read them)
+    def edit(c):
+        next(m for m in c["models"] if m["name"] == "mlp")["lever"] = "the reference"
+
+    jobs = planned_jobs(tiny_run, edited(edit), tmp_path)
+    assert sorted(r for r, _ in jobs) == ["figures", "summarise"], jobs
 
 
 def test_adding_a_model_adds_only_its_jobs(tiny_run, tmp_path):

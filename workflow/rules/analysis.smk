@@ -68,7 +68,7 @@ rule summarise:
         seed=config["analysis"]["seed"],
         thresholds=sorted(config["autoencoder"]["r2_thresholds"]),
         findings=config["findings"],
-        levers={m: MODEL_SPECS[m]["lever"] for m in MODELS},
+        levers=get_levers,
     script:
         "../../scripts/summarise.py"
 

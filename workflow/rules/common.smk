@@ -208,10 +208,26 @@ wildcard_constraints:
 # ---- 4. input functions --------------------------------------------------------------
 
 
+# The two files of an acquired dataset: the arrays and their checksums.
+DATASET_FILES = [".npz", ".npz.sha256.json"]
+
+
 def get_final_output():
-    """The final targets: per-dataset tables and figures, and the theory branch."""
+    """Every file the workflow writes, logs and benchmarks aside: the report's tables and
+    figures and every intermediate. Snakemake looks for missing files only among its targets
+    and the inputs of jobs that run anyway, so a lost intermediate whose consumers are up to
+    date is rebuilt only if it is listed here."""
     out = []
     for ds in DATASETS:
+        out += expand("resources/data/{dataset}{ext}", dataset=ds, ext=DATASET_FILES)
+        for m, seed in runs(ds):
+            out += run_outputs(ds, m, seed)
+        out += expand(
+            "results/{dataset}/input/{kind}/{space}.tsv",
+            dataset=ds,
+            kind=["hull", "proximity"],
+            space=input_spaces(ds),
+        )
         out += expand(
             "results/{dataset}/summary/{table}.tsv", dataset=ds, table=SUMMARY_TABLES
         )
@@ -223,17 +239,61 @@ def get_final_output():
     return out
 
 
+def run_outputs(dataset, model, seed):
+    """Every file of one trained classifier: the training job's, the autoencoder fit's
+    (when its layer is wider than a latent size), the intrinsic dimension and the hull and
+    proximity tables of each scored space."""
+    base = run_dir(dataset, model, seed)
+    out = [
+        f"{base}/{name}"
+        for name in [
+            "model.pt",
+            "train_metrics.json",
+            "activations.npz",
+            "predictions.tsv",
+            "intrinsic_dimension.json",
+        ]
+    ]
+    if latent_sizes(model):
+        out += [f"{base}/latent/codes.npz", f"{base}/latent/fits.json"]
+    out += expand(
+        "{base}/{kind}/{space}.tsv",
+        base=base,
+        kind=["hull", "proximity"],
+        space=model_spaces(model),
+    )
+    return out
+
+
 def get_theory_output():
-    """The theory branch's tables and figures (experiments: workflow/rules/theory.smk)."""
-    return expand(
-        "results/theory/{experiment}.tsv", experiment=THEORY_EXPERIMENTS
-    ) + expand("results/theory/figures/{experiment}.png", experiment=THEORY_EXPERIMENTS)
+    """The theory branch's tables and figures (experiments: workflow/rules/theory.smk), the
+    per-job tables they collect and the bottleneck networks of the embedding sweep."""
+    out = expand("results/theory/{experiment}.tsv", experiment=THEORY_EXPERIMENTS)
+    out += expand(
+        "results/theory/figures/{experiment}.png", experiment=THEORY_EXPERIMENTS
+    )
+    for experiment in THEORY_EXPERIMENTS:
+        out += THEORY_PARTS[experiment]
+    return out + expand(
+        "results/theory/embedding/{dataset}/{k}/{name}",
+        dataset=THEORY_DATASETS,
+        k=EMBEDDING_SIZES,
+        name=["model.pt", "embeddings.npz", "train_metrics.json"],
+    )
+
+
+# Model keys no training result depends on: the name is the result's path, and the lever is
+# documentation (the summary tables show it; rule summarise passes it on).
+NOT_TRAINING = {"name", "lever"}
 
 
 def model_params(wildcards):
     """The training settings of one model and seed: only its own entry, so editing another
-    model does not rerun it."""
-    spec = {k: v for k, v in MODEL_SPECS[wildcards.model].items() if k != "name"}
+    model does not rerun it, and none of its documentation, so editing that reruns no
+    training."""
+    spec = {
+        k: v for k, v in MODEL_SPECS[wildcards.model].items() if k not in NOT_TRAINING
+    }
     return canonical({**spec, "seed": int(wildcards.seed)})
 
 
@@ -324,12 +384,19 @@ def get_analysis_inputs(wildcards):
     return inputs
 
 
+def get_levers(wildcards):
+    """The lever of each model of a dataset, which its summary tables show: the one job a
+    lever's text reaches."""
+    return {m: MODEL_SPECS[m]["lever"] for m in dataset_models(wildcards.dataset)}
+
+
 def analysis_provenance(wildcards):
     """Config hash and seeds recorded in every summary table."""
     ds = wildcards.dataset
     relevant = {
         "dataset": ds,
         "data": config["data"],
+        # levers included: the tables show them
         "models": {m: MODEL_SPECS[m] for m in dataset_models(ds)},
         "autoencoder": config["autoencoder"],
         "hull": config["hull"],

@@ -5,7 +5,7 @@
 # params of digits only: the other datasets have a standard split and ignore them.
 rule acquire_dataset:
     output:
-        multiext("resources/data/{dataset}", ".npz", ".npz.sha256.json"),
+        multiext("resources/data/{dataset}", *DATASET_FILES),
     log:
         "logs/acquire_dataset/{dataset}.log",
     cache: "omit-software"
