@@ -9,6 +9,8 @@ unless cuBLAS is configured for determinism (``CUBLAS_WORKSPACE_CONFIG=:4096:8``
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import os
@@ -26,6 +28,15 @@ from neuralhull.models import Classifier, ModelSpec, SharedTrunk, build_model
 
 class TrainingDiverged(RuntimeError):
     """Raised when the training loss stops being a finite number."""
+
+
+class ModelFileError(ValueError):
+    """Raised when a saved model's bytes do not match the digest recorded when it was
+    written, or no digest is known to check them against."""
+
+
+# A model's metrics file, beside its ``model.pt``: it records the weights' sha256.
+METRICS_FILE = "train_metrics.json"
 
 
 @dataclass(frozen=True)
@@ -300,11 +311,13 @@ def train_classifier(
     With ``checkpoint`` (a path outside the job's declared outputs, which Snakemake deletes
     before a rerun), the full training state is written there atomically after every
     epoch: weights, optimiser state, the batch generator's state, the history and a
-    fingerprint of the run (spec, settings, data). A later call with the same arguments
-    resumes after the last finished epoch and ends, on the CPU, with bitwise the weights
-    and metrics of an uninterrupted run. A checkpoint that cannot be read, or whose
-    fingerprint differs (other settings or data), is ignored with a log line, never
-    trusted. The caller removes it once the final outputs are written.
+    fingerprint of the run (spec, settings, data), after the sha256 of all of it. A later
+    call with the same arguments resumes after the last finished epoch and ends, on the
+    CPU, with bitwise the weights and metrics of an uninterrupted run. A checkpoint whose
+    content does not match its sha256 (damaged on disk), that cannot be read, or whose
+    fingerprint differs (other settings or data) is never trusted: it is deleted with a
+    log line and training starts from epoch 1. The caller removes the checkpoint once the
+    final outputs are written.
 
     Parameters
     ----------
@@ -321,7 +334,8 @@ def train_classifier(
     Raises
     ------
     TrainingDiverged
-        When a batch loss is NaN or infinite (lower the learning rate).
+        When a batch loss is NaN or infinite (lower the learning rate); after a resume the
+        message names the checkpoint too.
     """
     dev = pick_device(device)
     seed_everything(cfg.seed)
@@ -349,8 +363,9 @@ def train_classifier(
     result = TrainResult(device=str(dev), n_noisy_labels=n_noisy)
     fingerprint = run_fingerprint(spec, cfg, x_train, y_train, str(model) if build else "")
     start_epoch = 1
+    resumed = ""  # for the divergence message: where the weights came from
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, fingerprint, log)
+        state = load_checkpoint(checkpoint, fingerprint, log, epochs=_epochs(cfg, len(xt)))
         if state is not None:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
@@ -362,12 +377,16 @@ def train_classifier(
                 setattr(result, key, list(values))
             start_epoch = state["epoch"] + 1
             log(f"resumed from checkpoint {checkpoint} after epoch {state['epoch']}")
+            resumed = (
+                f"; training had resumed from checkpoint {checkpoint} after epoch "
+                f"{state['epoch']} (its content matched the sha256 it was saved with: the "
+                "state a run with these settings wrote; delete it to train from epoch 1)"
+            )
     n = len(xt)
     n_batches = math.ceil(n / cfg.batch_size)
     if cfg.steps is not None and cfg.steps < 1:
         raise ValueError(f"steps must be >= 1 or None, got {cfg.steps}")
-    # With a step budget: as many epochs as the steps need, the last one cut short.
-    epochs = cfg.epochs if cfg.steps is None else math.ceil(cfg.steps / n_batches)
+    epochs = _epochs(cfg, n)
     steps_left = math.inf if cfg.steps is None else cfg.steps
     steps_left -= (start_epoch - 1) * n_batches
     t0 = time.perf_counter()
@@ -400,7 +419,7 @@ def train_classifier(
                 raise TrainingDiverged(
                     f"training loss became {loss.item()} at epoch {epoch}, batch {b + 1}/"
                     f"{n_batches} (lr={opt.param_groups[0]['lr']:.3g}, configured {cfg.lr}); "
-                    "lower the learning rate in the config"
+                    f"lower the learning rate in the config{resumed}"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -437,14 +456,20 @@ def train_classifier(
     return model, result, {"mean": mean.tolist(), "std": std.tolist()}
 
 
+def _epochs(cfg: TrainConfig, n: int) -> int:
+    """How many epochs a run over ``n`` samples has: ``cfg.epochs``, or with a step budget
+    as many as the steps need, the last one cut short."""
+    if cfg.steps is None:
+        return cfg.epochs
+    return math.ceil(cfg.steps / math.ceil(n / cfg.batch_size))
+
+
 _HISTORY = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
 
 def run_fingerprint(spec: ModelSpec, cfg: TrainConfig, x_train, y_train, network: str = "") -> str:
     """What a checkpoint must match to be resumed: the model, its settings, the data (a
     hash of the training images and labels) and the torch build."""
-    import hashlib
-
     h = hashlib.sha256()
     h.update(json.dumps([spec.to_dict(), cfg.__dict__, torch.__version__], sort_keys=True).encode())
     h.update(network.encode())  # a network not built from spec alone (train_classifier build)
@@ -453,8 +478,29 @@ def run_fingerprint(spec: ModelSpec, cfg: TrainConfig, x_train, y_train, network
     return h.hexdigest()
 
 
+def torch_bytes(obj) -> bytes:
+    """``torch.save(obj)`` as bytes. Written to a buffer, the archive's inner folder has a
+    fixed name (saved to a file, torch names it after the file, and a temporary file's name
+    is random): the same object gives the same bytes on every run."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _write_bytes(path, data: bytes) -> None:
+    """``data`` to ``path`` atomically (a kill never leaves half a file)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+
+
+# A checkpoint is this line, the sha256 of the rest of the file and a newline, then the
+# torch archive of the state: every byte of the state (weights, optimiser moments, generator
+# states, history) is covered, and the file stays one file, written atomically.
+_CHECKPOINT_HEADER = b"neuralhull checkpoint sha256="
+
+
 def save_checkpoint(path, fingerprint, epoch, model, opt, gen, result: TrainResult) -> None:
-    """Write the state after ``epoch`` atomically (a kill never leaves half a checkpoint)."""
+    """Write the state after ``epoch`` atomically, with the sha256 of its content."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     state = {
         "fingerprint": fingerprint,
@@ -467,47 +513,137 @@ def save_checkpoint(path, fingerprint, epoch, model, opt, gen, result: TrainResu
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "history": {key: list(getattr(result, key)) for key in _HISTORY},
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    payload = torch_bytes(state)
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    _write_bytes(path, _CHECKPOINT_HEADER + digest + b"\n" + payload)
 
 
-def load_checkpoint(path, fingerprint: str, log: Callable[[str], None]) -> dict | None:
-    """The state saved at ``path`` if it exists, loads and matches ``fingerprint``; else
-    None, with a log line saying why it was ignored."""
-    if not os.path.exists(path):
-        return None
+def _read_checkpoint(path, fingerprint: str, epochs: int | None) -> dict:
+    """The verified state in ``path``; ValueError saying why it cannot be trusted."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    head, newline, payload = data.partition(b"\n")
+    if not head.startswith(_CHECKPOINT_HEADER) or not newline:
+        raise ValueError(
+            "unreadable: it does not start with the sha256 of its content (written by an "
+            "older version, or its first bytes are damaged)"
+        )
+    recorded = head[len(_CHECKPOINT_HEADER) :].decode("ascii", "replace")
+    actual = hashlib.sha256(payload).hexdigest()
+    if actual != recorded:
+        raise ValueError(
+            "damaged: its content does not match the sha256 it was saved with (bytes changed "
+            "or cut off on disk)"
+        )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        keys = {"fingerprint", "epoch", "model", "optimizer", "generator", "torch_rng", "history"}
-        if not isinstance(state, dict) or not keys <= set(state):
-            raise ValueError(f"missing {sorted(keys - set(state or {}))}")
-    except Exception as exc:  # a truncated or foreign file: never trusted
-        log(f"ignoring checkpoint {path}: unreadable ({type(exc).__name__}: {exc})")
-        return None
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception as exc:  # verified yet unreadable: never trusted either
+        raise ValueError(f"unreadable ({type(exc).__name__}: {exc})") from exc
+    keys = {"fingerprint", "epoch", "model", "optimizer", "generator", "torch_rng", "history"}
+    if not isinstance(state, dict) or not keys <= set(state):
+        missing = sorted(keys - set(state)) if isinstance(state, dict) else sorted(keys)
+        raise ValueError(f"unreadable: it lacks {missing}")
     if state["fingerprint"] != fingerprint:
-        log(f"ignoring checkpoint {path}: it was written for other settings or data")
-        return None
+        raise ValueError("it was written for other settings or data")
+    epoch = state["epoch"]
+    if not (
+        isinstance(epoch, int)
+        and 1 <= epoch < (epochs if epochs is not None else epoch + 1)
+        and all(len(state["history"].get(key, ())) == epoch for key in _HISTORY)
+    ):
+        raise ValueError(f"inconsistent: epoch {epoch!r} does not fit its history or the run")
+    if not all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point()):
+        raise ValueError("its weights hold NaN or inf")
     return state
 
 
-def save_model(model: Classifier, spec: ModelSpec, norm: dict, path: str) -> None:
-    """Write the weights and everything needed to rebuild the model (plain tensors, no code)."""
+def load_checkpoint(
+    path, fingerprint: str, log: Callable[[str], None], epochs: int | None = None
+) -> dict | None:
+    """The state saved at ``path`` if it exists, its content matches the sha256 saved with
+    it, it matches ``fingerprint`` (same settings and data) and its epoch is before the
+    run's last (``epochs``); else None. A checkpoint that is not resumed is deleted, with a
+    log line naming it and saying why: it can never be resumed, and the run starts again
+    from epoch 1."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return _read_checkpoint(path, fingerprint, epochs)
+    except ValueError as exc:
+        why = str(exc)
+    except Exception as exc:  # a folder, no permission, a state of the wrong shape
+        why = f"unreadable ({type(exc).__name__}: {exc})"
+    try:
+        os.remove(path)
+        done = "deleted it"
+    except OSError as exc:
+        done = f"could not delete it ({exc}); delete it by hand"
+    log(f"ignoring checkpoint {path}: {why}; {done}, training starts from epoch 1")
+    return None
+
+
+def save_model(model: Classifier, spec: ModelSpec, norm: dict, path: str) -> str:
+    """Write the weights and everything needed to rebuild the model (plain tensors, no code),
+    atomically; the same model gives the same bytes. Returns the file's sha256 (hex), which
+    the caller records as ``model_sha256`` in the :data:`METRICS_FILE` beside it, where
+    :func:`load_model` checks it."""
     state = {
         "spec": spec.to_dict(),
         "norm": norm,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    data = torch_bytes(state)
+    _write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
-def load_model(path: str, device: str = "cpu") -> tuple[Classifier, ModelSpec, dict]:
-    """Rebuild a model saved by :func:`save_model`.
+def _retrain_hint(path) -> str:
+    return (
+        f"retrain it with `snakemake --force {path}` (with the run's --configfile), "
+        "which rewrites the weights and the digest"
+    )
 
-    Loading uses ``weights_only=True``: a weights file can hold tensors and plain
-    containers only, never pickled code.
+
+def recorded_model_digest(path) -> str:
+    """The sha256 recorded for the ``model.pt`` at ``path``: ``model_sha256`` in the
+    :data:`METRICS_FILE` of its folder. ModelFileError, naming both files, if none is."""
+    metrics = os.path.join(os.path.dirname(os.fspath(path)), METRICS_FILE)
+    try:
+        with open(metrics) as fh:
+            digest = json.load(fh).get("model_sha256")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelFileError(
+            f"{path}: no digest to check it against, {metrics} cannot be read ({exc}); "
+            f"{_retrain_hint(path)}, or pass the expected sha256 to load_model"
+        ) from exc
+    if not isinstance(digest, str):
+        raise ModelFileError(
+            f"{path}: no digest to check it against, {metrics} records no model_sha256 "
+            f"(written by an older version of the workflow); {_retrain_hint(path)}"
+        )
+    return digest
+
+
+def load_model(
+    path: str, device: str = "cpu", *, sha256: str | None = None
+) -> tuple[Classifier, ModelSpec, dict]:
+    """Rebuild a model saved by :func:`save_model`, after checking the file's bytes.
+
+    The file's sha256 must equal ``sha256``, or when that is not given the ``model_sha256``
+    recorded in the :data:`METRICS_FILE` beside it; else ModelFileError names the file and
+    how to remake it. Loading uses ``weights_only=True``: a weights file can hold tensors
+    and plain containers only, never pickled code.
     """
-    state = torch.load(path, map_location=device, weights_only=True)
+    expected = sha256 if sha256 is not None else recorded_model_digest(path)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ModelFileError(
+            f"{path} is damaged or was changed after training: its sha256 is {actual}, but "
+            f"{expected} was recorded when it was written; {_retrain_hint(path)}"
+        )
+    state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     spec = ModelSpec.from_dict(state["spec"])
     model = build_model(spec)
     model.load_state_dict(state["state_dict"])

@@ -55,7 +55,7 @@ for j, (k, result) in enumerate(zip(ks, results, strict=True)):
     for name, values in arrays.items():
         if not np.isfinite(values).all():
             raise ValueError(f"bottleneck k={k}: {name} embeddings contain NaN or inf")
-    save_model(result.model, result.spec, result.norm, outputs["weights"][j])
+    digest = save_model(result.model, result.spec, result.norm, outputs["weights"][j])
     save_npz(
         outputs["embeddings"][j],
         **arrays,
@@ -65,6 +65,7 @@ for j, (k, result) in enumerate(zip(ks, results, strict=True)):
     metrics = json.loads(history_json(result.history, result.spec, result.train_config))
     del metrics["seconds"]  # the metrics file is a result: the same on every run
     metrics["shared_trunk"] = len(ks) > 1
+    metrics["model_sha256"] = digest  # load_model checks model.pt against it
     with atomic_path(outputs["metrics"][j]) as tmp, open(tmp, "w") as fh:
         json.dump(metrics, fh, indent=2)
     log(f"k={k}: test accuracy {result.test_accuracy:.4f}; wrote {outputs['weights'][j]}")

@@ -74,8 +74,9 @@ table = pd.DataFrame(
 )
 with atomic_path(snakemake.output.predictions) as tmp:
     table.to_csv(tmp, sep="\t", index=False)
-save_model(model, spec, norm, snakemake.output.weights)
+digest = save_model(model, spec, norm, snakemake.output.weights)
 metrics = json.loads(history_json(history, spec, cfg))
+metrics["model_sha256"] = digest  # load_model checks model.pt against it
 metrics["software"] = software_versions()  # this job's environment, for the tables
 save_json(snakemake.output.metrics, metrics)
 log(f"test accuracy {history.test_accuracy[-1]:.4f}; wrote {snakemake.output.weights}")

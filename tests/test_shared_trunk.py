@@ -131,8 +131,7 @@ def test_train_bottlenecks_trains_every_k_and_saves_standalone_networks(tmp_path
         np.testing.assert_array_equal(r.train_embeddings, np.maximum(r.train_linear, 0))
         # the member saved alone is a standalone classifier with the same embeddings
         path = str(tmp_path / f"{k}.pt")
-        save_model(r.model, r.spec, r.norm, path)
-        model, spec, norm = load_model(path)
+        model, spec, norm = load_model(path, sha256=save_model(r.model, r.spec, r.norm, path))
         assert spec.width == k
         from neuralhull.training import standardise
 

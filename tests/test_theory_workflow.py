@@ -24,6 +24,7 @@ from neuralhull.theory import (
     ridgeless_risk_theory,
 )
 from neuralhull.theory_experiments import hull_probability_outliers
+from neuralhull.training import load_model
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
 from tests.test_theory import exact_finite_n_risk
 
@@ -162,6 +163,9 @@ def test_embedding_table(theory_run):
         with np.load(theory_run / f"results/theory/embedding/digits/{k}/embeddings.npz") as f:
             assert np.array_equal(np.maximum(f["train_linear"], 0), f["train"])
             assert np.array_equal(np.maximum(f["test_linear"], 0), f["test"])
+        # each network's weights match the sha256 its metrics file records
+        _, spec, _ = load_model(str(theory_run / f"results/theory/embedding/digits/{k}/model.pt"))
+        assert spec.width == k
 
 
 def test_double_descent_matches_the_exact_finite_n_risk(theory_run):
