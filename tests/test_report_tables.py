@@ -200,3 +200,35 @@ class HTMLText(HTMLParser):
         parser = cls()
         parser.feed(text)
         return "".join(parser.parts)
+
+
+@pytest.mark.parametrize("method", ["delong", "bootstrap"])
+def test_captions_name_the_interval_method_the_config_chose(method):
+    """The captions of the AUROC intervals are rendered from the config as Snakemake renders
+    them (Jinja with snakemake.config, then reStructuredText): they name the method in use
+    and not the other."""
+    from types import SimpleNamespace
+
+    import jinja2
+    from docutils.core import publish_parts
+
+    from tests.conftest import ROOT
+
+    config = {
+        "analysis": {"interval": method, "n_boot": 123, "seed": 7},
+        "findings": {"auroc_interval": method, "n_boot": 456},
+        "theory": {"enabled": True},
+        "datasets": [{"name": "digits", "models": ["mlp"]}],
+        "seeds": [0, 1],
+    }
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # as Snakemake's report
+    for name, resamples in (("measures", 123), ("auroc", 456), ("findings", 456)):
+        source = (ROOT / "workflow/report" / f"{name}.rst").read_text()
+        rst = env.from_string(source).render(snakemake=SimpleNamespace(config=config))
+        text = " ".join(HTMLText.of(publish_parts(rst, writer="html")["body"]).split())
+        if method == "delong":
+            assert "DeLong" in text, (name, text)
+            assert "percentile bootstrap" not in text and "paired bootstrap" not in text, text
+        else:
+            assert "DeLong" not in text, (name, text)
+            assert "bootstrap" in text and f"{resamples} resamples" in text, (name, text)
