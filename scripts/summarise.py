@@ -3,6 +3,7 @@ the findings table that tests the papers' claims (logic: neuralhull.summary)."""
 
 from neuralhull.analysis import write_table
 from neuralhull.provenance import job_log, merge_versions, software_versions
+from neuralhull.report_tables import write_pages
 from neuralhull.summary import build_tables
 
 log = job_log(snakemake.log[0])
@@ -28,5 +29,14 @@ for name, df in tables.items():
         getattr(snakemake.output, name),
         {"table": name, "dataset": snakemake.wildcards.dataset, **provenance},
     )
+# The same tables as pages the report shows in the browser, and the verdicts for its front
+# page (neuralhull.report_tables).
+write_pages(
+    tables,
+    {name: snakemake.output[f"{name}_html"] for name in tables},
+    dataset=snakemake.wildcards.dataset,
+    provenance=provenance,
+    verdicts=snakemake.output.verdicts,
+)
 log("findings:\n" + tables["findings"].to_string())
 log("zoo:\n" + tables["zoo"].to_string())

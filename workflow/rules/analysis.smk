@@ -5,52 +5,106 @@ rule summarise:
         findings=report(
             "results/{dataset}/summary/findings.tsv",
             caption="../report/findings.rst",
-            category="1. Findings",
+            category="6. Tables (TSV)",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "table": "findings"},
         ),
         zoo=report(
             "results/{dataset}/summary/zoo.tsv",
             caption="../report/zoo.rst",
-            category="2. Models",
+            category="6. Tables (TSV)",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "table": "zoo"},
         ),
         models=report(
             "results/{dataset}/summary/models.tsv",
             caption="../report/models.rst",
+            category="6. Tables (TSV)",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "models"},
+        ),
+        latent=report(
+            "results/{dataset}/summary/latent.tsv",
+            caption="../report/latent.rst",
+            category="6. Tables (TSV)",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "latent"},
+        ),
+        hull=report(
+            "results/{dataset}/summary/hull.tsv",
+            caption="../report/hull.rst",
+            category="6. Tables (TSV)",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "hull"},
+        ),
+        measures=report(
+            "results/{dataset}/summary/measures.tsv",
+            caption="../report/measures.rst",
+            category="6. Tables (TSV)",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "measures"},
+        ),
+        deciles=report(
+            "results/{dataset}/summary/deciles.tsv",
+            caption="../report/deciles.rst",
+            category="6. Tables (TSV)",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "deciles"},
+        ),
+        findings_html=report(
+            "results/{dataset}/summary/html/findings.html",
+            caption="../report/findings.rst",
+            category="1. Findings",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "item": "answer: the verdict on every claim (table)",
+            },
+        ),
+        zoo_html=report(
+            "results/{dataset}/summary/html/zoo.html",
+            caption="../report/zoo.rst",
+            category="2. Models",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "zoo"},
+        ),
+        models_html=report(
+            "results/{dataset}/summary/html/models.html",
+            caption="../report/models.rst",
             category="2. Models",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "table": "models (per seed)"},
         ),
-        latent=report(
-            "results/{dataset}/summary/latent.tsv",
+        latent_html=report(
+            "results/{dataset}/summary/html/latent.html",
             caption="../report/latent.rst",
             category="2. Models",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "table": "latent (per seed)"},
         ),
-        hull=report(
-            "results/{dataset}/summary/hull.tsv",
+        hull_html=report(
+            "results/{dataset}/summary/html/hull.html",
             caption="../report/hull.rst",
             category="3. Evidence",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "table": "hull (per seed)"},
         ),
-        measures=report(
-            "results/{dataset}/summary/measures.tsv",
+        measures_html=report(
+            "results/{dataset}/summary/html/measures.html",
             caption="../report/measures.rst",
             category="3. Evidence",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "table": "measures (per seed)"},
         ),
-        deciles=report(
-            "results/{dataset}/summary/deciles.tsv",
+        deciles_html=report(
+            "results/{dataset}/summary/html/deciles.html",
             caption="../report/deciles.rst",
             category="3. Evidence",
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "table": "deciles (per seed)"},
         ),
+        # the front page's verdicts (workflow/report/workflow.rst places it there)
+        verdicts="results/{dataset}/summary/html/verdicts.html",
     log:
         "logs/summarise/{dataset}.log",
     benchmark:
@@ -88,7 +142,7 @@ rule figures:
             caption="../report/findings_figure.rst",
             category="1. Findings",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "claims"},
+            labels={"dataset": "{dataset}", "item": "claims at a glance (figure)"},
         ),
         fraction_inside=report(
             "results/{dataset}/figures/fraction_inside.png",
@@ -97,7 +151,7 @@ rule figures:
             subcategory="{dataset}",
             labels={
                 "dataset": "{dataset}",
-                "figure": "claims 1 and 4: fraction inside",
+                "item": "claims 1 and 4: fraction inside",
             },
         ),
         reconstruction=report(
@@ -105,7 +159,7 @@ rule figures:
             caption="../report/reconstruction.rst",
             category="1. Findings",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "claim 2: reconstruction"},
+            labels={"dataset": "{dataset}", "item": "claim 2: reconstruction"},
         ),
         intrinsic_vs_accuracy=report(
             "results/{dataset}/figures/intrinsic_vs_accuracy.png",
@@ -114,7 +168,7 @@ rule figures:
             subcategory="{dataset}",
             labels={
                 "dataset": "{dataset}",
-                "figure": "claim 3: dimension vs accuracy",
+                "item": "claim 3: dimension vs accuracy",
             },
         ),
         accuracy_by_decile=report(
@@ -129,7 +183,7 @@ rule figures:
             caption="../report/auroc.rst",
             category="1. Findings",
             subcategory="{dataset}",
-            labels={"dataset": "{dataset}", "figure": "claim 5: AUROC"},
+            labels={"dataset": "{dataset}", "item": "claim 5: AUROC"},
         ),
     log:
         "logs/figures/{dataset}.log",

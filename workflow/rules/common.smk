@@ -234,6 +234,12 @@ def get_final_output():
         out += expand(
             "results/{dataset}/figures/{figure}.png", dataset=ds, figure=FIGURES
         )
+        # the tables as pages the report opens, and the front page's verdicts
+        out += expand(
+            "results/{dataset}/summary/html/{page}.html",
+            dataset=ds,
+            page=SUMMARY_TABLES + ["verdicts"],
+        )
     if config["theory"].get("enabled", False):
         out += get_theory_output()
     return out
