@@ -2,8 +2,10 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,30 @@ def run_snakemake(workdir, *args, timeout=900, check=True, **kw):
             + proc.stderr[-4000:]
         )
     return proc
+
+
+def kill_mid_training(workdir, target, configfile, log, marker, *, cores, timeout=300):
+    """Start Snakemake on ``target`` and SIGKILL its whole process tree, as a power cut
+    would, once ``marker`` (e.g. ``"epoch 3/150"``) appears in the job's ``log``."""
+    proc = subprocess.Popen(
+        snakemake_cmd(workdir, target, "--cores", str(cores), configfile=str(configfile)),
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while marker not in (log.read_text() if log.exists() else ""):
+            assert proc.poll() is None, "snakemake ended before training started"
+            assert time.monotonic() < deadline, "training never started"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def copy_workflow_profile(workdir):

@@ -9,9 +9,6 @@ import io
 import json
 import os
 import re
-import signal
-import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -31,11 +28,17 @@ from neuralhull.training import (
     save_model,
     train_classifier,
 )
-from tests.conftest import ROOT, copy_workflow_profile, run_snakemake, snakemake_cmd
+from tests.conftest import ROOT, copy_workflow_profile, kill_mid_training, run_snakemake
+from tests.test_learning import _kill_after, _Killed, _same
 
 # tiny's reference mlp (config/tiny.yaml), trained for fewer epochs
 SPEC = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=16, depth=1)
 CFG = TrainConfig(epochs=5, lr=0.01, batch_size=64, seed=0)
+
+
+def _train(digits, **kw):
+    kw.setdefault("log", lambda m: None)
+    return train_classifier(SPEC, CFG, *digits, device="cpu", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -48,34 +51,6 @@ def digits():
 @pytest.fixture(scope="module")
 def uninterrupted(digits):
     return train_classifier(SPEC, CFG, *digits, device="cpu", log=lambda m: None)
-
-
-class _Killed(Exception):
-    pass
-
-
-def _train(digits, **kw):
-    kw.setdefault("log", lambda m: None)
-    return train_classifier(SPEC, CFG, *digits, device="cpu", **kw)
-
-
-def _kill_after(epoch):
-    """A log that stops training, like a kill, once ``epoch`` has been checkpointed (its
-    line is logged before its checkpoint is written: stop at the next epoch's first line)."""
-
-    def log(msg):
-        if msg.startswith((f"  epoch {epoch + 1} batch", f"epoch {epoch + 1}/")):
-            raise _Killed
-
-    return log
-
-
-def _same(a, b):
-    """Bitwise the same weights and history."""
-    (ma, ha, _), (mb, hb, _) = a, b
-    for x, y in zip(ma.state_dict().values(), mb.state_dict().values(), strict=True):
-        assert torch.equal(x, y)
-    assert ha.train_loss == hb.train_loss and ha.test_accuracy == hb.test_accuracy
 
 
 def _state(path):
@@ -295,26 +270,8 @@ TARGET = "results/digits/mlp/seed0/model.pt"
 
 def _killed_mid_training(workdir, config):
     log = workdir / "logs/train_model/digits/mlp/seed0.log"
-    proc = subprocess.Popen(
-        snakemake_cmd(workdir, TARGET, "--cores", "1", configfile=str(config)),
-        cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        # epoch 4 logged: the checkpoint of epoch 3 is on disk
-        while f"epoch 4/{LONG_EPOCHS}" not in (log.read_text() if log.exists() else ""):
-            assert proc.poll() is None, "snakemake ended before training started"
-            assert time.monotonic() < deadline, "training never started"
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    # epoch 4 logged: the checkpoint of epoch 3 is on disk
+    kill_mid_training(workdir, TARGET, config, log, f"epoch 4/{LONG_EPOCHS}", cores=1)
     return log
 
 

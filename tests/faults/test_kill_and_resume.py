@@ -3,11 +3,7 @@ training that diverges stops with a clear error instead of writing garbage."""
 
 import copy
 import json
-import os
 import re
-import signal
-import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +12,7 @@ import yaml
 
 from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoder
 from neuralhull.training import TrainingDiverged
-from tests.conftest import ROOT, copy_workflow_profile, run_snakemake, snakemake_cmd
+from tests.conftest import ROOT, copy_workflow_profile, kill_mid_training, run_snakemake
 
 TINY = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
 # tiny's mlp trains 20 epochs: on a fast machine (~10 ms an epoch) over before a poll sees
@@ -35,26 +31,8 @@ def test_killed_run_leaves_no_finished_looking_output_and_restarts(tmp_path):
     copy_workflow_profile(tmp_path)
     target = "results/digits/mlp/seed0/model.pt"
     log = tmp_path / "logs/train_model/digits/mlp/seed0.log"
-    proc = subprocess.Popen(
-        snakemake_cmd(tmp_path, target, "--cores", "2", configfile=str(config)),
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        # epoch 3 logged: the checkpoint of epoch 2 is on disk
-        while f"epoch 3/{LONG_EPOCHS}" not in (log.read_text() if log.exists() else ""):
-            assert proc.poll() is None, "snakemake ended before training started"
-            assert time.monotonic() < deadline, "training never started"
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)  # the whole job tree, as a power cut would
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    # epoch 3 logged: the checkpoint of epoch 2 is on disk
+    kill_mid_training(tmp_path, target, config, log, f"epoch 3/{LONG_EPOCHS}", cores=2)
     # the kill really landed mid-training: some epochs logged, not the last one
     epochs = [int(n) for n in re.findall(rf"epoch (\d+)/{LONG_EPOCHS}:", log.read_text())]
     assert epochs and max(epochs) < LONG_EPOCHS, epochs
