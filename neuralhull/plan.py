@@ -87,7 +87,7 @@ def _resource(resources, name, default=0):
 def build_plan(
     configfiles: list[Path],
     profile: Path | None = None,
-    snakefile: Path = ROOT / "Snakefile",
+    snakefile: Path = ROOT / "workflow" / "Snakefile",
     directory: Path = Path("."),
 ) -> Plan:
     """Build the job graph as Snakemake does for this config and profile and add up every
@@ -219,7 +219,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--configfile", nargs="+", type=Path, default=[ROOT / "config/config.yaml"])
     parser.add_argument("--profile", type=Path, default=None, help="e.g. profiles/slurm")
-    parser.add_argument("--snakefile", type=Path, default=ROOT / "Snakefile")
+    parser.add_argument("--snakefile", type=Path, default=ROOT / "workflow" / "Snakefile")
     parser.add_argument("--directory", type=Path, default=Path("."))
     args = parser.parse_args(argv)
     plan = build_plan(args.configfile, args.profile, args.snakefile, args.directory)

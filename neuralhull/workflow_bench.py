@@ -203,12 +203,16 @@ def run_checkout(
             "--rerun-triggers",
             "mtime",
         ]
+    # the catalog layout (workflow/Snakefile), or a ref from before the move (./Snakefile)
+    snakefile = checkout / "workflow/Snakefile"
+    if not snakefile.exists():
+        snakefile = checkout / "Snakefile"
     cmd = [
         sys.executable,
         "-m",
         "snakemake",
         "--snakefile",
-        str(checkout / "Snakefile"),
+        str(snakefile),
         "--directory",
         str(workdir),
         "--cores",

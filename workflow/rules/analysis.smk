@@ -110,7 +110,7 @@ rule summarise:
     benchmark:
         "benchmarks/summarise/{dataset}.tsv"
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -124,7 +124,7 @@ rule summarise:
         findings=config["findings"],
         levers=get_levers,
     script:
-        "../../scripts/summarise.py"
+        "../scripts/summarise.py"
 
 
 rule figures:
@@ -190,7 +190,7 @@ rule figures:
     benchmark:
         "benchmarks/figures/{dataset}.tsv"
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -199,4 +199,4 @@ rule figures:
         threshold=config["autoencoder"]["r2_threshold"],
         thresholds=sorted(config["autoencoder"]["r2_thresholds"]),
     script:
-        "../../scripts/figures.py"
+        "../scripts/figures.py"

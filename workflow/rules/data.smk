@@ -10,7 +10,7 @@ rule acquire_dataset:
         "logs/acquire_dataset/{dataset}.log",
     cache: "omit-software"
     conda:
-        "../../envs/data.yaml"
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -18,4 +18,4 @@ rule acquire_dataset:
     params:
         split=get_split_params,
     script:
-        "../../scripts/acquire_dataset.py"
+        "../scripts/acquire_dataset.py"

@@ -9,7 +9,7 @@ rule fit_autoencoder:
     benchmark:
         "benchmarks/fit_autoencoder/{dataset}/{model}/seed{seed}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     threads: 1
     resources:
         gpu=GPUS,
@@ -20,7 +20,7 @@ rule fit_autoencoder:
         sizes=get_latent_sizes,
         device=config["device"],
     script:
-        "../../scripts/fit_autoencoder.py"
+        "../scripts/fit_autoencoder.py"
 
 
 rule intrinsic_dimension:
@@ -34,7 +34,7 @@ rule intrinsic_dimension:
     benchmark:
         "benchmarks/intrinsic_dimension/{dataset}/{model}/seed{seed}.tsv"
     conda:
-        "../../envs/hull.yaml"
+        "../envs/hull.yaml"
     threads: 1
     resources:
         mem_mb=4000,
@@ -43,4 +43,4 @@ rule intrinsic_dimension:
         threshold=config["autoencoder"]["r2_threshold"],
         thresholds=sorted(config["autoencoder"]["r2_thresholds"]),
     script:
-        "../../scripts/intrinsic_dimension.py"
+        "../scripts/intrinsic_dimension.py"

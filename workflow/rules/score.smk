@@ -25,7 +25,7 @@ rule score:
     benchmark:
         "benchmarks/score/{dataset}/{model}/seed{seed}/{space}.tsv"
     conda:
-        "../../envs/hull.yaml"
+        "../envs/hull.yaml"
     # one core: model spaces are small (d <= width), the engine's pool does not pay there
     threads: 1
     resources:
@@ -35,7 +35,7 @@ rule score:
         hull=HULL_QUERIES,
         k=config["proximity"]["k"],
     script:
-        "../../scripts/score.py"
+        "../scripts/score.py"
 
 
 rule score_input:
@@ -50,7 +50,7 @@ rule score_input:
         "benchmarks/score_input/{dataset}/{input_space}.tsv"
     priority: 10
     conda:
-        "../../envs/hull.yaml"
+        "../envs/hull.yaml"
     # One core, and first in the queue: a two-core job waits until both cores are free at
     # once, which on a laptop happened only at the end of the run (measured: started at
     # 491 s of 534, with the summary waiting on it). It is the longest scoring job.
@@ -62,4 +62,4 @@ rule score_input:
         hull=HULL_QUERIES,
         k=config["proximity"]["k"],
     script:
-        "../../scripts/score.py"
+        "../scripts/score.py"

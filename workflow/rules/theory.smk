@@ -185,7 +185,7 @@ rule theory_hull_probability:
     wildcard_constraints:
         kind="|".join(THEORY["hull_probability"]["kinds"]),
     conda:
-        "../../envs/hull.yaml"
+        "../envs/hull.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -193,7 +193,7 @@ rule theory_hull_probability:
     params:
         grid=lambda wildcards: HULL_PROBABILITY_GRID[wildcards.kind],
     script:
-        "../../scripts/theory_hull_probability.py"
+        "../scripts/theory_hull_probability.py"
 
 
 # Every target dimension of one method in one job: the images are loaded, and their
@@ -213,7 +213,7 @@ rule theory_real_dimension:
     wildcard_constraints:
         method="|".join(THEORY["real_data"]["methods"]),
     conda:
-        "../../envs/hull.yaml"
+        "../envs/hull.yaml"
     threads: 1
     resources:
         mem_mb=theory_real_mem,
@@ -222,7 +222,7 @@ rule theory_real_dimension:
         hull=THEORY_QUERIES,
         dimensions=REAL_DIMENSIONS,
     script:
-        "../../scripts/theory_real_dimension.py"
+        "../scripts/theory_real_dimension.py"
 
 
 if THEORY["embedding"]["shared_trunk"]:
@@ -247,7 +247,7 @@ if THEORY["embedding"]["shared_trunk"]:
         benchmark:
             "benchmarks/theory_train_bottlenecks/{dataset}.tsv"
         conda:
-            "../../envs/torch.yaml"
+            "../envs/torch.yaml"
         threads: 1
         resources:
             gpu=GPUS,
@@ -259,7 +259,7 @@ if THEORY["embedding"]["shared_trunk"]:
             device=config["device"],
             checkpoint=bottleneck_checkpoint,
         script:
-            "../../scripts/theory_train_bottleneck.py"
+            "../scripts/theory_train_bottleneck.py"
 
 else:
 
@@ -275,7 +275,7 @@ else:
         benchmark:
             "benchmarks/theory_train_bottleneck/{dataset}/{k}.tsv"
         conda:
-            "../../envs/torch.yaml"
+            "../envs/torch.yaml"
         # one thread: small convolutions gain nothing from a second one, and two
         # single-threaded jobs use 2 cores better
         threads: 1
@@ -288,7 +288,7 @@ else:
             device=config["device"],
             checkpoint=bottleneck_checkpoint,
         script:
-            "../../scripts/theory_train_bottleneck.py"
+            "../scripts/theory_train_bottleneck.py"
 
 
 # Every bottleneck size and reading of a dataset in one job.
@@ -313,7 +313,7 @@ rule theory_embedding_hull:
     benchmark:
         "benchmarks/theory_embedding_hull/{dataset}.tsv"
     conda:
-        "../../envs/hull.yaml"
+        "../envs/hull.yaml"
     threads: 1
     resources:
         mem_mb=theory_embedding_mem,
@@ -323,7 +323,7 @@ rule theory_embedding_hull:
         sizes=EMBEDDING_SIZES,
         readings=THEORY["embedding"]["readings"],
     script:
-        "../../scripts/theory_embedding_hull.py"
+        "../scripts/theory_embedding_hull.py"
 
 
 rule theory_double_descent:
@@ -336,7 +336,7 @@ rule theory_double_descent:
     wildcard_constraints:
         features="|".join(THEORY["double_descent"]["models"]),
     conda:
-        "../../envs/hull.yaml"
+        "../envs/hull.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -344,7 +344,7 @@ rule theory_double_descent:
     params:
         ridgeless=THEORY_RIDGELESS,
     script:
-        "../../scripts/theory_double_descent.py"
+        "../scripts/theory_double_descent.py"
 
 
 rule theory_summary_hull_probability:
@@ -368,7 +368,7 @@ rule theory_summary_hull_probability:
     benchmark:
         "benchmarks/theory_summary_hull_probability/hull_probability.tsv"
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -377,7 +377,7 @@ rule theory_summary_hull_probability:
         experiment="hull_probability",
         provenance=THEORY_PROVENANCE["hull_probability"],
     script:
-        "../../scripts/theory_summary.py"
+        "../scripts/theory_summary.py"
 
 
 rule theory_summary_real_dimension:
@@ -401,7 +401,7 @@ rule theory_summary_real_dimension:
     benchmark:
         "benchmarks/theory_summary_real_dimension/real_dimension.tsv"
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -410,7 +410,7 @@ rule theory_summary_real_dimension:
         experiment="real_dimension",
         provenance=THEORY_PROVENANCE["real_dimension"],
     script:
-        "../../scripts/theory_summary.py"
+        "../scripts/theory_summary.py"
 
 
 rule theory_summary_embedding:
@@ -434,7 +434,7 @@ rule theory_summary_embedding:
     benchmark:
         "benchmarks/theory_summary_embedding/embedding.tsv"
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -443,7 +443,7 @@ rule theory_summary_embedding:
         experiment="embedding",
         provenance=THEORY_PROVENANCE["embedding"],
     script:
-        "../../scripts/theory_summary.py"
+        "../scripts/theory_summary.py"
 
 
 rule theory_summary_double_descent:
@@ -467,7 +467,7 @@ rule theory_summary_double_descent:
     benchmark:
         "benchmarks/theory_summary_double_descent/double_descent.tsv"
     conda:
-        "../../envs/plot.yaml"
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -476,4 +476,4 @@ rule theory_summary_double_descent:
         experiment="double_descent",
         provenance=THEORY_PROVENANCE["double_descent"],
     script:
-        "../../scripts/theory_summary.py"
+        "../scripts/theory_summary.py"

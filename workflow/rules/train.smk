@@ -14,7 +14,7 @@ rule train_model:
     benchmark:
         "benchmarks/train_model/{dataset}/{model}/seed{seed}.tsv"
     conda:
-        "../../envs/torch.yaml"
+        "../envs/torch.yaml"
     # one core: measured, these jobs used 1.0-1.3 cores when given two (small batches)
     threads: 1
     resources:
@@ -26,4 +26,4 @@ rule train_model:
         device=config["device"],
         checkpoint=train_checkpoint,
     script:
-        "../../scripts/train_model.py"
+        "../scripts/train_model.py"

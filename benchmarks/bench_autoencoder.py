@@ -1,6 +1,6 @@
 """Benchmark: separate autoencoder fits per latent size against one batched fit of all sizes.
 
-    .venv/bin/python scripts/bench_autoencoder.py [--n 60000] [--d 64] [--epochs 5]
+    .venv/bin/python benchmarks/bench_autoencoder.py [--n 60000] [--d 64] [--epochs 5]
         [--threads 1,2] [--sizes 1-16] [--separate 1,8,16] [--device cpu]
 
 On synthetic activations (ReLU features of a smooth map from a low-dimensional latent space,
