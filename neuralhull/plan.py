@@ -6,8 +6,8 @@ same groups, group components, default and per-rule resources, the same cores pe
 job), evaluates every job's resource requests through the workflow's own resource model
 (``workflow/rules/resources.smk``), and prints, per rule and in total: jobs, sbatch
 submissions (one per group job or ungrouped job; rules Snakemake runs locally submit
-nothing), requested CPU-hours (cores x runtime of each submission), GPU-hours and the peak
-memory a job asks for.
+nothing), requested CPU-hours and GPU-hours (each job's threads or GPUs x runtime) and the
+peak memory a job asks for.
 
 Runtimes are requests, not measurements: the resource model pads its CPU-time estimate by a
 safety factor for slower nodes, so the hours printed are what an allocation must cover
@@ -48,9 +48,9 @@ class Plan:
     rules: dict[str, RulePlan] = field(default_factory=dict)
     submissions: int = 0  # sbatch calls: group jobs plus ungrouped non-local jobs
     grouped_submissions: dict[str, int] = field(default_factory=dict)
-    cpu_hours: float = 0.0  # per submission: cores x runtime (what an allocation covers)
-    gpu_hours: float = 0.0
-    peak_mem_mb: int = 0  # the largest memory request of one submission
+    cpu_hours: float = 0.0  # every job's threads x runtime
+    gpu_hours: float = 0.0  # every job's GPUs x runtime
+    peak_mem_mb: int = 0  # the largest memory request of one job
 
     @property
     def jobs(self) -> int:
@@ -158,21 +158,20 @@ def _add_up(dag, local: bool) -> Plan:
         rp.peak_mem_mb = max(rp.peak_mem_mb, int(_resource(res, "mem_mb")))
         rp.max_runtime_min = max(rp.max_runtime_min, int(runtime))
     plan.rules = dict(sorted(rules.items()))
+    plan.cpu_hours = sum(rp.cpu_hours for rp in plan.rules.values())
+    plan.gpu_hours = sum(rp.gpu_hours for rp in plan.rules.values())
+    plan.peak_mem_mb = max((rp.peak_mem_mb for rp in plan.rules.values()), default=0)
+    # Submissions: one per group job and per ungrouped job. Their number is fixed by the DAG
+    # and the group components; how Snakemake packs each group job's members into layers
+    # (and so the cores x runtime it reserves) varies from one call to the next, so the
+    # hours above are the jobs' own requests.
     grouped: dict[str, int] = defaultdict(int)
     for unit in dag.get_jobs_or_groups():
-        if not unit.is_group() and (
-            not dag.needrun(unit) or unit.is_norun or (unit.is_local and not local)
-        ):
-            continue  # group jobs hold only jobs that need to run
-        res = unit.resources
-        runtime = _resource(res, "runtime")
-        cores = _resource(res, "_cores", 1)
-        plan.submissions += 1
         if unit.is_group():
             grouped[unit.groupid] += 1
-        plan.cpu_hours += cores * runtime / 60
-        plan.gpu_hours += _resource(res, "gpu") * runtime / 60
-        plan.peak_mem_mb = max(plan.peak_mem_mb, int(_resource(res, "mem_mb")))
+        elif not dag.needrun(unit) or unit.is_norun or (unit.is_local and not local):
+            continue  # group jobs hold only jobs that need to run
+        plan.submissions += 1
     plan.grouped_submissions = dict(sorted(grouped.items()))
     return plan
 
@@ -206,9 +205,11 @@ def format_plan(plan: Plan, title: str) -> str:
         "",
         f"jobs: {plan.jobs}",
         f"submissions: {plan.submissions} (group jobs among them: {groups})",
-        f"CPU-hours requested: {plan.cpu_hours:.1f} (per submission: cores x runtime)",
+        f"CPU-hours requested: {plan.cpu_hours:.1f} (every job's threads x runtime; a group "
+        "job also holds its cores while its members run in series)",
         f"GPU-hours requested: {plan.gpu_hours:.1f}",
-        f"largest memory request of one submission: {math.ceil(plan.peak_mem_mb / 1000)} GB",
+        f"largest memory request of one job: {math.ceil(plan.peak_mem_mb / 1000)} GB "
+        "(a group job asks for what its members need side by side)",
     ]
     return "\n".join(lines)
 

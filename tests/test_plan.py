@@ -64,9 +64,13 @@ def test_slurm_plan_groups_as_the_profile_says(tmp_path):
     ungrouped = sum(rp.jobs for name, rp in plan.rules.items() if name not in group_of)
     assert plan.submissions == ungrouped + sum(expected.values())
     assert plan.submissions < plan.jobs
-    # a group job asks for the memory of what runs side by side in it: at least its largest
-    # member's request
-    assert plan.peak_mem_mb >= max(rp.peak_mem_mb for rp in plan.rules.values())
+    # the hours are the jobs' own requests: the same with or without groups, call after call
+    local = build_plan([TINY], directory=tmp_path)
+    assert (plan.cpu_hours, plan.gpu_hours, plan.peak_mem_mb) == (
+        local.cpu_hours,
+        local.gpu_hours,
+        local.peak_mem_mb,
+    )
 
 
 def test_plan_command_prints_the_totals(tmp_path, capsys, monkeypatch):
