@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m neuralhull.bench hull            # full table (about 30-40 minutes, 2 cores)
+    python -m neuralhull.bench hull            # full table (about 35 minutes on 2 cores)
     python -m neuralhull.bench hull --quick    # a small subset (a few minutes)
     python -m neuralhull.bench hull --large    # only n=60,000, d=784 pixels / d=256 ReLU
     python -m neuralhull.bench hull --goals    # only the cases the targets are read from

@@ -143,8 +143,9 @@ def test_two_runs_from_scratch_are_identical(tiny_run, second_run):
 
 
 def test_adding_a_dataset_adds_only_its_jobs(tiny_run, tmp_path):
-    # the README's way to see the claims on a second dataset: the first one's finished
-    # results stay; only the new dataset's jobs and the theory summaries that collect both run
+    # the documented way to see the claims on a second dataset (docs/configuration.md): the
+    # first one's finished results stay; only the new dataset's jobs and the theory summaries
+    # that collect both run
     def edit(c):
         c["datasets"].append({"name": "mnist", "models": ["mlp"]})
         c["theory"]["real_data"]["datasets"] = ["digits", "mnist"]
