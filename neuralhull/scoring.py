@@ -1,7 +1,7 @@
 """Scoring one space: hull membership (with certificates and distances) of the test samples,
 and their proximity to the training set, as the per-sample tables of the workflow.
 
-The workflow scores a space in one job (``scripts/score.py``): the space is loaded once and
+The workflow scores a space in one job (``workflow/scripts/score.py``): the space is loaded once and
 both tables are written from it. Each table is a tab-separated file whose header lines
 (``# key: value``) record what it was computed from.
 """

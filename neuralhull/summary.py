@@ -13,7 +13,7 @@ A *run* is one model trained with one seed; its files live under
 ``deciles``  accuracy within risk bins of every measure;
 ``findings`` one row per claim of the papers (:func:`findings_table`).
 
-The script ``scripts/summarise.py`` only reads the Snakemake object and calls
+The script ``workflow/scripts/summarise.py`` only reads the Snakemake object and calls
 :func:`build_tables`.
 """
 
