@@ -193,8 +193,11 @@ def run_checkout(
             raise ValueError(
                 f"--rerun needs --from: a finished run's folder (no results/ in {source})"
             )
-        # Snakemake unlinks an output before its job writes it: the links in source stay intact
-        shutil.copytree(source / "results", workdir / "results", copy_function=os.link)
+        # Snakemake unlinks an output before its job writes it: the links in source stay
+        # intact. The datasets too: rule all asks for every file a job writes.
+        for folder in ("results", "resources"):
+            if (source / folder).is_dir():
+                shutil.copytree(source / folder, workdir / folder, copy_function=os.link)
         extra = [
             "--forcerun",
             rerun,

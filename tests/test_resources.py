@@ -7,11 +7,13 @@ import csv
 import re
 from pathlib import Path
 
-from tests.conftest import ROOT, run_snakemake
+from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
 
 
 def planned_jobs(workdir, configfile, *extra):
     """Every job of a forced dry run: (rule, benchmark path or None, resources dict)."""
+    if not (Path(workdir) / "profiles").exists():
+        copy_workflow_profile(workdir)  # its printshellcmds separates the dry run's jobs
     proc = run_snakemake(workdir, "-n", "-F", *extra, configfile=configfile)
     jobs = []
     for block in proc.stdout.split("\n\n"):
