@@ -2,6 +2,7 @@
 #   make run    create .venv, run the workflow on config/config.yaml, write results/report.html
 #   make test   create .venv, then lint, format checks and the whole test suite
 # Both are safe to repeat: the environment is rebuilt only when requirements.txt changes.
+# While working, `make test-fast` runs ruff and the unit tests alone (docs/development.md).
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 SNAKEMAKE := $(BIN)/snakemake
 
-.PHONY: run test env lint report clean-results
+.PHONY: run test test-fast env lint report clean-results
 
 run: env
 	$(SNAKEMAKE) --cores $(CORES)
@@ -18,6 +19,15 @@ run: env
 
 test: env lint
 	$(BIN)/pytest -ra --durations=15
+
+# The unit tests: no Snakemake run, no cluster, no wheel or venv built, nothing that runs for
+# minutes (the markers are declared in pyproject.toml). On one BLAS and torch thread: on a
+# machine busy with other work, threads waiting for cores held by others made them several
+# times slower.
+test-fast: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -m "not workflow and not slurm and not slow" --durations=10
 
 lint: env
 	$(BIN)/ruff check .

@@ -258,6 +258,7 @@ def test_goals_and_results_options_reach_the_benchmark(monkeypatch):
     assert seen["cases"] == bench.GOAL_CASES and seen["results"] == "results/mnist"
 
 
+@pytest.mark.slow  # two LP solvers on each of 40 queries
 def test_persistent_model_starts_warm_only_from_an_optimal_basis(small_pixels):
     # skewed pixel-like data, where a warm start from an infeasible query's basis stalled
     # for a million iterations: the basis is dropped after every outside answer, and the

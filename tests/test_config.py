@@ -25,6 +25,7 @@ def mutated(edit):
     return cfg
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize(
     "edit, words",
     [
@@ -48,12 +49,14 @@ def test_bad_config_is_refused_before_any_job(tmp_path, edit, words):
     assert not re.search(r"^rule \w+:", out, flags=re.M)  # no job was even planned
 
 
+@pytest.mark.workflow
 def test_the_shipped_configs_are_valid(tmp_path):
     for name in ("config/config.yaml", "config/tiny.yaml", "config/paper.yaml"):
         proc = run_snakemake(tmp_path, "-n", "--quiet", "all", check=False, configfile=name)
         assert proc.returncode == 0, (name, proc.stderr[-3000:])
 
 
+@pytest.mark.workflow
 def test_torch_steps_ask_for_a_gpu_only_when_the_config_says_cuda(tmp_path):
     copy_workflow_profile(tmp_path)  # its printshellcmds separates the dry run's jobs
 
@@ -82,6 +85,7 @@ def test_config_readme_is_the_schema_and_every_key_is_described():
         assert any(line.startswith(f"| {key} ") for line in rows), key
 
 
+@pytest.mark.workflow
 def test_the_documented_second_dataset_command_adds_fashion_mnist_to_the_default(tmp_path):
     # the one command for Fashion-MNIST beside the default run (docs/configuration.md): its
     # --config values, as the shell would pass them, must validate and plan the same pipeline

@@ -7,6 +7,8 @@ import pytest
 
 from tests.test_config import TINY, dry_run
 
+pytestmark = pytest.mark.workflow
+
 
 def with_model(**changes):
     cfg = copy.deepcopy(TINY)

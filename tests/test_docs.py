@@ -85,6 +85,7 @@ def test_the_readmes_two_commands_are_make_targets():
         assert re.search(rf"^{target}:", makefile, flags=re.M), f"Makefile lacks `{target}:`"
 
 
+@pytest.mark.workflow
 def test_quoted_cost_plans_are_what_the_plan_command_prints(tmp_path):
     text = (ROOT / "docs/cluster.md").read_text()
     rows = re.findall(r"^\| `(config/\w+\.yaml)` \|(.*)\|\s*$", text, flags=re.M)

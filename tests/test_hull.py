@@ -564,7 +564,7 @@ def test_bad_input_raises_in_distance_and_verify_too():
 
 
 # ---------------------------------------------------------------------------
-# review gaps: each test fails on the engine as it was before the fix
+# hard cases: flat and far-off hulls, extreme magnitudes, exact certificates, one pass, many cores
 
 
 def exact_dot(a, b) -> Fraction:

@@ -14,6 +14,8 @@ from tests.conftest import ROOT, run_snakemake
 TINY = ROOT / "config/tiny.yaml"
 SLURM = ROOT / "profiles/slurm"
 
+pytestmark = pytest.mark.workflow
+
 
 def dry_run_jobs(workdir):
     """(rule, runtime in minutes) of every job Snakemake's own dry run of tiny.yaml lists,

@@ -7,6 +7,8 @@ import csv
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
 
 
@@ -34,6 +36,7 @@ def largest(jobs, rule, resource):
     return max(values)
 
 
+@pytest.mark.workflow
 def test_requests_grow_with_dataset_model_and_queries(tmp_path):
     tiny = planned_jobs(tmp_path, "config/tiny.yaml")  # digits: 1,347 images of 64 pixels
     default = planned_jobs(tmp_path, "config/config.yaml")  # MNIST: 60,000 of 784
@@ -52,6 +55,7 @@ def test_requests_grow_with_dataset_model_and_queries(tmp_path):
     assert largest(gpu, "score", "runtime") == largest(paper, "score", "runtime")
 
 
+@pytest.mark.workflow
 def test_a_finished_run_stayed_within_its_requests(tiny_run):
     """Every job's measured time and peak memory (its benchmark file) are below what it
     asked of the scheduler."""

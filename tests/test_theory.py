@@ -618,8 +618,9 @@ def test_relu_theory_spectrum_step_matches_a_drawn_weight_matrix():
         )
 
 
+@pytest.mark.slow  # simulates 8 data sets at n = 1,000 for 6 gammas
 def test_relu_theory_matches_simulation_at_large_n():
-    # the check: n = 1,000, three gammas on each side of the threshold, the mean of
+    # at scale: n = 1,000, three gammas on each side of the threshold, the mean of
     # 8 simulated data sets within 3 standard errors of the formula
     n, snr, seeds = 1000, 5.0, range(8)
     table = theory.double_descent_table(

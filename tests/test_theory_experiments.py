@@ -350,6 +350,7 @@ def test_low_rank_cells_below_the_rank_are_skipped_and_logged():
         hull_probability_table("low-rank-gaussian", [2, 3], [20], trials=2, seed=0, rank=4)
 
 
+@pytest.mark.slow  # an LP for each query of 150 trials in 12 cells
 def test_low_rank_curve_does_not_move_with_d():
     # Balestriero et al. Fig. 1: a rank-r Gaussian mapped into R^d has one curve for every
     # d >= r, the KZ probability in dimension r. Every cell within 3 standard errors of it.

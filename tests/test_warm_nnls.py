@@ -285,6 +285,7 @@ def test_a_breakdown_falls_back_to_fresh_solves(monkeypatch, d):
     assert (result.status[:5] == INSIDE).all()
 
 
+@pytest.mark.slow  # compiles the kernels in fresh interpreters
 def test_the_compile_is_paid_once_per_cache_not_once_per_job(tmp_path):
     # Two fresh processes share one numba cache (as every job of a checkout shares the
     # package's __pycache__): the first compiles and says so, the second loads and says so.
