@@ -44,13 +44,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import norm, rankdata
 
 from neuralhull.analysis import _as_bool, auroc, resample_counts, resampled_auroc
+from neuralhull.stats.intervals import check_count as _check_count
+from neuralhull.stats.intervals import check_level as _check_level
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
 
@@ -65,25 +66,6 @@ _PERM_TOL = 1e-12
 
 # ---------------------------------------------------------------------------------------------
 # input checking
-
-
-def _check_level(level: float) -> float:
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
-    return level
-
-
-def _check_count(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be an integer, got a bool")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
 
 
 def _as_values(values, name: str) -> np.ndarray:
