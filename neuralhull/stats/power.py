@@ -1,35 +1,60 @@
 """Power of the central claim's tests: the better the model, the lower its intrinsic dimension.
 
-    python -m neuralhull.stats.power [--sims 1000] [--perms 2000] [--seed 0]
+    python -m neuralhull.stats.power --design config/config.yaml [--dataset mnist] \\
+        --noise results/mnist/summary/models.tsv [--sims 1000] [--perms 2000] [--seed 0]
 
-prints three Markdown tables.
+simulates the zoo that config file declares for the dataset (its models, its ``levers:``
+with their levels, its ``seeds:``) at the noise a finished run's ``models.tsv`` shows, and
+prints Markdown tables:
 
-1. **Across the zoo**: the power of the two-sided permutation test of Spearman's rho
-   between the models' seed-mean accuracy and seed-mean dimension (significant at 0.05
-   *and* rho < 0, the findings' rule) when the models' true values have a rank correlation
-   of ``--rho`` (-0.6), for K = 8 ... 28 models of 3 seeds, and for 8 models with 10 seeds
-   and with a continuous (unrounded) dimension.
-2. **Levers**: the same zoo built as ``--levers`` levers of 8 or 10 models each, every
-   lever shifting the dimension's level by a random amount (SD ``--lever-shift``): the
-   pooled Spearman test against the stratified one (each lever's models in the order of
-   their accuracy, Jonckheere-Terpstra per lever, combined by
-   :func:`neuralhull.stats.trend.stratified_trend_test`'s statistic and permuted within
-   levers).
-3. **One lever's ordered trend**: the power of Jonckheere-Terpstra along a lever of L
-   levels whose true dimension changes by ``delta`` from the first level to the last
-   (linearly, with model-to-model scatter of SD ``--lever-scatter`` around the line), on
-   the levels' seed means and on the runs themselves (seeds as observations).  The rows
-   with ``delta = 0`` give the tests' false-positive rates: with scatter between models,
-   treating seeds as observations rejects far more often than 5 %, since the seeds of one
-   model share its departure from the trend; the test on level means holds its level.
+1. **The noise and the run's levers**: the between-model and between-seed SDs of test
+   accuracy and dimension (``--dimension``, default ``latent_dim``), and each lever of the
+   run with its models' seed-mean accuracy and dimension and the size of its trend.
+2. **Across the zoo**: the power of the permutation test of Spearman's rho between the
+   models' seed-mean accuracy and dimension (significant at 0.05 *and* rho < 0, the
+   findings' rule) when the models' true values have a rank correlation of ``--rho``
+   (-0.6), and at rho = 0 (the test's level).
+3. **Within levers**: the power of each lever's Jonckheere-Terpstra test (decreasing, on
+   its levels' seed means) and of the stratified test over all levers (each lever's
+   standardised J, summed over levers / sqrt(n_levers), permuted within levers, as
+   :func:`neuralhull.stats.trend.stratified_trend_test`), for a trend of the size the run
+   observed, of a standard size (``--standard-trend`` between-model SDs over a lever) and
+   of none (the tests' level).
 
-The noise is the default run's (``--sd-*``): between models SD 0.074 in accuracy and 1.51
-in dimension, between seeds of a model 0.015 and 0.49.  A model's true (accuracy,
-dimension) are bivariate normal with Pearson correlation ``2 sin(pi rho / 6)``, which
-gives Spearman's rho in the population; each seed adds its noise, and the autoencoder's
-dimension is a whole number (rounded) unless stated.  Every p-value is a Monte Carlo
-permutation p-value ``(1 + count) / (1 + perms)``; the permutations are shared by the
-simulated datasets of one design (valid for each dataset).
+What the simulation assumes:
+
+* Across the zoo, the models are exchangeable: a model's true (accuracy, dimension) is
+  bivariate normal with the between-model SDs and Pearson correlation
+  ``2 sin(pi rho / 6)``, which gives Spearman's rho in the population.  The levers'
+  structure does not enter this test.
+* Along a lever, the true dimension is linear in the level's position (equally spaced,
+  worst model first) and changes by ``delta`` from the first level to the last, whatever
+  the number of levels; each model departs from the line by its own normal ``scatter``.
+  A model listed in several levers (the reference) is one model with one set of runs,
+  seen by each lever; the levers' lines meet at it.
+* The observed size of a lever's trend is the least-squares line through its models'
+  seed means in the run (models in the config's order when the config lists that lever
+  with all of them, else by mean test accuracy; a lever's models are those whose ``lever``
+  is its name plus those marked ``reference``).  It is simulated falling (the claim's
+  direction) at its observed magnitude over the design's lever of that name, which may
+  have more levels; the design's levers the run lacks have no observed size.
+* The noise: each seed adds independent normal noise with the within-model SD; the
+  between-model SD is the method-of-moments component (the spread of model means less
+  the seeds' share); the scatter around a lever's line is the levers' pooled residual SD
+  less the seeds' share.  A whole-number dimension (as the autoencoder's) is rounded after
+  the noise (at least 1), so the estimated seed SD first loses the rounding's 1/12
+  (Sheppard's correction).  Accuracy and dimension noise of a run are independent.
+* Every p-value is a Monte Carlo permutation p-value ``(1 + count) / (1 + perms)``; one set
+  of permutations serves a block of simulated datasets and a fresh one the next.
+
+Without ``--design`` it prints the generic tables: K = 8 ... 28 models of 3 seeds, 8 models
+with 10 seeds and with a continuous dimension; ``--levers`` levers of 8 or 10 models whose
+levels shift the dimension (SD ``--lever-shift``), pooled Spearman against the stratified
+test; one lever of L levels with true change ``delta`` and model scatter
+``--lever-scatter``, on level means and on the runs (seeds as observations, which with
+scatter between models rejects far more often than 5 % when there is no trend).  The
+noise is then the ``--sd-*`` options' (defaults from one earlier run of 8 models) or
+``--noise``'s.
 """
 
 from __future__ import annotations
@@ -96,8 +121,8 @@ def spearman_permutation(
     x: np.ndarray, y: np.ndarray, rng: np.random.Generator, n_perms: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spearman's rho of every row of ``x, y (m, n)`` and its two-sided Monte Carlo
-    permutation p-value (y permuted against x, the same ``n_perms`` permutations for every
-    row): two ``(m,)`` arrays."""
+    permutation p-value (y permuted against x; one set of ``n_perms`` permutations for a
+    block of rows, a fresh one for the next): two ``(m,)`` arrays."""
     rx = rankdata(x, axis=1)
     ry = rankdata(y, axis=1)
     rx -= rx.mean(axis=1, keepdims=True)
@@ -105,10 +130,10 @@ def spearman_permutation(
     norm = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = (rx * ry).sum(axis=1) / norm
-    perms = _permutations(rng, n_perms, x.shape[1])
     count = np.zeros(x.shape[0])
     step = max(1, 2**22 // (n_perms * x.shape[1]))
     for s in range(0, x.shape[0], step):
+        perms = _permutations(rng, n_perms, x.shape[1])  # fresh for every block of rows
         ryp = ry[s : s + step][:, perms]  # (m', P, n)
         with np.errstate(invalid="ignore", divide="ignore"):
             rho_p = np.einsum("mn,mpn->mp", rx[s : s + step], ryp) / norm[s : s + step, None]
@@ -122,7 +147,10 @@ def _jt_rows(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 
 def stratified_jt_permutation(
-    strata: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, n_perms: int
+    strata: list[tuple[np.ndarray, np.ndarray]],
+    rng: np.random.Generator,
+    n_perms: int,
+    alternative: str = "two-sided",
 ) -> tuple[np.ndarray, np.ndarray]:
     """The stratified Jonckheere-Terpstra test of many datasets at once.
 
@@ -136,9 +164,15 @@ def stratified_jt_permutation(
     -------
     (z, p) : two (m,) arrays
         The combined statistic ``sum_l z_l / sqrt(n_levers)`` of
-        :func:`neuralhull.stats.trend.stratified_trend_test`, and its two-sided Monte Carlo
-        p-value, permuting within levers (the same permutations for every dataset).
+        :func:`neuralhull.stats.trend.stratified_trend_test`, and its Monte Carlo p-value
+        for ``alternative`` ("two-sided", "increasing" or "decreasing"), permuting within
+        levers (one set of permutations for a block of datasets, a fresh one for the
+        next).
     """
+    if alternative not in ("two-sided", "increasing", "decreasing"):
+        raise ValueError(
+            f"alternative must be 'two-sided', 'increasing' or 'decreasing', got {alternative!r}"
+        )
     m = strata[0][1].shape[0]
     z_obs = np.zeros(m)
     null = np.zeros((m, n_perms))
@@ -148,15 +182,20 @@ def stratified_jt_permutation(
         mean, sd = moments[:, 0], np.sqrt(moments[:, 1])
         sd[sd == 0] = np.inf
         z_obs += (_jt_rows(y, lo, hi) - mean) / sd
-        perms = _permutations(rng, n_perms, y.shape[1])
         step = max(1, 2**22 // (n_perms * max(1, lo.size)))
         for s in range(0, m, step):
+            perms = _permutations(rng, n_perms, y.shape[1])
             j = _jt_rows(y[s : s + step][:, perms], lo, hi)  # (m', P)
             null[s : s + step] += (j - mean[s : s + step, None]) / sd[s : s + step, None]
     n_lev = math.sqrt(len(strata))
     z_obs /= n_lev
     null /= n_lev
-    count = (np.abs(null) >= np.abs(z_obs)[:, None] - 1e-9).sum(axis=1)
+    if alternative == "two-sided":
+        count = (np.abs(null) >= np.abs(z_obs)[:, None] - 1e-9).sum(axis=1)
+    elif alternative == "decreasing":
+        count = (null <= z_obs[:, None] + 1e-9).sum(axis=1)
+    else:
+        count = (null >= z_obs[:, None] - 1e-9).sum(axis=1)
     return z_obs, (1 + count) / (1 + n_perms)
 
 
@@ -204,6 +243,452 @@ def trend_power(rng, n_sims, n_levels, n_seeds, delta, scatter, noise, n_perms):
     return tuple(out)
 
 
+# ---------------------------------------------------------------------------------------------
+# a config's own design, at the noise of a finished run
+
+
+@dataclass(frozen=True)
+class Design:
+    """A config's zoo on one dataset, as the power simulation sees it.
+
+    Attributes
+    ----------
+    dataset : str
+    models : tuple of str
+        The dataset's models (``datasets[].models``).
+    levers : dict of str to tuple of str
+        Each lever's models from the expected worst to the expected best (``levers:``),
+        restricted to the dataset's models; a lever left with fewer than 2 is dropped.
+    n_seeds : int
+        Replicates of every model (``seeds:``).
+    dropped : tuple of str
+        The levers of ``levers:`` with fewer than 2 of the dataset's models.
+    source : str
+        The config file.
+    """
+
+    dataset: str
+    models: tuple
+    levers: dict
+    n_seeds: int
+    dropped: tuple = ()
+    source: str = ""
+
+    def shared(self) -> set:
+        """Models that are a level of more than one lever (the reference)."""
+        seen: dict = {}
+        for models in self.levers.values():
+            for m in models:
+                seen[m] = seen.get(m, 0) + 1
+        return {m for m, n in seen.items() if n > 1}
+
+
+def read_design(path, dataset: str | None = None) -> Design:
+    """The design of ``dataset`` (default: the config's first dataset) in config file ``path``.
+
+    Raises
+    ------
+    neuralhull.config_checks.ConfigError
+        naming the file and the key when the config has no ``levers:``, the dataset is not
+        in ``datasets:``, or a lever names a model that ``models:`` does not define.
+    """
+    from neuralhull.config_checks import ConfigError, load_config_file
+
+    path = str(path)
+    cfg = load_config_file(path)
+    datasets = cfg.get("datasets") or []
+    names = [d.get("name") for d in datasets if isinstance(d, dict)]
+    if not names:
+        raise ConfigError(f"{path}: no datasets: entry; the power tool needs a dataset's models")
+    if dataset is None:
+        dataset = names[0]
+    if dataset not in names:
+        raise ConfigError(
+            f"{path}: dataset {dataset!r} is not in datasets: ({', '.join(names)}); pass one "
+            "of these to --dataset"
+        )
+    ds_models = tuple(datasets[names.index(dataset)].get("models") or [])
+    levers_cfg = cfg.get("levers")
+    if not isinstance(levers_cfg, dict) or not levers_cfg:
+        raise ConfigError(
+            f"{path}: no levers: mapping (lever name -> its models from the expected worst "
+            "to the expected best); the power of the design's trend tests needs it: add one "
+            "(docs/configuration.md)"
+        )
+    defined = {m.get("name") for m in cfg.get("models") or [] if isinstance(m, dict)}
+    levers, dropped = {}, []
+    for name, models in levers_cfg.items():
+        if not isinstance(models, list):
+            raise ConfigError(f"{path}: levers: {name!r} must be a list of model names")
+        unknown = [m for m in models if m not in defined]
+        if unknown:
+            raise ConfigError(
+                f"{path}: levers: {name!r} names {', '.join(map(repr, unknown))}, not defined "
+                "under models:; define it or remove it from the lever"
+            )
+        kept = tuple(m for m in models if m in ds_models)
+        if len(kept) >= 2:
+            levers[str(name)] = kept
+        else:
+            dropped.append(str(name))
+    seeds = cfg.get("seeds")
+    if seeds is None:
+        seeds = _schema_default("seeds")
+    return Design(dataset, ds_models, levers, len(seeds), tuple(dropped), path)
+
+
+def _schema_default(key: str):
+    import yaml
+
+    from neuralhull.config_doc import SCHEMA
+
+    return yaml.safe_load(SCHEMA.read_text())["properties"][key]["default"]
+
+
+@dataclass(frozen=True)
+class ObservedLever:
+    """A lever of a finished run: its models in order, their seed-mean dimension, and the
+    least-squares line through them over equally spaced positions 0..1 (``delta``: its
+    change from the first model to the last; ``p_decreasing``: the exact one-sided
+    Jonckheere-Terpstra p-value on the models' means)."""
+
+    name: str
+    models: tuple
+    accuracy: tuple
+    dimension: tuple
+    delta: float
+    p_decreasing: float
+    order: str  # "config" (the design's order) or "accuracy" (by mean test accuracy)
+
+
+@dataclass(frozen=True)
+class ObservedNoise:
+    """What a finished run's ``models.tsv`` says about the noise.
+
+    ``noise``: between-model SDs are the method-of-moments components (the variance of the
+    model means less the seeds' share, ``s_seed^2 / n_seeds``), between-seed SDs the pooled
+    within-model SDs (less the rounding's 1/12 for a whole-number dimension: Sheppard's
+    correction, since the simulation rounds again).  ``scatter``: SD of a lever's models
+    around its line, pooled over levers with 3 or more models, less the seeds' share.
+    """
+
+    noise: Noise
+    scatter: float
+    levers: tuple
+    n_models: int
+    n_seeds: int
+    integer_dimension: bool
+    source: str
+
+
+REQUIRED_COLUMNS = ("model", "seed", "test_accuracy")
+
+
+def read_noise(path, design: Design | None = None, dimension: str = "latent_dim") -> ObservedNoise:
+    """The noise of the run whose ``models.tsv`` is ``path`` (one row per run: model, seed,
+    test_accuracy, the ``dimension`` column and, for the levers' trends, ``lever``).
+
+    A lever's models are those whose ``lever`` is its name plus those marked
+    ``reference``; they are taken in ``design``'s order when ``design`` lists that lever
+    with all of them, else in the order of their mean test accuracy.
+    """
+    import pandas as pd
+
+    path = str(path)
+    try:
+        table = pd.read_csv(path, sep="\t", comment="#")
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path}: no such file; pass a finished run's results/{{dataset}}/summary/"
+            "models.tsv to --noise"
+        ) from None
+    missing = [c for c in (*REQUIRED_COLUMNS, dimension) if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{path}: no column {', '.join(missing)}; --noise needs a models.tsv with "
+            f"columns {', '.join((*REQUIRED_COLUMNS, dimension))} (and lever)"
+        )
+    table = table.dropna(subset=["test_accuracy", dimension])
+    by_model = table.groupby("model", sort=False)
+    sizes = by_model.size()
+    if len(sizes) < 2 or sizes.min() < 2:
+        raise ValueError(
+            f"{path}: the noise needs at least 2 models with at least 2 seeds each; it has "
+            f"{len(sizes)} models with {sizes.min() if len(sizes) else 0} to "
+            f"{sizes.max() if len(sizes) else 0} seeds"
+        )
+    n_seeds = int(round(sizes.mean()))
+    dim = table[dimension].to_numpy(float)
+    integer = bool(np.all(dim == np.rint(dim)))
+
+    def components(column: str, rounding: float = 0.0) -> tuple[float, float]:
+        within = float(by_model[column].var(ddof=1).mean())
+        between = float(by_model[column].mean().var(ddof=1)) - within / n_seeds
+        seed = max(within - rounding, 0.0)
+        return math.sqrt(max(between, 0.0)), math.sqrt(seed)
+
+    sd_model_acc, sd_seed_acc = components("test_accuracy")
+    sd_model_dim, sd_seed_dim = components(dimension, 1.0 / 12.0 if integer else 0.0)
+    noise = Noise(
+        sd_model_accuracy=sd_model_acc,
+        sd_model_dimension=sd_model_dim,
+        sd_seed_accuracy=sd_seed_acc,
+        sd_seed_dimension=sd_seed_dim,
+        mean_accuracy=float(table["test_accuracy"].mean()),
+        mean_dimension=float(dim.mean()),
+    )
+    means = by_model[["test_accuracy", dimension]].mean()
+    levers = []
+    if "lever" in table.columns:
+        lever_of = by_model["lever"].first()
+        reference = [m for m, lev in lever_of.items() if lev == "reference"]
+        for name in dict.fromkeys(lever_of.dropna()):
+            if name == "reference":
+                continue
+            members = [m for m, lev in lever_of.items() if lev == name] + reference
+            planned = design.levers.get(name, ()) if design is not None else ()
+            if set(members) <= set(planned):
+                models, order = [m for m in planned if m in members], "config"
+            else:
+                acc = means.loc[members, "test_accuracy"]
+                models, order = list(acc.sort_values(kind="stable").index), "accuracy"
+            if len(models) >= 2:
+                levers.append(_observed_lever(name, models, means, dimension, order))
+    within_dim = float(by_model[dimension].var(ddof=1).mean())
+    resid = [(lev, len(lev.models) - 2) for lev in levers if len(lev.models) >= 3]
+    scatter = 0.0
+    if resid:
+        ss = sum(_residual_ss(lev) for lev, _ in resid)
+        scatter = math.sqrt(max(ss / sum(d for _, d in resid) - within_dim / n_seeds, 0.0))
+    return ObservedNoise(noise, scatter, tuple(levers), len(sizes), n_seeds, integer, path)
+
+
+def _line(n_levels: int) -> np.ndarray:
+    return np.linspace(0.0, 1.0, n_levels)
+
+
+def _residual_ss(lever: ObservedLever) -> float:
+    t, y = _line(len(lever.models)), np.asarray(lever.dimension)
+    slope, icpt = np.polyfit(t, y, 1)
+    return float(((y - icpt - slope * t) ** 2).sum())
+
+
+def _observed_lever(name, models, means, dimension, order) -> ObservedLever:
+    from neuralhull.stats.trend import jonckheere_terpstra
+
+    y = means.loc[models, dimension].to_numpy(float)
+    slope = float(np.polyfit(_line(len(models)), y, 1)[0])
+    p = jonckheere_terpstra([[v] for v in y], alternative="decreasing", method="exact").p_value
+    acc = tuple(float(a) for a in means.loc[models, "test_accuracy"])
+    return ObservedLever(name, tuple(models), acc, tuple(map(float, y)), slope, p, order)
+
+
+def simulate_levers(
+    rng: np.random.Generator,
+    n_sims: int,
+    design: Design,
+    deltas: dict,
+    scatter: float,
+    noise: Noise,
+    *,
+    integer_dimension: bool = True,
+) -> dict:
+    """Seed-mean dimension of every lever's models in ``n_sims`` simulated runs of ``design``.
+
+    A model's true dimension is ``mean_dimension + delta_l (i - i_ref) / (L - 1) + e``: on
+    lever l's line (its ``deltas[l]`` from the first of its L models to the last, linear in
+    the position i), anchored at the model it shares with other levers (position i_ref;
+    the last model when it shares none), with its own departure ``e ~ N(0, scatter)``.  A
+    model in several levers is one model: one departure, one set of runs, seen by each.
+    Each run adds ``N(0, sd_seed_dimension)``; a whole-number dimension is rounded (at least
+    1).  Returns ``{lever: (n_sims, L) array}``, the models in the lever's order.
+    """
+    shared = design.shared()
+    true: dict = {}
+    for name, models in design.levers.items():
+        n_lev = len(models)
+        anchor = next((i for i, m in enumerate(models) if m in shared), n_lev - 1)
+        for i, m in enumerate(models):
+            offset = deltas.get(name, 0.0) * (i - anchor) / (n_lev - 1)
+            if m in shared and m in true:
+                continue  # the shared model sits at every lever's anchor: offset 0
+            true[m] = noise.mean_dimension + offset + rng.normal(0.0, scatter, n_sims)
+    seed_means = {}
+    for m, t in true.items():
+        runs = t[:, None] + rng.normal(0.0, noise.sd_seed_dimension, (n_sims, design.n_seeds))
+        if integer_dimension:
+            runs = np.maximum(np.rint(runs), 1.0)
+        seed_means[m] = runs.mean(axis=1)
+    return {
+        name: np.stack([seed_means[m] for m in models], axis=1)
+        for name, models in design.levers.items()
+    }
+
+
+def design_trend_power(
+    rng, n_sims, design, deltas, scatter, noise, n_perms, *, integer_dimension=True
+) -> tuple[dict, float]:
+    """Power of each lever's Jonckheere-Terpstra test (decreasing, on its models' seed
+    means) and of the stratified test over all levers, at ``deltas`` (lever -> change over
+    the lever; absent: 0), one simulation of ``design`` for both: ``({lever: power},
+    combined)``."""
+    values = simulate_levers(
+        rng, n_sims, design, deltas, scatter, noise, integer_dimension=integer_dimension
+    )
+    strata = [(np.arange(v.shape[1]), v) for v in values.values()]
+    per_lever = {}
+    for name, stratum in zip(values, strata, strict=True):
+        _, p = stratified_jt_permutation([stratum], rng, n_perms, "decreasing")
+        per_lever[name] = float(np.mean(p < ALPHA))
+    _, p = stratified_jt_permutation(strata, rng, n_perms, "decreasing")
+    return per_lever, float(np.mean(p < ALPHA))
+
+
+def print_design_report(
+    design: Design,
+    observed: ObservedNoise | None,
+    noise: Noise,
+    scatter: float,
+    *,
+    rho: float,
+    standard: float,
+    n_sims: int,
+    n_perms: int,
+    seed: int,
+    integer_dimension: bool,
+) -> None:
+    """The Markdown tables of ``--design`` (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    se = 0.5 / math.sqrt(n_sims)
+    shared = sorted(design.shared())
+    print(
+        f"Design: {design.source}, dataset {design.dataset}: {len(design.models)} models x "
+        f"{design.n_seeds} seeds, {len(design.levers)} levers "
+        f"({', '.join(f'{k}: {len(v)} levels' for k, v in design.levers.items())})"
+        + (f", sharing {', '.join(shared)}" if shared else "")
+        + (
+            f"; levers with fewer than 2 of its models left out: {', '.join(design.dropped)}"
+            if design.dropped
+            else ""
+        )
+        + ".\n"
+    )
+    source = observed.source if observed is not None else "the --sd-* options"
+    kind = "whole-number" if integer_dimension else "continuous"
+    print(
+        f"Noise from {source}: between models SD {noise.sd_model_accuracy:.4f} accuracy, "
+        f"{noise.sd_model_dimension:.3f} dimension; between seeds SD "
+        f"{noise.sd_seed_accuracy:.4f}, {noise.sd_seed_dimension:.3f}; a lever's models "
+        f"scatter around its line with SD {scatter:.3f}; mean dimension "
+        f"{noise.mean_dimension:.2f} ({kind}).  Power at alpha {ALPHA}, {n_sims} simulated "
+        f"runs per row (standard error at most {se:.3f}), {n_perms} permutations, "
+        f"seed {seed}.\n"
+    )
+    observed_delta = {}
+    if observed is not None and observed.levers:
+        print(f"Levers of {observed.source} (models in order, seed-mean accuracy, dimension):\n")
+        print(
+            "| lever | order | models | accuracy | dimension | change over the lever | "
+            "p (decreasing) |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for lev in observed.levers:
+            observed_delta[lev.name] = lev.delta
+            print(
+                f"| {lev.name} | {lev.order} | {', '.join(lev.models)} | "
+                f"{', '.join(f'{a:.3f}' for a in lev.accuracy)} | "
+                f"{', '.join(f'{d:.2f}' for d in lev.dimension)} | {lev.delta:+.2f} | "
+                f"{lev.p_decreasing:.3f} |"
+            )
+        print()
+
+    print(
+        f"Across the zoo: Spearman's rho over the {len(design.models)} models' seed means, "
+        "permutation test (significant at 0.05 and rho < 0):\n"
+    )
+    print("| true rho | power |")
+    print("|---|---|")
+    for r in (rho, 0.0):
+        power = zoo_power(
+            rng,
+            n_sims,
+            len(design.models),
+            design.n_seeds,
+            r,
+            noise,
+            n_perms,
+            integer_dimension,
+        )
+        print(f"| {r:g} | {power:.2f} |", flush=True)
+
+    std_delta = -abs(standard) * noise.sd_model_dimension
+    print(
+        f"\nWithin levers: Jonckheere-Terpstra on the levels' seed means, decreasing; the "
+        f"dimension falls linearly over the lever by the lever's observed change (its size, "
+        f"in the claim's direction), by the standard change ({standard:g} between-model SD "
+        f"= {std_delta:.2f}), or not at all (the test's level); combined: the stratified "
+        f"test over all levers:\n"
+    )
+    print(
+        "| lever | levels | observed change | power, observed size | power, standard size "
+        "| no trend (level) |"
+    )
+    print("|---|---|---|---|---|---|")
+    matched = {k: observed_delta[k] for k in design.levers if k in observed_delta}
+    rows = {
+        "observed": {k: -abs(v) for k, v in matched.items()},
+        "standard": dict.fromkeys(design.levers, std_delta),
+        "none": {},
+    }
+    results = {
+        key: design_trend_power(
+            rng,
+            n_sims,
+            design,
+            deltas,
+            scatter,
+            noise,
+            n_perms,
+            integer_dimension=integer_dimension,
+        )
+        for key, deltas in rows.items()
+    }
+    signed = None
+    if matched and any(v > 0 for v in matched.values()):
+        signed = design_trend_power(
+            rng,
+            n_sims,
+            design,
+            matched,
+            scatter,
+            noise,
+            n_perms,
+            integer_dimension=integer_dimension,
+        )
+    for name, models in design.levers.items():
+        obs = f"{matched[name]:+.2f}" if name in matched else "not in the run"
+        pw_obs = f"{results['observed'][0][name]:.2f}" if name in matched else "-"
+        print(
+            f"| {name} | {len(models)} | {obs} | {pw_obs} | "
+            f"{results['standard'][0][name]:.2f} | {results['none'][0][name]:.2f} |"
+        )
+    obs_comb = f"{results['observed'][1]:.2f}" if matched else "-"
+    print(
+        f"| combined ({len(design.levers)} levers) | | | {obs_comb} | "
+        f"{results['standard'][1]:.2f} | {results['none'][1]:.2f} |"
+    )
+    if matched:
+        print(
+            "\nObserved size: the levers of the run that the design has, each at the size of "
+            "its observed change, falling; the design's other levers without a trend."
+        )
+    if signed is not None:
+        print(
+            f"With each observed change's own sign (rising where the run's dimension rose), "
+            f"the combined test's power is {signed[1]:.2f}."
+        )
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m neuralhull.stats.power",
@@ -221,6 +706,25 @@ def main(argv=None) -> None:
     parser.add_argument("--sd-model-dimension", type=float, default=Noise.sd_model_dimension)
     parser.add_argument("--sd-seed-accuracy", type=float, default=Noise.sd_seed_accuracy)
     parser.add_argument("--sd-seed-dimension", type=float, default=Noise.sd_seed_dimension)
+    parser.add_argument(
+        "--design", help="a config file: simulate its zoo (levers:, seeds:) on --dataset"
+    )
+    parser.add_argument("--dataset", help="the dataset of --design (default: its first)")
+    parser.add_argument(
+        "--noise",
+        help="a finished run's models.tsv: the noise and the levers' trends come from it "
+        "(instead of the --sd-* options and --lever-scatter)",
+    )
+    parser.add_argument(
+        "--dimension", default="latent_dim", help="the dimension's column in --noise"
+    )
+    parser.add_argument(
+        "--standard-trend",
+        type=float,
+        default=1.0,
+        help="the standard trend with --design: the dimension's change over a lever, in "
+        "between-model SDs",
+    )
     args = parser.parse_args(argv)
     threadpool_limits(1)
     noise = replace(
@@ -230,6 +734,28 @@ def main(argv=None) -> None:
         sd_seed_accuracy=args.sd_seed_accuracy,
         sd_seed_dimension=args.sd_seed_dimension,
     )
+    design = read_design(args.design, args.dataset) if args.design else None
+    if args.dataset and design is None:
+        parser.error("--dataset needs --design")
+    observed = None
+    scatter, integer = args.lever_scatter, True
+    if args.noise:
+        observed = read_noise(args.noise, design, args.dimension)
+        noise, scatter, integer = observed.noise, observed.scatter, observed.integer_dimension
+    if design is not None:
+        print_design_report(
+            design,
+            observed,
+            noise,
+            scatter,
+            rho=args.rho,
+            standard=args.standard_trend,
+            n_sims=args.sims,
+            n_perms=args.perms,
+            seed=args.seed,
+            integer_dimension=integer,
+        )
+        return
     rng = np.random.default_rng(args.seed)
     se = 0.5 / math.sqrt(args.sims)
     print(

@@ -1,0 +1,229 @@
+"""The power tool on a config's own design: the design and the noise are read as written,
+and the simulated power agrees with what is known independently (a test's level when there
+is no effect; the normal approximation of Spearman's rho; power that grows with models)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy import stats as sps
+from threadpoolctl import threadpool_limits
+
+from neuralhull.config_checks import ConfigError
+from neuralhull.stats import power
+
+LEVERS = {
+    "training length": ["mlp-s10", "mlp-s20", "mlp-s40", "mlp-s80", "mlp-s160", "mlp"],
+    "label noise": ["mlp-noise80", "mlp-noise60", "mlp-noise40", "mlp-noise20", "mlp"],
+    "width": ["mlp-w16", "mlp-w32", "mlp", "mlp-w128"],
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with threadpool_limits(1):
+        yield
+
+
+def write_config(path, levers=LEVERS, seeds=(0, 1, 2), small=None, extra=()):
+    names = list(dict.fromkeys(m for models in levers.values() for m in models)) + list(extra)
+    datasets = [{"name": "mnist", "models": names}]
+    if small is not None:
+        datasets.append({"name": "fashion_mnist", "models": small})
+    cfg = {
+        "datasets": datasets,
+        "seeds": list(seeds),
+        "models": [{"name": m, "arch": "mlp"} for m in names],
+        "levers": levers,
+    }
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def test_design_is_read_as_the_config_declares(tmp_path):
+    small = ["mlp-s10", "mlp-s40", "mlp", "mlp-noise80", "mlp-w16"]
+    cfg = write_config(tmp_path / "c.yaml", small=small, extra=["cnn"])
+    design = power.read_design(cfg)
+    assert design.dataset == "mnist"
+    assert len(design.models) == 14  # 6 + 5 + 4 levels, the reference counted once, + cnn
+    assert design.n_seeds == 3
+    assert {k: len(v) for k, v in design.levers.items()} == {
+        "training length": 6,
+        "label noise": 5,
+        "width": 4,
+    }
+    assert design.levers["width"] == ("mlp-w16", "mlp-w32", "mlp", "mlp-w128")  # order kept
+    assert design.shared() == {"mlp"}
+
+    second = power.read_design(cfg, "fashion_mnist")  # restricted to that dataset's models
+    assert second.models == tuple(small)
+    assert second.levers == {
+        "training length": ("mlp-s10", "mlp-s40", "mlp"),
+        "label noise": ("mlp-noise80", "mlp"),
+        "width": ("mlp-w16", "mlp"),
+    }
+
+    lone = write_config(tmp_path / "lone.yaml", small=["mlp-s10", "mlp-w16"])
+    assert power.read_design(lone, "fashion_mnist").dropped == (
+        "training length",
+        "label noise",
+        "width",
+    )
+
+
+def test_seeds_default_to_the_schemas(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml")
+    data = yaml.safe_load(cfg.read_text())
+    del data["seeds"]
+    cfg.write_text(yaml.safe_dump(data))
+    assert power.read_design(cfg).n_seeds == 1  # the schema's default: [0]
+
+
+def test_design_errors_name_the_file_and_the_fix(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml")
+    with pytest.raises(ConfigError, match=r"c\.yaml: dataset 'cifar10' is not in datasets"):
+        power.read_design(cfg, "cifar10")
+    data = yaml.safe_load(cfg.read_text())
+    data["levers"]["width"].append("mlp-w999")
+    cfg.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"c\.yaml: levers: 'width' names 'mlp-w999'"):
+        power.read_design(cfg)
+    del data["levers"]
+    cfg.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"c\.yaml: no levers: mapping"):
+        power.read_design(cfg)
+
+
+def models_tsv(path, rows):
+    table = pd.DataFrame(rows, columns=["model", "seed", "lever", "test_accuracy", "latent_dim"])
+    path.write_text("# table: models\n" + table.to_csv(sep="\t", index=False))
+    return path
+
+
+def test_noise_and_levers_are_estimated_as_documented(tmp_path):
+    dims = {  # model: (lever, accuracy per seed, dimension per seed)
+        "mlp-s10": ("training length", (0.80, 0.82, 0.81), (9, 8, 9)),
+        "mlp-s40": ("training length", (0.90, 0.88, 0.89), (7, 7, 8)),
+        "mlp": ("reference", (0.95, 0.94, 0.96), (6, 6, 5)),
+        "mlp-noise80": ("label noise", (0.70, 0.75, 0.72), (5, 7, 6)),
+        "mlp-noise50": ("label noise", (0.85, 0.86, 0.84), (8, 8, 8)),
+        "cnn": ("capacity", (0.99, 0.985, 0.98), (4, 4, 5)),
+    }
+    rows = [
+        (m, s, *dims[m][:1], dims[m][1][s], dims[m][2][s]) for m in reversed(dims) for s in range(3)
+    ]  # the file's order is not the levers' order
+    tsv = models_tsv(tmp_path / "models.tsv", rows)
+    cfg = write_config(tmp_path / "c.yaml")
+    observed = power.read_noise(tsv, power.read_design(cfg))
+    acc = np.array([v[1] for v in dims.values()])
+    dim = np.array([v[2] for v in dims.values()], dtype=float)
+    # the components, written out from their definitions
+    within = dim.var(axis=1, ddof=1).mean()
+    assert observed.noise.sd_seed_dimension == pytest.approx(math.sqrt(within - 1 / 12))
+    assert observed.noise.sd_model_dimension == pytest.approx(
+        math.sqrt(dim.mean(axis=1).var(ddof=1) - within / 3)
+    )
+    within_acc = acc.var(axis=1, ddof=1).mean()
+    assert observed.noise.sd_seed_accuracy == pytest.approx(math.sqrt(within_acc))
+    assert observed.integer_dimension and observed.n_seeds == 3 and observed.n_models == 6
+
+    levers = {lev.name: lev for lev in observed.levers}
+    assert set(levers) == {"training length", "label noise", "capacity"}
+    tl = levers["training length"]  # in the config's lever: the config's order
+    assert tl.order == "config" and tl.models == ("mlp-s10", "mlp-s40", "mlp")
+    y = dim[[0, 1, 2]].mean(axis=1)
+    fit = sps.linregress([0.0, 0.5, 1.0], y)
+    assert tl.delta == pytest.approx(fit.slope)
+    assert tl.p_decreasing == pytest.approx(1 / 6)  # strictly falling: 1 of 3! orders
+    ln = levers["label noise"]  # noise50 is not in the config's lever: by accuracy
+    assert ln.order == "accuracy" and ln.models == ("mlp-noise80", "mlp-noise50", "mlp")
+    cap = levers["capacity"]
+    assert cap.models == ("mlp", "cnn") and cap.delta == pytest.approx(13 / 3 - 17 / 3)
+    # scatter: pooled residual variance of the 3-model levers around their lines, less the
+    # seeds' share
+    ss = 0.0
+    for idx in ([0, 1, 2], [3, 4, 2]):
+        y = dim[idx].mean(axis=1)
+        fit = sps.linregress([0.0, 0.5, 1.0], y)
+        ss += ((y - fit.intercept - fit.slope * np.array([0.0, 0.5, 1.0])) ** 2).sum()
+    assert observed.scatter == pytest.approx(math.sqrt(max(ss / 2 - within / 3, 0.0)))
+
+
+def test_noise_file_errors_name_the_file(tmp_path):
+    bad = tmp_path / "models.tsv"
+    bad.write_text("model\tseed\ttest_accuracy\nmlp\t0\t0.9\n")
+    with pytest.raises(ValueError, match=r"models\.tsv: no column latent_dim"):
+        power.read_noise(bad)
+    with pytest.raises(FileNotFoundError, match=r"nothere\.tsv: no such file"):
+        power.read_noise(tmp_path / "nothere.tsv")
+
+
+def test_simulated_levers_follow_their_lines_and_share_the_reference(tmp_path):
+    design = power.read_design(write_config(tmp_path / "c.yaml"))
+    noise = power.Noise(sd_seed_dimension=0.5, mean_dimension=6.0)
+    deltas = {"training length": -2.0, "width": 1.5}
+    values = power.simulate_levers(
+        np.random.default_rng(0), 20000, design, deltas, 0.7, noise, integer_dimension=False
+    )
+    ref = {name: list(models).index("mlp") for name, models in design.levers.items()}
+    first = values["training length"][:, ref["training length"]]
+    for name, v in values.items():
+        assert np.array_equal(v[:, ref[name]], first)  # one model, one set of runs
+        n = v.shape[1]
+        line = 6.0 + deltas.get(name, 0.0) * (np.arange(n) - ref[name]) / (n - 1)
+        se = math.sqrt(0.7**2 + 0.5**2 / 3) / math.sqrt(20000)
+        assert np.abs(v.mean(axis=0) - line).max() < 5 * se, name
+        assert v.std(axis=0).mean() == pytest.approx(math.sqrt(0.49 + 0.25 / 3), rel=0.03)
+
+
+def test_trend_tests_hold_their_level_without_a_trend(tmp_path):
+    separate = {
+        k: [m if m != "mlp" else f"mlp-{i}" for m in v] for i, (k, v) in enumerate(LEVERS.items())
+    }  # no model shared between levers
+    design = power.read_design(write_config(tmp_path / "c.yaml", levers=separate))
+    noise = power.Noise(sd_seed_dimension=0.5)
+    per_lever, combined = power.design_trend_power(
+        np.random.default_rng(0), 1500, design, {}, 0.8, noise, 1000
+    )
+    limit = 0.05 + 3 * math.sqrt(0.05 * 0.95 / 1500)
+    assert max(per_lever.values()) <= limit and combined <= limit, (per_lever, combined)
+    assert min(per_lever.values()) >= 0.015  # whole-number ties make it a little conservative
+    # and a trend is found more often than the level
+    per_lever, combined = power.design_trend_power(
+        np.random.default_rng(1), 400, design, dict.fromkeys(separate, -3.0), 0.8, noise, 500
+    )
+    assert min(per_lever.values()) > 0.3 and combined > max(per_lever.values())
+
+
+def test_zoo_power_matches_the_normal_approximation():
+    # Spearman's rho of n pairs: atanh(r_s) is about normal with variance 1.06 / (n - 3)
+    # (Fieller, Hartley & Pearson 1957); no seed noise, continuous values
+    noise = power.Noise(sd_seed_accuracy=1e-12, sd_seed_dimension=1e-12)
+    n, rho = 20, -0.6
+    z = math.atanh(abs(rho)) * math.sqrt((n - 3) / 1.06)
+    expected = sps.norm.cdf(z - sps.norm.ppf(0.975))
+    simulated = power.zoo_power(np.random.default_rng(0), 4000, n, 3, rho, noise, 2000, False)
+    assert simulated == pytest.approx(expected, abs=0.02), (simulated, expected)  # 3 SE
+
+
+def test_design_power_rises_with_models(tmp_path, capsys):
+    rows = [
+        (m, s, "reference" if m == "mlp" else "training length", 0.8 + 0.01 * i + 0.003 * s, d)
+        for i, (m, d0) in enumerate([("mlp-s10", 8), ("mlp-s40", 7), ("mlp", 6)])
+        for s, d in enumerate((d0, d0 + 1, d0 - 1))
+    ] + [("cnn", s, "capacity", 0.98, 4 + s % 2) for s in range(3)]
+    tsv = models_tsv(tmp_path / "models.tsv", rows)
+    small = {k: v[-3:] for k, v in LEVERS.items()}  # 3 levers of 3 levels: 7 models
+    powers = []
+    for name, levers in (("small", small), ("large", LEVERS)):
+        cfg = write_config(tmp_path / f"{name}.yaml", levers=levers)
+        power.main(["--design", str(cfg), "--noise", str(tsv), "--sims", "300", "--perms", "300"])
+        out = capsys.readouterr().out
+        assert f"{len(power.read_design(cfg).models)} models x 3 seeds, 3 levers" in out
+        row = next(line for line in out.splitlines() if line.startswith("| -0.6 |"))
+        powers.append(float(row.split("|")[2]))
+        combined = next(line for line in out.splitlines() if line.startswith("| combined"))
+        assert combined.count("|") == 7
+    assert powers[1] > powers[0] + 0.1, powers
