@@ -184,17 +184,32 @@ def test_trend_tests_hold_their_level_without_a_trend(tmp_path):
     }  # no model shared between levers
     design = power.read_design(write_config(tmp_path / "c.yaml", levers=separate))
     noise = power.Noise(sd_seed_dimension=0.5)
-    per_lever, combined = power.design_trend_power(
+    per_lever, combined, held = power.design_trend_power(
         np.random.default_rng(0), 1500, design, {}, 0.8, noise, 1000
     )
     limit = 0.05 + 3 * math.sqrt(0.05 * 0.95 / 1500)
     assert max(per_lever.values()) <= limit and combined <= limit, (per_lever, combined)
     assert min(per_lever.values()) >= 0.015  # whole-number ties make it a little conservative
+    assert held is None
     # and a trend is found more often than the level
-    per_lever, combined = power.design_trend_power(
+    per_lever, combined, _ = power.design_trend_power(
         np.random.default_rng(1), 400, design, dict.fromkeys(separate, -3.0), 0.8, noise, 500
     )
     assert min(per_lever.values()) > 0.3 and combined > max(per_lever.values())
+
+
+def test_holding_the_shared_model_keeps_the_combined_tests_level(tmp_path):
+    design = power.read_design(write_config(tmp_path / "c.yaml"))  # mlp in every lever
+    noise = power.Noise(sd_seed_dimension=0.5)
+    per_lever, _, held = power.design_trend_power(
+        np.random.default_rng(2), 1500, design, {}, 0.8, noise, 1000
+    )
+    limit = 0.05 + 3 * math.sqrt(0.05 * 0.95 / 1500)
+    assert max(per_lever.values()) <= limit and held <= limit, (per_lever, held)
+    perms = power._permutations(np.random.default_rng(0), 500, 6, (2, 5))
+    assert (perms[:, [2, 5]] == [2, 5]).all()
+    assert {tuple(sorted(row)) for row in perms} == {tuple(range(6))}
+    assert len({tuple(row) for row in perms}) == 24  # every order of the other four
 
 
 def test_zoo_power_matches_the_normal_approximation():

@@ -19,7 +19,11 @@ prints Markdown tables:
    standardised J, summed over levers / sqrt(n_levers), permuted within levers, as
    :func:`neuralhull.stats.trend.stratified_trend_test`), for a trend of the size the run
    observed, of a standard size (``--standard-trend`` between-model SDs over a lever) and
-   of none (the tests' level).
+   of none (the tests' level).  When levers share a model (the reference), the stratified
+   test is run twice: permuting each lever whole, as if the levers were independent (they
+   are not: the shared model's value enters each, and this version rejects too often when
+   there is no trend), and permuting each lever around the shared model, which stays in
+   place (valid given its value).
 
 What the simulation assumes:
 
@@ -113,8 +117,12 @@ def simulate_zoo(
     return acc_runs.mean(axis=2), dim_runs.mean(axis=2)
 
 
-def _permutations(rng: np.random.Generator, n_perms: int, n: int) -> np.ndarray:
-    return rng.permuted(np.tile(np.arange(n), (n_perms, 1)), axis=1)
+def _permutations(rng: np.random.Generator, n_perms: int, n: int, held: tuple = ()) -> np.ndarray:
+    """(n_perms, n) random orderings of 0..n-1 that leave the positions ``held`` in place."""
+    out = np.tile(np.arange(n), (n_perms, 1))
+    free = np.setdiff1d(np.arange(n), np.asarray(held, dtype=int))
+    out[:, free] = rng.permuted(np.tile(free, (n_perms, 1)), axis=1)
+    return out
 
 
 def spearman_permutation(
@@ -156,9 +164,11 @@ def stratified_jt_permutation(
 
     Parameters
     ----------
-    strata : list of (labels (n_l,) int, values (m, n_l) float)
+    strata : list of (labels (n_l,) int, values (m, n_l) float[, held])
         One entry per lever: the ordered level of each of its observations, and their values
-        in m simulated datasets.
+        in m simulated datasets; optionally the positions ``held`` (a sequence of int) that
+        the permutations leave in place (a model shared with other levers: permuting the
+        rest around it keeps the levers' permutations independent given its value).
 
     Returns
     -------
@@ -176,7 +186,8 @@ def stratified_jt_permutation(
     m = strata[0][1].shape[0]
     z_obs = np.zeros(m)
     null = np.zeros((m, n_perms))
-    for labels, y in strata:
+    for labels, y, *held in strata:
+        held = tuple(held[0]) if held else ()
         lo, hi = np.nonzero(labels[:, None] < labels[None, :])
         moments = np.array([jt_null_moments(np.bincount(labels), row) for row in y])
         mean, sd = moments[:, 0], np.sqrt(moments[:, 1])
@@ -184,7 +195,7 @@ def stratified_jt_permutation(
         z_obs += (_jt_rows(y, lo, hi) - mean) / sd
         step = max(1, 2**22 // (n_perms * max(1, lo.size)))
         for s in range(0, m, step):
-            perms = _permutations(rng, n_perms, y.shape[1])
+            perms = _permutations(rng, n_perms, y.shape[1], held)
             j = _jt_rows(y[s : s + step][:, perms], lo, hi)  # (m', P)
             null[s : s + step] += (j - mean[s : s + step, None]) / sd[s : s + step, None]
     n_lev = math.sqrt(len(strata))
@@ -527,11 +538,18 @@ def simulate_levers(
 
 def design_trend_power(
     rng, n_sims, design, deltas, scatter, noise, n_perms, *, integer_dimension=True
-) -> tuple[dict, float]:
+) -> tuple[dict, float, float | None]:
     """Power of each lever's Jonckheere-Terpstra test (decreasing, on its models' seed
     means) and of the stratified test over all levers, at ``deltas`` (lever -> change over
-    the lever; absent: 0), one simulation of ``design`` for both: ``({lever: power},
-    combined)``."""
+    the lever; absent: 0), one simulation of ``design`` for all.
+
+    Returns ``({lever: power}, combined, combined_held)``: the stratified test permuting
+    each lever whole, and (None when the levers share no model) permuting each lever
+    around the models it shares with others, which stay in place.  Permuting a shared
+    model in every lever independently treats the levers as independent when they are
+    not (the shared model's value enters each), which makes the first test reject too
+    often when there is no trend.
+    """
     values = simulate_levers(
         rng, n_sims, design, deltas, scatter, noise, integer_dimension=integer_dimension
     )
@@ -541,7 +559,15 @@ def design_trend_power(
         _, p = stratified_jt_permutation([stratum], rng, n_perms, "decreasing")
         per_lever[name] = float(np.mean(p < ALPHA))
     _, p = stratified_jt_permutation(strata, rng, n_perms, "decreasing")
-    return per_lever, float(np.mean(p < ALPHA))
+    shared = design.shared()
+    if not shared:
+        return per_lever, float(np.mean(p < ALPHA)), None
+    held = [
+        (*stratum, [i for i, m in enumerate(design.levers[name]) if m in shared])
+        for name, stratum in zip(values, strata, strict=True)
+    ]
+    _, p_held = stratified_jt_permutation(held, rng, n_perms, "decreasing")
+    return per_lever, float(np.mean(p < ALPHA)), float(np.mean(p_held < ALPHA))
 
 
 def print_design_report(
@@ -672,20 +698,24 @@ def print_design_report(
             f"| {name} | {len(models)} | {obs} | {pw_obs} | "
             f"{results['standard'][0][name]:.2f} | {results['none'][0][name]:.2f} |"
         )
-    obs_comb = f"{results['observed'][1]:.2f}" if matched else "-"
-    print(
-        f"| combined ({len(design.levers)} levers) | | | {obs_comb} | "
-        f"{results['standard'][1]:.2f} | {results['none'][1]:.2f} |"
-    )
+    for col, label in ((1, "levers permuted whole"), (2, "shared models held in place")):
+        if results["none"][col] is None:
+            continue
+        obs_comb = f"{results['observed'][col]:.2f}" if matched else "-"
+        print(
+            f"| combined ({len(design.levers)} levers, {label}) | | | {obs_comb} | "
+            f"{results['standard'][col]:.2f} | {results['none'][col]:.2f} |"
+        )
     if matched:
         print(
             "\nObserved size: the levers of the run that the design has, each at the size of "
             "its observed change, falling; the design's other levers without a trend."
         )
     if signed is not None:
+        held = "" if signed[2] is None else f" ({signed[2]:.2f} with shared models held)"
         print(
             f"With each observed change's own sign (rising where the run's dimension rose), "
-            f"the combined test's power is {signed[1]:.2f}."
+            f"the combined test's power is {signed[1]:.2f}{held}."
         )
 
 
