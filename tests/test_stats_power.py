@@ -3,6 +3,7 @@ and the simulated power agrees with what is known independently (a test's level 
 is no effect; the normal approximation of Spearman's rho; power that grows with models)."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ def one_thread():
         yield
 
 
-def write_config(path, levers=LEVERS, seeds=(0, 1, 2), small=None, extra=()):
+def write_config(path, levers=LEVERS, seeds=(0, 1, 2), small=None, extra=(), as_list=True):
     names = list(dict.fromkeys(m for models in levers.values() for m in models)) + list(extra)
     datasets = [{"name": "mnist", "models": names}]
     if small is not None:
@@ -36,7 +37,7 @@ def write_config(path, levers=LEVERS, seeds=(0, 1, 2), small=None, extra=()):
         "datasets": datasets,
         "seeds": list(seeds),
         "models": [{"name": m, "arch": "mlp"} for m in names],
-        "levers": levers,
+        "levers": [{"name": k, "models": v} for k, v in levers.items()] if as_list else levers,
     }
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -56,6 +57,8 @@ def test_design_is_read_as_the_config_declares(tmp_path):
     }
     assert design.levers["width"] == ("mlp-w16", "mlp-w32", "mlp", "mlp-w128")  # order kept
     assert design.shared() == {"mlp"}
+    as_mapping = write_config(tmp_path / "m.yaml", small=small, extra=["cnn"], as_list=False)
+    assert power.read_design(as_mapping) == replace(design, source=str(as_mapping))
 
     second = power.read_design(cfg, "fashion_mnist")  # restricted to that dataset's models
     assert second.models == tuple(small)
@@ -86,13 +89,13 @@ def test_design_errors_name_the_file_and_the_fix(tmp_path):
     with pytest.raises(ConfigError, match=r"c\.yaml: dataset 'cifar10' is not in datasets"):
         power.read_design(cfg, "cifar10")
     data = yaml.safe_load(cfg.read_text())
-    data["levers"]["width"].append("mlp-w999")
+    data["levers"][2]["models"].append("mlp-w999")
     cfg.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=r"c\.yaml: levers: 'width' names 'mlp-w999'"):
         power.read_design(cfg)
     del data["levers"]
     cfg.write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match=r"c\.yaml: no levers: mapping"):
+    with pytest.raises(ConfigError, match=r"c\.yaml: no levers: \(each lever's name"):
         power.read_design(cfg)
 
 

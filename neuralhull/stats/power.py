@@ -268,7 +268,8 @@ class Design:
     models : tuple of str
         The dataset's models (``datasets[].models``).
     levers : dict of str to tuple of str
-        Each lever's models from the expected worst to the expected best (``levers:``),
+        Each lever's models from the expected worst to the expected best (``levers:``, a
+        list of ``{name, models}`` or a mapping name -> models),
         restricted to the dataset's models; a lever left with fewer than 2 is dropped.
     n_seeds : int
         Replicates of every model (``seeds:``).
@@ -320,11 +321,18 @@ def read_design(path, dataset: str | None = None) -> Design:
         )
     ds_models = tuple(datasets[names.index(dataset)].get("models") or [])
     levers_cfg = cfg.get("levers")
+    if isinstance(levers_cfg, list):  # a list of {name, models}, as config/config.yaml has
+        entries = [e for e in levers_cfg if isinstance(e, dict) and "name" in e]
+        if len(entries) != len(levers_cfg):
+            raise ConfigError(
+                f"{path}: levers: every entry needs a name: and its models: (worst first)"
+            )
+        levers_cfg = {e["name"]: e.get("models") for e in entries}
     if not isinstance(levers_cfg, dict) or not levers_cfg:
         raise ConfigError(
-            f"{path}: no levers: mapping (lever name -> its models from the expected worst "
-            "to the expected best); the power of the design's trend tests needs it: add one "
-            "(docs/configuration.md)"
+            f"{path}: no levers: (each lever's name and its models from the expected worst "
+            "to the expected best); the power of the design's trend tests needs them: add "
+            "them (docs/configuration.md)"
         )
     defined = {m.get("name") for m in cfg.get("models") or [] if isinstance(m, dict)}
     levers, dropped = {}, []
