@@ -2,6 +2,7 @@
 and the simulated power agrees with what is known independently (a test's level when there
 is no effect; the normal approximation of Spearman's rho; power that grows with models)."""
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -245,3 +246,76 @@ def test_design_power_rises_with_models(tmp_path, capsys):
         combined = next(line for line in out.splitlines() if line.startswith("| combined"))
         assert combined.count("|") == 7
     assert powers[1] > powers[0] + 0.1, powers
+
+
+def test_stratified_test_with_a_held_level_matches_brute_force():
+    from neuralhull.stats import trend
+
+    rng = np.random.default_rng(3)
+    shared = 0.3
+    levers = [  # one value per level; the shared model last in two levers, third in one
+        [[v] for v in [*rng.normal(size=3), shared]],
+        [[v] for v in [*rng.normal(size=4) - np.arange(4), shared]],
+        [[v] for v in [*rng.normal(size=2), shared, rng.normal()]],
+    ]
+    held = [[3], [4], [2]]
+    exact = trend.stratified_trend_test(levers, alternative="decreasing", method="exact", held=held)
+    assert exact.n_permutations == math.factorial(3) * math.factorial(4) * math.factorial(3)
+
+    def z_of(values):
+        return trend.jonckheere_terpstra([[v] for v in values], method="normal").z
+
+    brute = []
+    base = [np.concatenate(g) for g in levers]
+    frees = [[i for i in range(len(b)) if i not in h] for b, h in zip(base, held, strict=True)]
+    for perms in itertools.product(
+        *(itertools.permutations(b[f]) for b, f in zip(base, frees, strict=True))
+    ):
+        total = 0.0
+        for b, f, p in zip(base, frees, perms, strict=True):
+            v = b.copy()
+            v[f] = p
+            total += z_of(v)
+        brute.append(total / math.sqrt(3))
+    assert exact.statistic == pytest.approx(sum(z_of(b) for b in base) / math.sqrt(3))
+    assert exact.p_value == pytest.approx(np.mean(np.array(brute) <= exact.statistic + 1e-9))
+    perm = trend.stratified_trend_test(
+        levers,
+        alternative="decreasing",
+        method="permutation",
+        held=held,
+        rng=np.random.default_rng(4),
+        n_resamples=20000,
+    )
+    assert perm.p_value == pytest.approx(exact.p_value, abs=0.006)
+    _, vectorised = power.stratified_jt_permutation(
+        [(np.arange(len(b)), b[None, :], h) for b, h in zip(base, held, strict=True)],
+        np.random.default_rng(5),
+        20000,
+        "decreasing",
+    )
+    assert vectorised[0] == pytest.approx(exact.p_value, abs=0.006)
+    with pytest.raises(ValueError, match="not 'normal'"):
+        trend.stratified_trend_test(levers, method="normal", held=held)
+    with pytest.raises(ValueError, match="indices of its levels"):
+        trend.stratified_trend_test(levers, held=[[5], [], []])
+
+
+def test_holding_the_shared_level_keeps_the_stratified_tests_level():
+    from neuralhull.stats import trend
+
+    rng = np.random.default_rng(6)
+    n_sims, held, whole = 1000, 0, 0
+    for _ in range(n_sims):  # no trend; one model (the last level) shared by five levers
+        shared, others = rng.normal(), rng.normal(size=(5, 3))
+        levers = [[[v] for v in [*row, shared]] for row in others]
+        test = trend.stratified_trend_test(
+            levers, alternative="decreasing", method="exact", held=[[3]] * 5
+        )
+        held += test.p_value < 0.05
+        test = trend.stratified_trend_test(
+            levers, alternative="decreasing", method="permutation", rng=rng, n_resamples=1000
+        )
+        whole += test.p_value < 0.05
+    limit = 0.05 + 3 * math.sqrt(0.05 * 0.95 / n_sims)
+    assert held / n_sims <= limit < whole / n_sims, (held / n_sims, whole / n_sims)

@@ -156,9 +156,17 @@ def _label_assignments(sizes: Sequence[int]) -> np.ndarray:
     return np.array(rows)
 
 
-def _exact_jt(x: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
-    """J of every distinct assignment of the values x to groups of ``sizes``."""
-    labels = _label_assignments(sizes)  # (A, n): the group of each value
+def _exact_jt(x: np.ndarray, sizes: Sequence[int], held: Sequence[int] = ()) -> np.ndarray:
+    """J of every distinct assignment of the values x to groups of ``sizes`` (x in group
+    order) that leaves the values of the groups ``held`` in their own groups."""
+    own = np.repeat(np.arange(len(sizes)), sizes)
+    free_groups = np.array([g for g in range(len(sizes)) if g not in set(held)], dtype=int)
+    free = np.isin(own, free_groups)
+    labels = np.tile(own, (1, 1))
+    if free_groups.size:
+        sub = _label_assignments([sizes[g] for g in free_groups])  # over the free values
+        labels = np.tile(own, (sub.shape[0], 1))
+        labels[:, free] = free_groups[sub]  # (A, n): the group of each value
     c = (x[:, None] < x[None, :]) + 0.5 * (x[:, None] == x[None, :])  # c[i, j]: x_i before x_j
     out = np.empty(labels.shape[0])
     step = max(1, 2**20 // (x.size * x.size))
@@ -168,12 +176,19 @@ def _exact_jt(x: np.ndarray, sizes: Sequence[int]) -> np.ndarray:
     return out
 
 
-def _permuted_jt(rng, x: np.ndarray, lo, hi, n_resamples: int) -> np.ndarray:
+def _permuted_jt(rng, x: np.ndarray, lo, hi, n_resamples: int, free=None) -> np.ndarray:
+    """J of ``n_resamples`` random permutations of x (of its positions ``free`` only, the
+    others left in place, when given)."""
     out = np.empty(n_resamples)
     step = max(1, 2**20 // max(1, lo.size))
     for s in range(0, n_resamples, step):
         b = min(step, n_resamples - s)
-        out[s : s + b] = _jt_rows(rng.permuted(np.tile(x, (b, 1)), axis=1), lo, hi)
+        rows = np.tile(x, (b, 1))
+        if free is None:
+            rows = rng.permuted(rows, axis=1)
+        else:
+            rows[:, free] = rng.permuted(rows[:, free], axis=1)
+        out[s : s + b] = _jt_rows(rows, lo, hi)
     return out
 
 
@@ -352,6 +367,7 @@ def stratified_trend_test(
     n_resamples: int = 9999,
     rng: np.random.Generator | None = None,
     max_exact: int = MAX_EXACT,
+    held=None,
 ) -> TrendResult:
     """Combined ordered-trend test over several levers, permuting within each lever.
 
@@ -365,12 +381,20 @@ def stratified_trend_test(
         "exact" enumerates every combination of the levers' arrangements (when their
         product is at most ``max_exact``); "permutation" permutes the values within each
         lever independently ``n_resamples`` times; "normal" refers the combined z to N(0, 1).
+    held : sequence of sequences of int, optional
+        One entry per lever: the levels (indices into its groups) whose values the null
+        distribution leaves in place.  A model that is a level of several levers (the
+        reference) puts the same values into each, so permuting every lever whole treats
+        dependent levers as independent and rejects too often when there is no trend;
+        holding the shared model's level makes the test exact given its values.  Not with
+        ``method="normal"`` (the combined z's null moments are then conditional).
 
     Returns
     -------
     TrendResult
         ``statistic`` = ``z`` = ``sum_l z_l / sqrt(n_levers)``, z_l each lever's
-        standardised J; ``strata`` holds each lever's own test (same method, its own draws).
+        standardised J; ``strata`` holds each lever's own test (same method, its own draws;
+        each lever alone permuted whole, ``held`` or not).
     """
     _check_choice(alternative, ALTERNATIVES, "alternative")
     _check_choice(method, METHODS, "method")
@@ -378,8 +402,19 @@ def stratified_trend_test(
     if not levers:
         raise ValueError("levers is empty")
     n_lev = len(levers)
+    if held is None:
+        held = [()] * n_lev
+    held = [tuple(int(h) for h in hs) for hs in held]
+    if len(held) != n_lev or any(
+        h < 0 or h >= len(g) for hs, g in zip(held, levers, strict=False) for h in hs
+    ):
+        raise ValueError(
+            f"held must give, for each of the {n_lev} levers, indices of its levels; got {held}"
+        )
+    if method == "normal" and any(held):
+        raise ValueError("held levels need method 'exact', 'permutation' or 'auto', not 'normal'")
     parts = []
-    for groups in levers:
+    for groups, hs in zip(levers, held, strict=True):
         sizes = [g.size for g in groups]
         x = np.concatenate(groups)
         labels = np.repeat(np.arange(len(groups)), sizes)
@@ -387,9 +422,12 @@ def stratified_trend_test(
         mean, var = jt_null_moments(sizes, x)
         sd = math.sqrt(var) if var > 0 else math.inf  # a constant lever adds nothing
         j_obs = float(_jt_rows(x[None, :], lo, hi)[0])
-        parts.append((sizes, x, lo, hi, mean, sd, j_obs))
-    z_obs = sum((j - m) / sd for _, _, _, _, m, sd, j in parts) / math.sqrt(n_lev)
-    n_comb = math.prod(_n_arrangements(p[0]) for p in parts)
+        free = np.flatnonzero(~np.isin(labels, hs)) if hs else None
+        parts.append((sizes, x, lo, hi, mean, sd, j_obs, hs, free))
+    z_obs = sum((j - m) / sd for _, _, _, _, m, sd, j, _, _ in parts) / math.sqrt(n_lev)
+    n_comb = math.prod(
+        _n_arrangements([n for g, n in enumerate(p[0]) if g not in p[7]]) for p in parts
+    )
     method = _resolve_method(method, n_comb, max_exact)
     sub_rng = rng if method == "permutation" else None
     strata = tuple(
@@ -399,7 +437,7 @@ def stratified_trend_test(
             method=method if method != "exact" else "exact",
             n_resamples=n_resamples,
             rng=sub_rng,
-            max_exact=max(max_exact, n_comb),
+            max_exact=max(max_exact, n_comb, *(_n_arrangements(p[0]) for p in parts)),
         )
         for groups in levers
     )
@@ -409,8 +447,8 @@ def stratified_trend_test(
         )
     if method == "exact":
         null = np.zeros(1)
-        for sizes, x, _, _, mean, sd, _ in parts:
-            z_l = (_exact_jt(x, sizes) - mean) / sd
+        for sizes, x, _, _, mean, sd, _, hs, _ in parts:
+            z_l = (_exact_jt(x, sizes, hs) - mean) / sd
             null = (null[:, None] + z_l[None, :]).ravel()
         null /= math.sqrt(n_lev)
         p = _tail(null, z_obs, 0.0, alternative) / null.size
@@ -418,8 +456,8 @@ def stratified_trend_test(
     rng = check_generator(rng)
     n_resamples = check_count(n_resamples, "n_resamples")
     null = np.zeros(n_resamples)
-    for _, x, lo, hi, mean, sd, _ in parts:
-        null += (_permuted_jt(rng, x, lo, hi, n_resamples) - mean) / sd
+    for _, x, lo, hi, mean, sd, _, _, free in parts:
+        null += (_permuted_jt(rng, x, lo, hi, n_resamples, free) - mean) / sd
     null /= math.sqrt(n_lev)
     p = (1 + _tail(null, z_obs, 0.0, alternative)) / (1 + n_resamples)
     return TrendResult(z_obs, z_obs, p, alternative, "permutation", n_resamples, strata)
