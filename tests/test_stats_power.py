@@ -100,6 +100,14 @@ def test_design_errors_name_the_file_and_the_fix(tmp_path):
         power.read_design(cfg)
 
 
+def test_the_command_reports_a_bad_file_without_a_traceback(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml")
+    with pytest.raises(SystemExit) as exit_:
+        power.main(["--design", str(cfg), "--noise", str(tmp_path / "none.tsv")])
+    assert exit_.value.code == 2
+    assert "none.tsv: no such file; pass a finished run's" in capsys.readouterr().err
+
+
 def models_tsv(path, rows):
     table = pd.DataFrame(rows, columns=["model", "seed", "lever", "test_accuracy", "latent_dim"])
     path.write_text("# table: models\n" + table.to_csv(sep="\t", index=False))

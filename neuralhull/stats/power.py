@@ -772,13 +772,17 @@ def main(argv=None) -> None:
         sd_seed_accuracy=args.sd_seed_accuracy,
         sd_seed_dimension=args.sd_seed_dimension,
     )
-    design = read_design(args.design, args.dataset) if args.design else None
-    if args.dataset and design is None:
+    if args.dataset and not args.design:
         parser.error("--dataset needs --design")
     observed = None
     scatter, integer = args.lever_scatter, True
-    if args.noise:
-        observed = read_noise(args.noise, design, args.dimension)
+    try:  # a bad file: its message (it names the file and the fix), not a traceback
+        design = read_design(args.design, args.dataset) if args.design else None
+        if args.noise:
+            observed = read_noise(args.noise, design, args.dimension)
+    except (OSError, ValueError) as err:  # ConfigError is a ValueError
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    if observed is not None:
         noise, scatter, integer = observed.noise, observed.scatter, observed.integer_dimension
     if design is not None:
         print_design_report(
