@@ -253,6 +253,7 @@ def test_design_power_rises_with_models(tmp_path, capsys):
         powers.append(float(row.split("|")[2]))
         combined = next(line for line in out.splitlines() if line.startswith("| combined"))
         assert combined.count("|") == 7
+        assert "At the findings' rule" in out and "| across the zoo (Spearman) |" in out
     assert powers[1] > powers[0] + 0.1, powers
 
 
@@ -287,6 +288,12 @@ def test_stratified_test_with_a_held_level_matches_brute_force():
         brute.append(total / math.sqrt(3))
     assert exact.statistic == pytest.approx(sum(z_of(b) for b in base) / math.sqrt(3))
     assert exact.p_value == pytest.approx(np.mean(np.array(brute) <= exact.statistic + 1e-9))
+    # the conditional null is not centred on 0: two-sided doubles the smaller tail
+    two = trend.stratified_trend_test(levers, method="exact", held=held)
+    tails = [np.mean(np.array(brute) <= two.statistic + 1e-9)]
+    tails.append(np.mean(np.array(brute) >= two.statistic - 1e-9))
+    assert two.p_value == pytest.approx(min(1.0, 2 * min(tails)))
+    assert abs(np.mean(brute)) > 0.1  # and the example shows it
     perm = trend.stratified_trend_test(
         levers,
         alternative="decreasing",
@@ -327,3 +334,23 @@ def test_holding_the_shared_level_keeps_the_stratified_tests_level():
         whole += test.p_value < 0.05
     limit = 0.05 + 3 * math.sqrt(0.05 * 0.95 / n_sims)
     assert held / n_sims <= limit < whole / n_sims, (held / n_sims, whole / n_sims)
+
+
+def test_the_findings_two_sided_rule_is_the_one_sided_test_at_half_the_level(tmp_path):
+    # the trend tests' null distributions are symmetric: "two-sided p < a and falling" is
+    # "one-sided p < a / 2"
+    design = power.read_design(write_config(tmp_path / "c.yaml"))
+    noise = power.Noise(sd_seed_dimension=0.5)
+    deltas = dict.fromkeys(design.levers, -2.0)
+    runs = {
+        rule: power.design_trend_power(
+            np.random.default_rng(8), 1500, design, deltas, 0.8, noise, 2000, rule=rule
+        )
+        for rule in (("two-sided", 0.05, 0.02), ("decreasing", 0.025, 0.01))
+    }
+    (lever_2, comb_2, held_2), (lever_1, comb_1, held_1) = runs.values()
+    for name in design.levers:
+        assert lever_2[name] == pytest.approx(lever_1[name], abs=0.03), name
+    assert comb_2 == pytest.approx(comb_1, abs=0.03)
+    assert held_2 == pytest.approx(held_1, abs=0.03)
+    assert 0.1 < lever_2["training length"] < 0.9 and 0.1 < held_2 < 0.9  # informative

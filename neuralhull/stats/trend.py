@@ -359,6 +359,18 @@ def page_trend(
 # several levers
 
 
+def _held_tail(null, z_obs, alternative, held, plus_one) -> float:
+    """The count of null values as extreme as z_obs; with held levels the null is not
+    centred on 0, so a two-sided test doubles the smaller tail (returned as the count
+    that gives that p-value)."""
+    if not held or alternative != "two-sided":
+        return _tail(null, z_obs, 0.0, alternative)
+    n = null.size + plus_one
+    low = _tail(null, z_obs, 0.0, "decreasing") + plus_one
+    high = _tail(null, z_obs, 0.0, "increasing") + plus_one
+    return min(n, 2 * min(low, high)) - plus_one
+
+
 def stratified_trend_test(
     levers,
     *,
@@ -387,7 +399,9 @@ def stratified_trend_test(
         reference) puts the same values into each, so permuting every lever whole treats
         dependent levers as independent and rejects too often when there is no trend;
         holding the shared model's level makes the test exact given its values.  Not with
-        ``method="normal"`` (the combined z's null moments are then conditional).
+        ``method="normal"`` (the combined z's null moments are then conditional).  The
+        conditional null is not centred on 0: a two-sided p-value doubles the smaller
+        one-sided one.
 
     Returns
     -------
@@ -451,7 +465,7 @@ def stratified_trend_test(
             z_l = (_exact_jt(x, sizes, hs) - mean) / sd
             null = (null[:, None] + z_l[None, :]).ravel()
         null /= math.sqrt(n_lev)
-        p = _tail(null, z_obs, 0.0, alternative) / null.size
+        p = _held_tail(null, z_obs, alternative, any(held), 0) / null.size
         return TrendResult(z_obs, z_obs, p, alternative, "exact", int(null.size), strata)
     rng = check_generator(rng)
     n_resamples = check_count(n_resamples, "n_resamples")
@@ -459,5 +473,5 @@ def stratified_trend_test(
     for _, x, lo, hi, mean, sd, _, _, free in parts:
         null += (_permuted_jt(rng, x, lo, hi, n_resamples, free) - mean) / sd
     null /= math.sqrt(n_lev)
-    p = (1 + _tail(null, z_obs, 0.0, alternative)) / (1 + n_resamples)
+    p = (1 + _held_tail(null, z_obs, alternative, any(held), 1)) / (1 + n_resamples)
     return TrendResult(z_obs, z_obs, p, alternative, "permutation", n_resamples, strata)
