@@ -24,6 +24,9 @@ prints Markdown tables:
    are not: the shared model's value enters each, and this version rejects too often when
    there is no trend), and permuting each lever around the shared model, which stays in
    place (valid given its value).
+4. **At the findings' rule**: the same tests two-sided with the estimate falling, at the
+   Bonferroni bound of the findings' Holm adjustment (alpha / ``--primary-tests`` across
+   the zoo, alpha / number of levers per lever).
 
 What the simulation assumes:
 
