@@ -9,6 +9,13 @@ rule summarise:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "table": "findings"},
         ),
+        sensitivity=report(
+            "results/{dataset}/summary/sensitivity.tsv",
+            caption="../report/sensitivity.rst",
+            category="6. Tables (TSV)",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "sensitivity"},
+        ),
         zoo=report(
             "results/{dataset}/summary/zoo.tsv",
             caption="../report/zoo.rst",
@@ -59,6 +66,16 @@ rule summarise:
             labels={
                 "dataset": "{dataset}",
                 "item": "answer: the verdict on every claim (table)",
+            },
+        ),
+        sensitivity_html=report(
+            "results/{dataset}/summary/html/sensitivity.html",
+            caption="../report/sensitivity.rst",
+            category="1. Findings",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "item": "how the verdicts move with the thresholds (table)",
             },
         ),
         zoo_html=report(

@@ -108,7 +108,16 @@ LATENT_SIZES = sorted(config["autoencoder"]["latent_sizes"])
 # Latent and PCA sizes whose spaces are scored (hull and proximity); the intrinsic space,
 # each model's own chosen latent size, is always scored.
 SCORED_SIZES = sorted(config["hull"]["scored_sizes"])
-SUMMARY_TABLES = ["findings", "zoo", "models", "latent", "hull", "measures", "deciles"]
+SUMMARY_TABLES = [
+    "findings",
+    "sensitivity",
+    "zoo",
+    "models",
+    "latent",
+    "hull",
+    "measures",
+    "deciles",
+]
 FIGURES = [
     "findings",
     "fraction_inside",
