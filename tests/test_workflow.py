@@ -337,7 +337,7 @@ def test_findings_verdicts_follow_from_their_own_columns(tiny_run):
     findings = table(tiny_run, "findings")
     tests = findings[findings["role"] == "test"]
     assert set(findings["verdict"]) <= {"supported", "contradicted", "inconclusive", "not testable"}
-    for family, rows in tests.groupby("family"):
+    for _family, rows in tests.groupby("family"):
         testable = rows[(rows["verdict"] != "not testable") & rows["p_value"].notna()]
         if len(testable):
             np.testing.assert_allclose(testable["p_holm"], _holm(testable["p_value"].to_numpy()))
