@@ -47,8 +47,8 @@ from neuralhull.claims.registry import (
     SUMMARY_RULE,
     summary_verdict,
 )
-from neuralhull.findings import spearman_test
 from neuralhull.stats import intervals as iv
+from neuralhull.stats.correlation import spearman_test
 from neuralhull.stats.multiplicity import holm
 from neuralhull.stats.trend import jonckheere_terpstra, stratified_trend_test
 
