@@ -318,6 +318,7 @@ def write_text(text: str, path) -> None:
 TITLES = {
     "findings": "the papers' claims, tested on this run",
     "sensitivity": "how the verdicts move with the thresholds",
+    "datasets": "claim by claim, whether the datasets reach the same verdicts",
     "zoo": "the zoo: one row per model, over its seeds",
     "models": "every trained classifier (model and seed)",
     "latent": "autoencoder fits: one row per run and latent size",

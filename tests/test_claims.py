@@ -280,3 +280,42 @@ def test_rows_are_reproducible_and_independent_of_each_other():
     two = pd.DataFrame(claim_rows(models, subset, SETTINGS, None))
     same = one[one["family"] != "3: levers"].merge(two, on=["scope", "family"])
     pd.testing.assert_series_equal(same["ci_low_x"], same["ci_low_y"], check_names=False)
+
+
+def test_compare_verdicts_across_datasets():
+    from neuralhull.claims.compare import compare_verdicts
+
+    def findings(rows):
+        return pd.DataFrame(
+            [
+                {
+                    "claim_id": c,
+                    "claim": f"claim {c}",
+                    "family": f,
+                    "scope": s,
+                    "value": 0.1,
+                    "verdict": v,
+                }
+                for c, f, s, v in rows
+            ]
+        )
+
+    a = findings(
+        [
+            (1, "1: per model", "last hidden layer, mlp", "supported"),
+            (1, "1: per model", "last hidden layer, cnn", "supported"),
+            (3, "3: primary", "across the zoo", "inconclusive"),
+        ]
+    )
+    b = findings(
+        [
+            (1, "1: per model", "last hidden layer, mlp", "contradicted"),
+            (3, "3: primary", "across the zoo", "inconclusive"),
+        ]
+    )
+    table = compare_verdicts({"mnist": a, "fashion_mnist": b}).set_index(["claim_id", "scope"])
+    assert table.loc[(1, "last hidden layer, mlp"), "agree"] == "no"
+    assert table.loc[(1, "last hidden layer, cnn"), "agree"] == "n/a"  # one zoo only
+    assert pd.isna(table.loc[(1, "last hidden layer, cnn"), "verdict_fashion_mnist"])
+    assert table.loc[(1, "claim overall"), "agree"] == "no"
+    assert table.loc[(3, "claim overall"), "agree"] == "yes"

@@ -249,6 +249,11 @@ def get_final_output():
             dataset=ds,
             page=SUMMARY_TABLES + ["verdicts"],
         )
+    if len(DATASETS) > 1:
+        out += [
+            "results/summary/verdicts_by_dataset.tsv",
+            "results/summary/html/verdicts_by_dataset.html",
+        ]
     if config["theory"].get("enabled", False):
         out += get_theory_output()
     return out
