@@ -25,7 +25,12 @@ import pandas as pd
 from neuralhull.io import atomic_path
 
 #: Colours of the verdicts, as in the findings figure (green, red, grey).
-VERDICT_COLOURS = {"supported": "#1a7f37", "contradicted": "#c62828", "inconclusive": "#666"}
+VERDICT_COLOURS = {
+    "supported": "#1a7f37",
+    "contradicted": "#c62828",
+    "inconclusive": "#666",
+    "not testable": "#8a6d00",
+}
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -312,6 +317,8 @@ def write_text(text: str, path) -> None:
 #: A line under each page's title: what the table holds.
 TITLES = {
     "findings": "the papers' claims, tested on this run",
+    "sensitivity": "how the verdicts move with the thresholds",
+    "datasets": "claim by claim, whether the datasets reach the same verdicts",
     "zoo": "the zoo: one row per model, over its seeds",
     "models": "every trained classifier (model and seed)",
     "latent": "autoencoder fits: one row per run and latent size",
