@@ -458,7 +458,12 @@ def plot_auroc(measures_df: pd.DataFrame, path) -> None:
         _save(fig, path)
 
 
-_VERDICT_COLOURS = {"supported": "#1b7837", "contradicted": "#b2182b", "inconclusive": "#7f7f7f"}
+_VERDICT_COLOURS = {
+    "supported": "#1b7837",
+    "contradicted": "#b2182b",
+    "inconclusive": "#7f7f7f",
+    "not testable": "#8a6d00",
+}
 
 
 def plot_findings(findings_df: pd.DataFrame, path) -> None:
@@ -483,11 +488,17 @@ def plot_findings(findings_df: pd.DataFrame, path) -> None:
     data = findings_df.copy()
     family = np.select(
         [
-            data["statistic"].str.startswith("fraction inside"),
-            data["statistic"].str.startswith("intrinsic dimension /"),
-            data["statistic"].str.startswith("Spearman"),
+            data["statistic"].str.contains("fraction"),
+            data["statistic"].str.contains("/ width"),
+            data["statistic"].str.startswith(("Spearman", "Kendall")),
+            data["statistic"].str.startswith(("dimension per unit", "combined z")),
         ],
-        ["fraction inside the training hull", "intrinsic dimension / width", "Spearman rho"],
+        [
+            "fraction inside the training hull",
+            "intrinsic dimension / width",
+            "rank correlations (Spearman, Kendall)",
+            "slope and combined trend z",
+        ],
         default="AUROC(proximity) - AUROC(outside hull)",
     )
     data["family"] = family

@@ -25,7 +25,12 @@ import pandas as pd
 from neuralhull.io import atomic_path
 
 #: Colours of the verdicts, as in the findings figure (green, red, grey).
-VERDICT_COLOURS = {"supported": "#1a7f37", "contradicted": "#c62828", "inconclusive": "#666"}
+VERDICT_COLOURS = {
+    "supported": "#1a7f37",
+    "contradicted": "#c62828",
+    "inconclusive": "#666",
+    "not testable": "#8a6d00",
+}
 
 _STYLE = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -205,16 +210,26 @@ def verdict_sentence(row: Mapping, *, brief: bool = False) -> str:
     table gives them."""
     side = _side(row["rule"])
     need = f"; supported {side} {format_number(row['threshold'])}" if side else ""
-    text = (
+    head = (
         f"{_verdict_badge(row['verdict'])} <b>{html.escape(str(row['scope']))}</b>: "
-        f"{html.escape(str(row['statistic']))} = {_number(row['value'])}, "
-        f"95 % interval [{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
-        f"{html.escape(need)}"
+        f"{html.escape(str(row['statistic']))} = {_number(row['value'])}"
     )
+    detail = "" if _missing(row.get("detail")) else str(row["detail"]).strip()
+    if row.get("role") == "summary" or row["verdict"] == "not testable":
+        # no interval to show: the models' verdicts, or why the row cannot be tested
+        return head + (f"; {html.escape(detail)}" if detail else "")
+    if _missing(row["ci_low"]) and _missing(row["ci_high"]) and not _missing(row.get("p_holm")):
+        text = f"{head}, p (Holm) = {format_number(row['p_holm'])}"
+    else:
+        text = (
+            f"{head}, 95 % interval [{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
+            f"{html.escape(need)}"
+        )
     if brief:
         return text
     p = "" if _missing(row.get("p_value")) else f", p = {format_number(row['p_value'])}"
-    detail = "" if _missing(row.get("detail")) else str(row["detail"]).strip()
+    if not _missing(row.get("p_holm")):
+        p += f" (Holm {format_number(row['p_holm'])})"
     return f"{text}{p} (n = {format_number(row['n'])} {html.escape(str(row['unit']))})" + (
         f"; {html.escape(detail)}" if detail else ""
     )
@@ -258,6 +273,15 @@ def report_link(path: str) -> str:
     return "javascript:" + urllib.parse.quote(script, safe="(){}[]:;,.'=_ ")
 
 
+def _row_count(findings: pd.DataFrame) -> str:
+    """'37 tests and 2 every-model summaries', or 'N tests' without a role column."""
+    if "role" not in findings:
+        return f"{len(findings)} tests"
+    tests = int((findings["role"] == "test").sum())
+    summaries = len(findings) - tests
+    return f"{tests} tests" + (f" and {summaries} every-model summaries" if summaries else "")
+
+
 def verdicts_fragment(
     findings: pd.DataFrame,
     *,
@@ -292,7 +316,7 @@ def verdicts_fragment(
     return (
         f'<div class="neuralhull-verdicts" data-dataset="{html.escape(dataset)}">'
         f"<p><b>{html.escape(dataset)}</b>: {verdict_counts(findings)} "
-        f"({len(findings)} tests of {findings['claim_id'].nunique()} claims). "
+        f"({_row_count(findings)} of {findings['claim_id'].nunique()} claims). "
         f'<a href="{link}">Open the findings table</a></p>'
         f'<ol style="margin-top:.2em">{"".join(claims)}</ol></div>\n'
     )
@@ -312,6 +336,8 @@ def write_text(text: str, path) -> None:
 #: A line under each page's title: what the table holds.
 TITLES = {
     "findings": "the papers' claims, tested on this run",
+    "sensitivity": "how the verdicts move with the thresholds",
+    "datasets": "claim by claim, whether the datasets reach the same verdicts",
     "zoo": "the zoo: one row per model, over its seeds",
     "models": "every trained classifier (model and seed)",
     "latent": "autoencoder fits: one row per run and latent size",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -32,35 +31,28 @@ from neuralhull.analysis import (
     MEASURES,
     decile_table,
     hull_table,
-    measure_values,
     measures_table,
 )
-from neuralhull.findings import (
-    bootstrap_mean,
-    paired_auroc_difference,
-    paired_delong_difference,
-    pooled_difference,
-    pooled_normal,
-    spearman_test,
-    verdict_above,
-    verdict_below,
-    wilson_interval,
-)
+from neuralhull.claims.table import findings_table, sensitivity_table
 from neuralhull.io import load_json
 from neuralhull.proximity import prediction_agreement
 from neuralhull.spaces import parse_space
+from neuralhull.stats.intervals import wilson_interval
 
-#: Space kinds in which the findings compare hull membership and proximity.
+#: Space kinds summarised per model in the zoo table.
 FINDING_KINDS = ("input", "activation", "intrinsic")
-PROXIMITY_MEASURES = tuple(m for m in MEASURES if m not in ("outside_hull", "hull_distance"))
-#: The proximity measures compared with hull membership, in two families: pure geometry
-#: (distances to the nearest training points) and neighbours' labels.
-PROXIMITY_FAMILIES = {
-    "distance": ("nn_distance", "knn_mean_distance"),
-    "neighbour labels": ("knn_label_agreement", "knn_pred_agreement"),
-}
-#: A rank correlation is settled only when its permutation test is significant at this level.
-PERMUTATION_ALPHA = 0.05
+#: Settings of the findings when the config leaves them out (the schema's defaults).
+FINDINGS_DEFAULTS = {"almost_none": 0.05, "most": 0.5, "low_dimensional": 0.5, "seed": 0}
+
+
+def lever_order(levers) -> dict[str, list[str]] | None:
+    """Levers as name -> models from the expected worst to the best; None when the config
+    gives only each model's lever name (no order to test a trend along)."""
+    if not levers:
+        return None
+    if all(isinstance(v, str) for v in levers.values()):
+        return None
+    return {name: list(models) for name, models in levers.items()}
 
 
 def run_of(path: str) -> tuple[str, int]:
@@ -299,260 +291,6 @@ def zoo_table(
 
 
 # ---------------------------------------------------------------------------------------------
-# findings
-
-
-#: The claims in the order the report numbers them (its figures name these numbers).
-CLAIMS = (
-    "almost no test sample is inside the training hull",
-    "the intrinsic space is low-dimensional",
-    "the better the model, the lower the intrinsic dimension",
-    "in the intrinsic space most test samples are inside the training hull",
-    "proximity to the training set relates to errors better than hull membership",
-)
-
-
-def _finding(claim, source, scope, statistic, ci, n, unit, rule, threshold, verdict, **extra):
-    return {
-        "claim_id": CLAIMS.index(claim) + 1,
-        "claim": claim,
-        "source": source,
-        "scope": scope,
-        "statistic": statistic,
-        "value": ci[0],
-        "ci_low": ci[1],
-        "ci_high": ci[2],
-        "n": n,
-        "unit": unit,
-        "threshold": threshold,
-        "rule": rule,
-        "verdict": verdict,
-        "p_value": extra.get("p_value", np.nan),
-        "detail": extra.get("detail", ""),
-    }
-
-
-def _pooled_fraction(hull: pd.DataFrame) -> tuple[tuple[float, float, float], int]:
-    """(fraction inside, Wilson low, high) of the rows' counts together, and the queries."""
-    inside, outside = int(hull["inside"].sum()), int(hull["outside"].sum())
-    n = inside + outside
-    low, high = wilson_interval(inside, n)
-    return (inside / n if n else np.nan, low, high), n
-
-
-def findings_table(
-    models: pd.DataFrame,
-    hull: pd.DataFrame,
-    measures: pd.DataFrame,
-    subset: Mapping[tuple[str, str], pd.DataFrame],
-    settings: Mapping[str, float],
-) -> pd.DataFrame:
-    """One row per claim of Balestriero et al. (2021) and Bonnasse-Gahot (2022).
-
-    Every row: the statistic, its 95% interval (``ci_low``, ``ci_high``), the samples
-    behind it (``n``, counted in ``unit``), the threshold and the verdict read off the
-    interval by :func:`neuralhull.findings.verdict_above` / ``verdict_below`` (``rule``
-    names which). ``settings``: ``almost_none``, ``most``, ``low_dimensional``, ``n_boot``,
-    ``n_perm``, ``seed``, optionally ``auroc_interval`` (``delong``, default, or
-    ``bootstrap``).
-
-    The claims and their statistics:
-
-    - *Balestriero et al.*: almost no test sample is inside the training hull, in pixel
-      space and in the last hidden layer: the fraction inside pooled over every run's
-      queries (Wilson; runs share test images, so the pooled interval is narrower than
-      independent samples would justify), below ``almost_none``.
-    - *Bonnasse-Gahot 1*: the intrinsic space is low-dimensional: intrinsic dimension over
-      the layer's width, mean over models of each model's seed mean (bootstrap over models),
-      below ``low_dimensional``.
-    - *Bonnasse-Gahot 2*: the better the model, the lower the intrinsic dimension:
-      Spearman correlation across models of mean test accuracy and mean intrinsic
-      dimension (bootstrap over models; permutation p-value), below 0. The same with TwoNN.
-    - *Bonnasse-Gahot 3*: in the intrinsic space most test samples are inside: fraction
-      inside in each model's chosen latent space (pooled over its seeds) and over all runs,
-      above ``most``.
-    - *Bonnasse-Gahot 4*: proximity, not hull membership, relates to errors: per space kind
-      and family of proximity measure (distances; neighbours' labels), the AUROC of the
-      family's best measure (highest mean AUROC over the runs) minus that of
-      ``outside_hull``, on the same test samples, averaged over runs; above 0. The
-      interval: DeLong's paired variance per run, summed over the independent runs
-      (``auroc_interval: delong``, the default), or the paired bootstrap per run pooled by
-      replicate (``bootstrap``). The best measure is chosen on the same data, which
-      favours it slightly.
-
-    A rank correlation is settled (supported or contradicted) only when its permutation
-    p-value is also below :data:`PERMUTATION_ALPHA`: with few models a bootstrap interval
-    over models is too unstable to rest a verdict on alone.
-    """
-    n_boot, n_perm, seed = int(settings["n_boot"]), int(settings["n_perm"]), int(settings["seed"])
-    almost_none, most = settings["almost_none"], settings["most"]
-    auroc_interval = settings.get("auroc_interval", "delong")
-    if auroc_interval not in ("delong", "bootstrap"):
-        raise ValueError(
-            f"findings auroc_interval must be delong or bootstrap, got {auroc_interval!r}"
-        )
-    rows = []
-
-    # Balestriero et al.: almost none inside, pixels and last hidden layer (pooled, and per
-    # model, so that one model cannot hide behind the pool)
-    pixels = hull[hull["space"] == "input"].drop_duplicates("space")  # shared by every run
-    layer = hull[hull["space"] == "activation"]
-    groups = [("pixel space", pixels), ("last hidden layer, all runs", layer)]
-    groups += [(f"last hidden layer, {m}", part) for m, part in layer.groupby("model", sort=False)]
-    for scope, part in groups:
-        if part.empty:
-            continue
-        ci, n = _pooled_fraction(part)
-        rows.append(
-            _finding(
-                "almost no test sample is inside the training hull",
-                "Balestriero et al. 2021",
-                scope,
-                "fraction inside (pooled over runs)"
-                if scope.endswith(("space", "all runs"))
-                else "fraction inside (pooled over seeds)",
-                ci,
-                n,
-                "test queries",
-                "supported if ci_high < threshold; contradicted if ci_low > threshold",
-                almost_none,
-                verdict_below(ci[1], ci[2], almost_none),
-            )
-        )
-
-    # Bonnasse-Gahot 1: low-dimensional relative to the width
-    have = models.dropna(subset=["latent_dim"])
-    if not have.empty:
-        ratio = (have["latent_dim"] / have["width"]).groupby(have["model"]).mean()
-        res = bootstrap_mean(ratio.to_numpy(), n_boot=n_boot, seed=seed)
-        rows.append(
-            _finding(
-                "the intrinsic space is low-dimensional",
-                "Bonnasse-Gahot 2022",
-                "intrinsic dimension (autoencoder) of the last hidden layer",
-                "intrinsic dimension / layer width (mean over models)",
-                (res["statistic"], res["ci_low"], res["ci_high"]),
-                len(ratio),
-                "models",
-                "supported if ci_high < threshold; contradicted if ci_low > threshold",
-                settings["low_dimensional"],
-                verdict_below(res["ci_low"], res["ci_high"], settings["low_dimensional"]),
-            )
-        )
-
-    # Bonnasse-Gahot 2: better model, lower dimension
-    means = models.groupby("model", sort=True)[["test_accuracy", "latent_dim", "twonn"]].mean()
-    for column, name in (("latent_dim", "autoencoder"), ("twonn", "TwoNN")):
-        part = means.dropna(subset=[column])
-        if len(part) < 3:
-            res = {"statistic": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
-        else:
-            res = spearman_test(
-                part["test_accuracy"].to_numpy(),
-                part[column].to_numpy(),
-                n_boot=n_boot,
-                n_perm=n_perm,
-                seed=seed,
-            )
-        rows.append(
-            _finding(
-                "the better the model, the lower the intrinsic dimension",
-                "Bonnasse-Gahot 2022",
-                f"intrinsic dimension ({name})",
-                "Spearman correlation of test accuracy and dimension across models",
-                (res["statistic"], res["ci_low"], res["ci_high"]),
-                len(part),
-                "models (seed means)",
-                f"supported if ci_high < 0 and p < {PERMUTATION_ALPHA}; "
-                f"contradicted if ci_low > 0 and p < {PERMUTATION_ALPHA}",
-                0.0,
-                verdict_below(res["ci_low"], res["ci_high"], 0.0)
-                if res["p_value"] < PERMUTATION_ALPHA
-                else "inconclusive",
-                p_value=res["p_value"],
-                detail=f"permutation: {res.get('permutation', 'n/a')}",
-            )
-        )
-
-    # Bonnasse-Gahot 3: most inside in the intrinsic space
-    intrinsic = hull[hull["space"] == "intrinsic"]
-    for model, part in [("all runs", intrinsic), *intrinsic.groupby("model", sort=False)]:
-        if part.empty:
-            continue
-        ci, n = _pooled_fraction(part)
-        dims = sorted({int(d) for d in part["dimension"]})
-        rows.append(
-            _finding(
-                "in the intrinsic space most test samples are inside the training hull",
-                "Bonnasse-Gahot 2022",
-                f"intrinsic space, {model}",
-                "fraction inside (pooled over seeds)"
-                if model != "all runs"
-                else "fraction inside (pooled over runs)",
-                ci,
-                n,
-                "test queries",
-                "supported if ci_low > threshold; contradicted if ci_high < threshold",
-                most,
-                verdict_above(ci[1], ci[2], most),
-                detail=f"latent sizes {dims}",
-            )
-        )
-
-    # Bonnasse-Gahot 4: proximity relates to errors better than hull membership
-    for kind, (family, candidates) in itertools.product(FINDING_KINDS, PROXIMITY_FAMILIES.items()):
-        keys = [key for key in subset if key[1] == kind]
-        mine = measures[(measures["space"] == kind) & measures["measure"].isin(candidates)]
-        if not keys or mine.dropna(subset=["auroc"]).empty:
-            continue
-        best = mine.groupby("measure")["auroc"].mean().idxmax()
-        stats, spreads = [], []  # per run: the difference, and its variance or replicates
-        for run, space in sorted(keys):
-            frame = subset[(run, space)]
-            hull_score = measure_values(frame, "outside_hull")
-            near = MEASURES[best] * measure_values(frame, best)
-            known = ~(np.isnan(hull_score) | np.isnan(near))
-            is_error = ~frame["correct"].to_numpy(dtype=bool)[known]
-            if auroc_interval == "delong":
-                res = paired_delong_difference(near[known], hull_score[known], is_error)
-                spread = res["variance"]
-            else:
-                res = paired_auroc_difference(
-                    near[known],
-                    hull_score[known],
-                    is_error,
-                    n_boot=n_boot,
-                    seed=[seed, zlib.crc32(f"{run}\0{space}".encode())],
-                )
-                spread = res["replicates"]
-            if np.isfinite(res["statistic"]):
-                stats.append(res["statistic"])
-                spreads.append(spread)
-        if not stats:
-            continue
-        if auroc_interval == "delong":
-            pooled = pooled_normal(stats, spreads)
-        else:
-            pooled = pooled_difference(spreads, stats)
-        rows.append(
-            _finding(
-                "proximity to the training set relates to errors better than hull membership",
-                "Bonnasse-Gahot 2022",
-                f"{kind} space, {family}",
-                f"AUROC({best}) - AUROC(outside_hull), mean over runs",
-                (pooled["statistic"], pooled["ci_low"], pooled["ci_high"]),
-                int(sum(len(subset[k]) for k in keys)),
-                f"test queries in {len(stats)} runs",
-                "supported if ci_low > 0; contradicted if ci_high < 0",
-                0.0,
-                verdict_above(pooled["ci_low"], pooled["ci_high"], 0.0),
-                detail=f"best proximity measure: {best}",
-            )
-        )
-    return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------------------------
 # everything at once
 
 
@@ -614,10 +352,17 @@ def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
     deciles = split_run_column(deciles).sort_values(
         ["model", "seed", "space", "measure", "bin"], kind="stable"
     )
-    findings = findings_table(models, hull, measures, subset, params["findings"])
+    findings_settings = {**FINDINGS_DEFAULTS, **params["findings"]}
+    ordered = lever_order(params.get("levers"))
+    findings = findings_table(models, subset, findings_settings, ordered)
+    log(f"findings: {len(findings)} rows, verdicts {findings['verdict'].value_counts().to_dict()}")
+    sensitivity = sensitivity_table(
+        models, subset, findings_settings, ordered, params["thresholds"]
+    )
     zoo = zoo_table(models, hull, measures)
     tables = {
         "findings": findings,
+        "sensitivity": sensitivity,
         "zoo": zoo,
         "models": models,
         "latent": latent,

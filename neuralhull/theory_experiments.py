@@ -49,7 +49,6 @@ __all__ = [
     "smooth_subsample",
     "smoothing_matrix",
     "train_bottleneck",
-    "wilson_interval",
 ]
 
 SAMPLE_KINDS = ("gaussian", "curve", "low-rank-gaussian")
@@ -531,41 +530,6 @@ def _reduced(method, x_train, x_test, ks, image_shape):
                 smooth_subsample(x_train, side).reshape(len(x_train), -1) / 255.0,
                 smooth_subsample(x_test, side).reshape(len(x_test), -1) / 255.0,
             )
-
-
-def wilson_interval(successes, trials, *, z: float = 1.959963984540054):
-    """Wilson score interval of a binomial proportion (default: 95%).
-
-    ``(p + z^2 / 2n -+ z sqrt(p (1 - p) / n + z^2 / 4n^2)) / (1 + z^2 / n)`` with
-    ``p = successes / n``: inside [0, 1], not empty or degenerate at p = 0 or 1, good
-    coverage for small n. NaN where ``trials`` is 0.
-
-    Parameters
-    ----------
-    successes, trials : int or array of int
-        0 <= successes <= trials.
-    z : float
-        Normal quantile of the two-sided level (1.96 for 95%).
-
-    Returns
-    -------
-    (low, high) : floats or arrays
-    """
-    x = np.asarray(successes, dtype=float)
-    n = np.asarray(trials, dtype=float)
-    if np.any(x < 0) or np.any(x > n):
-        raise ValueError(f"need 0 <= successes <= trials, got {successes!r} of {trials!r}")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = x / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        # exact ends at p = 0 and p = 1 (where rounding would leave 1 - 1e-16)
-        low = np.where(x == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
-        high = np.where(x == n, 1.0, np.clip(centre + half, 0.0, 1.0))
-        low, high = np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
-    if low.ndim == 0:
-        return float(low), float(high)
-    return low, high
 
 
 def affine_rank(points: np.ndarray, *, rtol: float = 1e-9) -> int:

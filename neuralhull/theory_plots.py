@@ -16,8 +16,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from neuralhull.plots import _palette, _require, _save, _style
+from neuralhull.stats.intervals import wilson_interval
 from neuralhull.theory import relu_features_risk_theory, ridgeless_risk_theory
-from neuralhull.theory_experiments import wilson_interval
 
 __all__ = [
     "FIGURES",

@@ -83,12 +83,16 @@ def shown(value) -> str:
 
 
 def sentence(row) -> str:
-    """The words of one finding that the report must show: verdict, scope, statistic, value
-    and 95 % interval, straight from the findings TSV."""
-    return (
-        f"{row['verdict']} {row['scope']}: {row['statistic']} = {shown(row['value'])}, "
-        f"95 % interval [{shown(row['ci_low'])}, {shown(row['ci_high'])}]"
-    )
+    """The words of one finding that the report must show, straight from the findings TSV:
+    verdict, scope, statistic and value, then the 95 % interval; for a test without an
+    interval its Holm-adjusted p-value, and for an every-model summary or a row that cannot
+    be tested the detail column (the models' verdicts, or why)."""
+    head = f"{row['verdict']} {row['scope']}: {row['statistic']} = {shown(row['value'])}"
+    if row["role"] == "summary" or row["verdict"] == "not testable":
+        return f"{head}; {flat(str(row['detail']))}"
+    if pd.isna(row["ci_low"]) and pd.isna(row["ci_high"]):
+        return f"{head}, p (Holm) = {shown(row['p_holm'])}"
+    return f"{head}, 95 % interval [{shown(row['ci_low'])}, {shown(row['ci_high'])}]"
 
 
 def flat(text: str) -> str:

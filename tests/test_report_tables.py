@@ -216,13 +216,13 @@ def test_captions_name_the_interval_method_the_config_chose(method):
 
     config = {
         "analysis": {"interval": method, "n_boot": 123, "seed": 7},
-        "findings": {"auroc_interval": method, "n_boot": 456},
+        "findings": {"n_boot": 456},
         "theory": {"enabled": True},
         "datasets": [{"name": "digits", "models": ["mlp"]}],
         "seeds": [0, 1],
     }
     env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # as Snakemake's report
-    for name, resamples in (("measures", 123), ("auroc", 456), ("findings", 456)):
+    for name, resamples in (("measures", 123),):
         source = (ROOT / "workflow/report" / f"{name}.rst").read_text()
         rst = env.from_string(source).render(snakemake=SimpleNamespace(config=config))
         text = " ".join(HTMLText.of(publish_parts(rst, writer="html")["body"]).split())
@@ -232,3 +232,38 @@ def test_captions_name_the_interval_method_the_config_chose(method):
         else:
             assert "DeLong" not in text, (name, text)
             assert "bootstrap" in text and f"{resamples} resamples" in text, (name, text)
+
+
+def test_front_page_shows_summaries_untestable_rows_and_tests_without_interval():
+    nan = float("nan")
+    base = {
+        "claim_id": 1,
+        "claim": "c",
+        "source": "s",
+        "threshold": 0.0,
+        "p_value": nan,
+        "p_holm": nan,
+        "statistic": "stat",
+        "unit": "models",
+        "n": 3,
+        "role": "test",
+        "rule": "supported if statistic < 0 and Holm-adjusted p < 0.05; contradicted if "
+        "statistic > 0 and Holm-adjusted p < 0.05",
+    }
+    rows = [
+        {**base, "scope": "every model", "role": "summary", "value": 0.0, "ci_low": nan,
+         "ci_high": nan, "verdict": "contradicted", "detail": "2 supported, 1 contradicted"},
+        {**base, "scope": "pixels vs membership", "value": nan, "ci_low": nan, "ci_high": nan,
+         "verdict": "not testable", "detail": "outside_hull constant over the images"},
+        {**base, "scope": "lever width", "value": -0.8, "ci_low": nan, "ci_high": nan,
+         "p_value": 0.01, "p_holm": 0.02, "verdict": "supported", "detail": ""},
+    ]  # fmt: skip
+    frag = verdicts_fragment(
+        pd.DataFrame(rows), dataset="d", models=[], table_path="results/d/summary/html/f.html"
+    )
+    text = " ".join(HTMLText.of(frag).split())
+    assert "(2 tests and 1 every-model summaries of 1 claims)" in text
+    assert "every model: stat = 0; 2 supported, 1 contradicted" in text
+    assert "pixels vs membership: stat = n/a; outside_hull constant over the images" in text
+    assert "lever width: stat = -0.8, p (Holm) = 0.02" in text
+    assert "95 % interval [n/a" not in text

@@ -414,19 +414,23 @@ def test_outlier_count_counts_finite_z_only():
 def test_wilson_interval_matches_scipy(x, n):
     from scipy import stats
 
+    from neuralhull.stats.intervals import wilson_interval
+
     expected = stats.binomtest(x, n).proportion_ci(0.95, method="wilson")
-    low, high = theory_experiments.wilson_interval(x, n)
+    low, high = wilson_interval(x, n)
     assert low == pytest.approx(expected.low, abs=1e-12)
     assert high == pytest.approx(expected.high, abs=1e-12)
     assert 0 <= low <= x / n <= high <= 1
 
 
 def test_wilson_interval_arrays_and_bad_input():
-    low, high = theory_experiments.wilson_interval(np.array([0, 5]), np.array([0, 10]))
+    from neuralhull.stats.intervals import wilson_interval
+
+    low, high = wilson_interval(np.array([0, 5]), np.array([0, 10]))
     assert np.isnan(low[0]) and np.isnan(high[0])
     assert low[1] < 0.5 < high[1]
     with pytest.raises(ValueError, match="successes"):
-        theory_experiments.wilson_interval(4, 3)
+        wilson_interval(4, 3)
 
 
 @pytest.mark.parametrize("queries_per_set", [1, 4])

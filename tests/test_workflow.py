@@ -306,3 +306,69 @@ def test_report_is_self_contained(tiny_run):
 def test_nothing_to_do_after_a_finished_run(tiny_run):
     proc = run_snakemake(tiny_run, "-n", "--cores", "1")
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def _holm(p):
+    """Holm's adjustment written from its definition (max over j <= i of (m - j + 1) p_(j))."""
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    out = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+RULE = re.compile(
+    r"supported if (ci_high|ci_low|statistic) ([<>]) (\S+) and Holm-adjusted p < (\S+); "
+    r"contradicted if (ci_high|ci_low|statistic) ([<>]) (\S+) and Holm-adjusted p < (\S+)$"
+)
+
+
+def _holds(row, column, op, threshold):
+    value = row["value" if column == "statistic" else column]
+    return value < float(threshold) if op == "<" else value > float(threshold)
+
+
+def test_findings_verdicts_follow_from_their_own_columns(tiny_run):
+    """Every verdict of the findings table, recomputed from the table's own columns by the
+    rule its ``rule`` column states: Holm within each family, then the rule's inequalities."""
+    findings = table(tiny_run, "findings")
+    tests = findings[findings["role"] == "test"]
+    assert set(findings["verdict"]) <= {"supported", "contradicted", "inconclusive", "not testable"}
+    for _family, rows in tests.groupby("family"):
+        testable = rows[(rows["verdict"] != "not testable") & rows["p_value"].notna()]
+        if len(testable):
+            np.testing.assert_allclose(testable["p_holm"], _holm(testable["p_value"].to_numpy()))
+    for _, row in tests.iterrows():
+        if row["verdict"] == "not testable":
+            assert row["detail"], row["scope"]
+            continue
+        m = RULE.match(row["rule"])
+        assert m, row["rule"]
+        alpha = float(m.group(4))
+        significant = np.isfinite(row["p_holm"]) and row["p_holm"] < alpha
+        if significant and _holds(row, *m.group(1, 2, 3)):
+            expected = "supported"
+        elif significant and _holds(row, *m.group(5, 6, 7)):
+            expected = "contradicted"
+        else:
+            expected = "inconclusive"
+        assert row["verdict"] == expected, (row["scope"], row["rule"], row["p_holm"])
+    for _, row in findings[findings["role"] == "summary"].iterrows():
+        models = tests[tests["family"] == row["family"]]
+        models = models[models["scope"] != "pixel space"]["verdict"]
+        models = models[models != "not testable"]
+        expected = (
+            "contradicted"
+            if (models == "contradicted").any()
+            else "supported"
+            if (models == "supported").all()
+            else "inconclusive"
+        )
+        assert row["verdict"] == expected, row["scope"]
+    sensitivity = table(tiny_run, "sensitivity")
+    configured = findings.set_index(["scope"])["verdict"]
+    for _, row in sensitivity.iterrows():
+        assert row["verdict_as_configured"] == configured[row["scope"]]

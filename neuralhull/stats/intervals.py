@@ -99,6 +99,12 @@ class Interval:
         seed part"``).
     n_boot : int or None
         Bootstrap replicates that gave a finite value (None for formula intervals).
+    se, df : float
+        For intervals ``estimate -/+ t_df * se`` (the two-way bootstrap's "t" component,
+        :func:`t_interval`): the standard error and the degrees of freedom (``inf``: a
+        normal quantile); NaN for percentile intervals.
+    score_n : int or None
+        For Wilson intervals: the number of independent trials behind them.
     """
 
     estimate: float
@@ -107,10 +113,35 @@ class Interval:
     level: float
     method: str
     n_boot: int | None = None
+    se: float = math.nan
+    df: float = math.nan
+    score_n: int | None = None
 
     def covers(self, value: float) -> bool:
         """Whether ``low <= value <= high``."""
         return bool(self.low <= value <= self.high)
+
+    def p_value(self, value: float) -> float:
+        """Two-sided p-value of the hypothesis "the statistic equals ``value``", by the test
+        this interval inverts: below ``1 - level`` exactly when the unclipped interval
+        excludes ``value``.
+
+        A t interval gives ``2 P(T_df > |estimate - value| / se)``; a Wilson interval the
+        score test ``2 P(Z > |p - value| / sqrt(value (1 - value) / n))``.  NaN for
+        percentile intervals, which invert no test.
+        """
+        value = float(value)
+        if self.score_n is not None:
+            if not 0.0 < value < 1.0:
+                return math.nan
+            z = abs(self.estimate - value) / math.sqrt(value * (1.0 - value) / self.score_n)
+            return float(2.0 * sps.norm.sf(z))
+        if not np.isfinite(self.se):
+            return math.nan
+        gap = abs(self.estimate - value)
+        if self.se == 0.0:
+            return 0.0 if gap > 0 else 1.0
+        return float(2.0 * sps.t.sf(gap / self.se, self.df))
 
     @property
     def width(self) -> float:
@@ -259,8 +290,11 @@ def t_interval(values, level: float = 0.95) -> Interval:
         )
     n = values.shape[0]
     mean = float(values.mean())
-    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * float(values.std(ddof=1)) / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, level, f"t interval, {n} units")
+    se = float(values.std(ddof=1)) / math.sqrt(n)
+    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * se
+    return Interval(
+        mean, mean - half, mean + half, level, f"t interval, {n} units", se=se, df=float(n - 1)
+    )
 
 
 def bca_interval(
@@ -454,13 +488,22 @@ def _two_way_interval(
     v_units = max(s2 - tau2, 0.0) / n_units
     variance = v_images + v_units
     if variance <= 0:
-        return Interval(estimate, estimate, estimate, level, method, n_boot)
+        return Interval(estimate, estimate, estimate, level, method, n_boot, se=0.0, df=math.inf)
     df = variance**2 * (n_units - 1) / (s2 / n_units) ** 2 if s2 > 0 else math.inf
     half = float(sps.t.ppf(0.5 + level / 2.0, df)) * math.sqrt(variance)
     low, high = estimate - half, estimate + half
     if bounds is not None:
         low, high = max(low, bounds[0]), min(high, bounds[1])
-    return Interval(estimate, low, high, level, f"{method} (df {df:.1f})", n_boot)
+    return Interval(
+        estimate,
+        low,
+        high,
+        level,
+        f"{method} (df {df:.1f})",
+        n_boot,
+        se=math.sqrt(variance),
+        df=df,
+    )
 
 
 def _percentile(
@@ -494,7 +537,12 @@ def _constant_binary(arrays: Sequence[np.ndarray], level: float, label: str) -> 
     n_images = arrays[0].shape[1]
     low, high = wilson_interval(int(first) * n_images, n_images, level)
     return Interval(
-        first, low, high, level, f"Wilson on the {n_images} distinct images ({label} constant)"
+        first,
+        low,
+        high,
+        level,
+        f"Wilson on the {n_images} distinct images ({label} constant)",
+        score_n=n_images,
     )
 
 

@@ -9,6 +9,13 @@ rule summarise:
             subcategory="{dataset}",
             labels={"dataset": "{dataset}", "table": "findings"},
         ),
+        sensitivity=report(
+            "results/{dataset}/summary/sensitivity.tsv",
+            caption="../report/sensitivity.rst",
+            category="6. Tables (TSV)",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "table": "sensitivity"},
+        ),
         zoo=report(
             "results/{dataset}/summary/zoo.tsv",
             caption="../report/zoo.rst",
@@ -59,6 +66,16 @@ rule summarise:
             labels={
                 "dataset": "{dataset}",
                 "item": "answer: the verdict on every claim (table)",
+            },
+        ),
+        sensitivity_html=report(
+            "results/{dataset}/summary/html/sensitivity.html",
+            caption="../report/sensitivity.rst",
+            category="1. Findings",
+            subcategory="{dataset}",
+            labels={
+                "dataset": "{dataset}",
+                "item": "how the verdicts move with the thresholds (table)",
             },
         ),
         zoo_html=report(
@@ -200,3 +217,41 @@ rule figures:
         thresholds=sorted(config["autoencoder"]["r2_thresholds"]),
     script:
         "../scripts/figures.py"
+
+
+# Claim by claim, whether the datasets reach the same verdicts (with two or more datasets).
+rule compare_datasets:
+    input:
+        findings=expand("results/{dataset}/summary/findings.tsv", dataset=DATASETS),
+    output:
+        table=report(
+            "results/summary/verdicts_by_dataset.tsv",
+            caption="../report/verdicts_by_dataset.rst",
+            category="6. Tables (TSV)",
+            subcategory="every dataset",
+            labels={"dataset": "every dataset", "table": "verdicts by dataset"},
+        ),
+        html=report(
+            "results/summary/html/verdicts_by_dataset.html",
+            caption="../report/verdicts_by_dataset.rst",
+            category="1. Findings",
+            subcategory="every dataset",
+            labels={
+                "dataset": "every dataset",
+                "item": "do the datasets agree? (table)",
+            },
+        ),
+    log:
+        "logs/compare_datasets.log",
+    benchmark:
+        "benchmarks/compare_datasets.tsv"
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        datasets=DATASETS,
+    script:
+        "../scripts/compare_datasets.py"

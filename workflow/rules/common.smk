@@ -108,7 +108,16 @@ LATENT_SIZES = sorted(config["autoencoder"]["latent_sizes"])
 # Latent and PCA sizes whose spaces are scored (hull and proximity); the intrinsic space,
 # each model's own chosen latent size, is always scored.
 SCORED_SIZES = sorted(config["hull"]["scored_sizes"])
-SUMMARY_TABLES = ["findings", "zoo", "models", "latent", "hull", "measures", "deciles"]
+SUMMARY_TABLES = [
+    "findings",
+    "sensitivity",
+    "zoo",
+    "models",
+    "latent",
+    "hull",
+    "measures",
+    "deciles",
+]
 FIGURES = [
     "findings",
     "fraction_inside",
@@ -240,6 +249,11 @@ def get_final_output():
             dataset=ds,
             page=SUMMARY_TABLES + ["verdicts"],
         )
+    if len(DATASETS) > 1:
+        out += [
+            "results/summary/verdicts_by_dataset.tsv",
+            "results/summary/html/verdicts_by_dataset.html",
+        ]
     if config["theory"].get("enabled", False):
         out += get_theory_output()
     return out
