@@ -1,10 +1,12 @@
 """The whole workflow on config/tiny.yaml with real Snakemake, and its tables' contents."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 from scipy.optimize import linprog
 
@@ -17,6 +19,10 @@ pytestmark = pytest.mark.workflow
 MODELS = ["mlp", "mlp-short", "mlp-weak"]
 SEEDS = [0, 1]
 RUNS = [(m, s) for m in MODELS for s in SEEDS]
+ROOT = Path(__file__).resolve().parents[1]
+GRID = sorted(
+    yaml.safe_load((ROOT / "config/tiny.yaml").read_text())["autoencoder"]["latent_sizes"]
+)
 
 
 def run_dir(run, model, seed):
@@ -54,7 +60,7 @@ def test_models_table(tiny_run):
     # each run sweeps the configured sizes below its width, then the width itself
     for (model, seed), rows in latent.groupby(["model", "seed"]):
         width = models.loc[(model, seed), "width"]
-        assert sorted(rows.latent_size) == [k for k in (1, 2, 3, 4) if k < width] + [width]
+        assert sorted(rows.latent_size) == [k for k in GRID if k < width] + [width]
         # a code as wide as the layer compresses nothing: the trained layers' reconstruction
         # there is near perfect and at least that of every narrower code
         at_width = rows.loc[rows.latent_size == width, "r2"].item()
