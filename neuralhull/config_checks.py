@@ -348,8 +348,9 @@ def check_proximity_k(
 def check_widths(
     config: Mapping, model_specs: Mapping[str, Mapping], sources: Sequence[tuple[str, dict]] = ()
 ) -> None:
-    """Every model's last hidden layer must be wider than the smallest swept latent size,
-    so that at least one autoencoder is fitted and the model has an intrinsic space."""
+    """Every model's last hidden layer must be wider than the smallest swept latent size:
+    the sweep is the sizes below the width and the width itself, and with none below it
+    there is no compression to choose from (the intrinsic dimension would be the width)."""
     smallest = min(config["autoencoder"]["latent_sizes"])
     used = {m for entry in config["datasets"] for m in entry["models"]}
     for i, entry in enumerate(config["models"]):
@@ -364,8 +365,8 @@ def check_widths(
                 f"model {entry['name']!r} has {spec['width']} unit(s) in its last hidden "
                 f"layer, not more than the smallest latent size "
                 f"(autoencoder.latent_sizes: {sorted(config['autoencoder']['latent_sizes'])}); "
-                "no autoencoder would be fitted and the model would have no intrinsic "
-                f"space: make it wider than {smallest}"
+                "only the width itself would be swept and the intrinsic dimension could "
+                f"only be the width: make it wider than {smallest}"
                 + (" or add a smaller latent size" if smallest > 1 else ""),
             )
 

@@ -226,6 +226,14 @@ def plot_reconstruction(latent_df: pd.DataFrame, path, *, thresholds=(), thresho
                 textcoords="offset points",
                 va="center",
             )
+        # the sweep runs from 1 to the layer's width, finely at small sizes: a log axis
+        sizes = np.unique(latent_df["latent_size"].to_numpy(dtype=float))
+        if sizes.max() / sizes.min() >= _LOG_SPAN:
+            ax.set_xscale("log", base=2)
+            powers = 2.0 ** np.arange(np.ceil(np.log2(sizes.min())), np.log2(sizes.max()) + 1)
+            ax.set_xticks(np.union1d(powers, sizes[-1:]))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("latent size")
         ax.set_ylabel("held-out reconstruction R² (median and seeds)")
         low = float(np.nanmin(stats["mean"] - stats["std"]))

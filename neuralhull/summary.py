@@ -128,7 +128,12 @@ def run_tables(
         }
         for t in thresholds:
             row[f"latent_dim_r2_{t:g}"] = by_threshold.get(str(t), {}).get("size")
+        row["latent_dim_continuous"] = intrinsic.get("continuous_latent_size")
+        for t in thresholds:
+            row[f"latent_dim_continuous_r2_{t:g}"] = by_threshold.get(str(t), {}).get("continuous")
         row["twonn"] = intrinsic["twonn"]
+        row["twonn_low"] = intrinsic.get("twonn_low")
+        row["twonn_high"] = intrinsic.get("twonn_high")
         models.append(row)
         sizes = intrinsic["latent_sizes"]
         for i, size in enumerate(sizes):

@@ -235,3 +235,12 @@ def test_a_unit_that_fires_once_does_not_wreck_the_held_out_score(manifold, monk
     monkeypatch.setattr(autoencoder, "STD_FLOOR", 1e-9)
     unfloored = fit_autoencoders(with_spike, test_spike, [3], CFG, **QUIET)
     assert unfloored[3].r2_validation < 0.5 < spiked[3].r2_validation
+
+
+def test_a_code_as_wide_as_the_layer_loses_nothing():
+    """A full-rank layer (8 independent Gaussian units): a narrower code loses variance, a
+    code of the layer's width reconstructs it (the sweep's last size)."""
+    x = np.random.default_rng(0).normal(size=(2000, 8)).astype(np.float32)
+    fits = fit_autoencoders(x[:1700], x[1700:], [2, 4, 7, 8], CFG, **QUIET)
+    assert fits[8].r2_validation > 0.98 and fits[8].r2_test > 0.98
+    assert max(fits[k].r2_validation for k in (2, 4, 7)) < 0.9

@@ -10,7 +10,12 @@ import torch
 from sklearn.datasets import load_digits
 
 from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoder, reconstruction_scores
-from neuralhull.intrinsic import choose_latent_size, twonn_dimension
+from neuralhull.intrinsic import (
+    choose_latent_size,
+    crossing_size,
+    twonn_dimension,
+    twonn_subsamples,
+)
 from neuralhull.io import atomic_path, save_npz
 from neuralhull.models import ModelSpec, build_model
 from neuralhull.training import (
@@ -208,11 +213,93 @@ def test_choose_latent_size_rule():
     assert choose_latent_size([2, 4], [0.5, 0.6], 0.9) == (4, False)
 
 
+def test_crossing_size_hand_cases():
+    # between 4 (0.8) and 8 (1.0), 0.9 is reached half-way: 6
+    assert crossing_size([2, 4, 8], [0.5, 0.8, 1.0], 0.9) == pytest.approx(6.0)
+    # unsorted input, and a size exactly at the threshold is its own crossing
+    assert crossing_size([8, 2, 4], [0.99, 0.5, 0.9], 0.9) == pytest.approx(4.0)
+    # the first size reaches it: the curve starts at R2 0 at size 0 (the training mean)
+    assert crossing_size([1, 2], [0.95, 0.99], 0.9) == pytest.approx(0.9 / 0.95)
+    assert crossing_size([2, 4], [0.95, 0.99], 0.5) == pytest.approx(2 * 0.5 / 0.95)
+    # none reaches it: the largest size, as the integer rule gives
+    assert crossing_size([2, 4], [0.5, 0.6], 0.9) == 4.0
+    # a dip after the first crossing does not matter: the first crossing counts
+    assert crossing_size([1, 2, 3, 4], [0.5, 0.95, 0.7, 0.99], 0.9) == pytest.approx(1 + 0.4 / 0.45)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        crossing_size([1, 2], [0.5, 0.9], 0.0)
+
+
+def test_crossing_size_matches_a_brute_force_search():
+    """Against a dense scan of the piecewise-linear curve (from (0, 0)), and never above the
+    integer size nor at or below the swept size before it."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        sizes = np.sort(rng.choice(np.arange(1, 40), size=rng.integers(1, 8), replace=False))
+        r2 = np.sort(rng.uniform(-0.2, 1.0, size=len(sizes)))
+        if rng.random() < 0.3:  # not always monotone
+            r2 = rng.permutation(r2)
+        t = float(rng.uniform(0.05, 1.0))
+        got = crossing_size(sizes.tolist(), r2.tolist(), t)
+        k, reached = choose_latent_size(sizes, r2, t)
+        if not reached:
+            assert got == sizes.max()
+            continue
+        grid = np.linspace(0, sizes.max(), 400_001)
+        curve = np.interp(grid, np.r_[0, sizes], np.r_[0.0, r2])
+        brute = grid[np.argmax(curve >= t - 1e-12)]
+        assert got == pytest.approx(brute, abs=2 * sizes.max() / 400_000)
+        before = sizes[sizes < k].max() if (sizes < k).any() else 0
+        assert before < got <= k
+
+
 @pytest.mark.parametrize("dim", [1, 2, 5])
 def test_twonn_recovers_the_dimension_of_a_linear_manifold(dim):
     rng = np.random.default_rng(dim)
     x = rng.uniform(size=(4000, dim)) @ rng.normal(size=(dim, 30))
     assert twonn_dimension(x) == pytest.approx(dim, rel=0.15)
+
+
+@pytest.mark.parametrize("dim", [2, 4])
+def test_twonn_subsamples_recover_a_linear_subspace_and_a_torus(dim):
+    """A d-dimensional linear subspace and a flat d-torus, both embedded in 30 dimensions:
+    the mean over subsamples is near d and its interval covers d."""
+    rng = np.random.default_rng(dim)
+    rotation = np.linalg.qr(rng.normal(size=(30, 30)))[0]
+    subspace = rng.uniform(size=(20000, dim)) @ rng.normal(size=(dim, 30))
+    # the flat d-torus: (cos t_i, sin t_i) per angle, in 2d coordinates, then rotated in 30
+    angles = rng.uniform(0, 2 * np.pi, size=(20000, dim))
+    torus = np.hstack([np.cos(angles), np.sin(angles), np.zeros((20000, 30 - 2 * dim))])
+    for x in (subspace, torus @ rotation):
+        got = twonn_subsamples(x, n_subsamples=5, max_points=3000, seed=1)
+        assert got["points_per_subsample"] == 3000 and len(got["estimates"]) == 5
+        assert got["estimate"] == pytest.approx(dim, rel=0.1)
+        assert got["low"] < dim < got["high"]
+
+
+def test_twonn_subsamples_are_disjoint_blocks_with_a_t_interval():
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1000, 3))
+    x = np.vstack([x, x[:50]])  # duplicates are dropped before the blocks are cut
+    got = twonn_subsamples(x, n_subsamples=4, max_points=5000, seed=3)
+    distinct = np.unique(x, axis=0)
+    assert got["points_per_subsample"] == 250  # 1000 distinct points // 4
+    perm = np.random.default_rng(3).permutation(len(distinct))
+    blocks = [perm[i * 250 : (i + 1) * 250] for i in range(4)]
+    assert len(set(np.concatenate(blocks))) == 1000  # disjoint
+    expected = [twonn_dimension(distinct[b], max_points=250) for b in blocks]
+    assert got["estimates"] == pytest.approx(expected, rel=1e-12)
+    low, high = stats.t.interval(
+        0.95, len(expected) - 1, loc=np.mean(expected), scale=stats.sem(expected)
+    )
+    assert (got["estimate"], got["low"], got["high"]) == pytest.approx(
+        (np.mean(expected), low, high), rel=1e-12
+    )
+    with pytest.raises(ValueError, match="at least 2 subsamples"):
+        twonn_subsamples(x, n_subsamples=1)
+    with pytest.raises(ValueError, match="at least 15 distinct points"):
+        twonn_subsamples(np.zeros((100, 3)), n_subsamples=5)
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):

@@ -1,10 +1,13 @@
 """The whole workflow on config/tiny.yaml with real Snakemake, and its tables' contents."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from scipy import stats
 from scipy.optimize import linprog
 
 from neuralhull.analysis import read_table
@@ -16,6 +19,10 @@ pytestmark = pytest.mark.workflow
 MODELS = ["mlp", "mlp-short", "mlp-weak"]
 SEEDS = [0, 1]
 RUNS = [(m, s) for m in MODELS for s in SEEDS]
+ROOT = Path(__file__).resolve().parents[1]
+GRID = sorted(
+    yaml.safe_load((ROOT / "config/tiny.yaml").read_text())["autoencoder"]["latent_sizes"]
+)
 
 
 def run_dir(run, model, seed):
@@ -50,7 +57,16 @@ def test_models_table(tiny_run):
     # smallest swept size whose held-out R2 reaches the threshold, else the largest; the
     # same at every reported threshold
     latent = table(tiny_run, "latent")
-    assert set(latent["latent_size"]) == {1, 2, 3, 4}
+    # each run sweeps the configured sizes below its width, then the width itself
+    for (model, seed), rows in latent.groupby(["model", "seed"]):
+        width = models.loc[(model, seed), "width"]
+        assert sorted(rows.latent_size) == [k for k in GRID if k < width] + [width]
+        # a code as wide as the layer compresses nothing: the trained layers' reconstruction
+        # there is near perfect and at least that of every narrower code
+        at_width = rows.loc[rows.latent_size == width, "r2"].item()
+        if model != "mlp-weak":
+            assert at_width > 0.95, (model, seed, at_width)
+        assert at_width >= rows.r2.max() - 0.01, (model, seed)
     for (model, seed), rows in latent.groupby(["model", "seed"]):
         for threshold, column in [
             (0.9, "latent_dim"),
@@ -62,22 +78,47 @@ def test_models_table(tiny_run):
             assert models.loc[(model, seed), column] == expected, (model, seed, threshold)
         assert models.loc[(model, seed), "threshold_reached"] == bool((rows.r2 >= 0.9).any())
         assert rows.chosen.sum() == 1
+        # the continuous size: where the straight lines through (0, 0) and the (size, R2)
+        # points first reach the threshold, found by a dense scan; the largest size if none
+        grid = np.linspace(0, rows.latent_size.max(), 200_001)
+        curve = np.interp(grid, np.r_[0, rows.latent_size], np.r_[0.0, rows.r2])
+        for threshold, column in [
+            (0.9, "latent_dim_continuous"),
+            (0.8, "latent_dim_continuous_r2_0.8"),
+            (0.95, "latent_dim_continuous_r2_0.95"),
+        ]:
+            hit = curve >= threshold
+            expected = grid[np.argmax(hit)] if hit.any() else rows.latent_size.max()
+            got = models.loc[(model, seed), column]
+            assert got == pytest.approx(expected, abs=grid[1]), (model, seed, column)
         assert (
             rows.loc[rows.chosen, "latent_size"].item() == models.loc[(model, seed), "latent_dim"]
         )
     # TwoNN of the training activations, recomputed by brute-force distances (Facco et al.:
-    # regression through the origin of -log(1 - F(mu)) on log(mu), top 10 % of mu dropped)
+    # regression through the origin of -log(1 - F(mu)) on log(mu), top 10 % of mu dropped) on
+    # each of 5 disjoint blocks of the distinct points (one seeded shuffle, seed 0); the
+    # column is their mean, with a Student-t interval
     for model, seed in RUNS:
         with np.load(run_dir(tiny_run, model, seed) / "activations.npz") as f:
-            x = np.unique(f["train"].astype(np.float64), axis=0)
-        d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
-        np.fill_diagonal(d, np.inf)
-        r = np.sort(d, 1)[:, :2]
-        mu = np.sort(r[:, 1] / r[:, 0])
-        keep = int(np.floor(len(mu) * 0.9))
-        xs, ys = np.log(mu[:keep]), -np.log(1 - np.arange(1, len(mu) + 1)[:keep] / len(mu))
-        twonn = models.loc[(model, seed), "twonn"]
-        assert twonn == pytest.approx((xs @ ys) / (xs @ xs), rel=1e-6)
+            distinct = np.unique(f["train"].astype(np.float64), axis=0)
+        m = len(distinct) // 5
+        perm = np.random.default_rng(0).permutation(len(distinct))
+        estimates = []
+        for i in range(5):
+            x = distinct[perm[i * m : (i + 1) * m]]
+            d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+            np.fill_diagonal(d, np.inf)
+            r = np.sort(d, 1)[:, :2]
+            r = r[r[:, 0] > 0]
+            mu = np.sort(r[:, 1] / r[:, 0])
+            keep = int(np.floor(len(mu) * 0.9))
+            xs, ys = np.log(mu[:keep]), -np.log(1 - np.arange(1, len(mu) + 1)[:keep] / len(mu))
+            estimates.append((xs @ ys) / (xs @ xs))
+        row = models.loc[(model, seed)]
+        low, high = stats.t.interval(0.95, 4, loc=np.mean(estimates), scale=stats.sem(estimates))
+        assert (row["twonn"], row["twonn_low"], row["twonn_high"]) == pytest.approx(
+            (np.mean(estimates), low, high), rel=1e-6
+        )
 
 
 def test_zoo_table_summarises_the_seeds(tiny_run):

@@ -135,8 +135,11 @@ def hidden_size(model):
 
 
 def latent_sizes(model):
-    """Latent sizes swept for a model: those smaller than its hidden layer."""
-    return [k for k in LATENT_SIZES if k < hidden_size(model)]
+    """Latent sizes swept for a model: the configured sizes below the width of its last
+    hidden layer, and the width itself (no compression), so that the intrinsic dimension
+    can reach the width."""
+    width = hidden_size(model)
+    return [k for k in LATENT_SIZES if k < width] + [width]
 
 
 def model_spaces(model):
