@@ -125,8 +125,8 @@ def test_a_name_with_a_control_character_is_refused(bad):
 
 def test_text_values_and_keys_with_control_characters_are_refused():
     cfg = copy.deepcopy(TINY)
-    cfg["models"][0]["lever"] = "training\nlength"
-    with pytest.raises(cc.ConfigError, match=r"models\[0\]\.lever"):
+    cfg["levers"][0]["name"] = "training\nlength"
+    with pytest.raises(cc.ConfigError, match=r"levers\[0\]\.name"):
         cc.check_text(cfg)
     cfg = copy.deepcopy(TINY)
     cfg["datasets"][0]["models"][2] = "mlp\n"
