@@ -376,8 +376,8 @@ def check_levers(
     """The zoo's levers (``levers:``) must be a design that can be read as dose-response:
     unique names; each model defined under ``models:`` and trained on some dataset; one
     setting varied per lever, never the architecture (the models of a lever agree on every
-    other setting); and no
-    model in two levers unless it is the one reference point that the levers share."""
+    other setting); and at most one model of a lever in other levers: its reference point
+    (levers of different architectures have different references)."""
     used = {m for entry in config["datasets"] for m in entry["models"]}
     names: dict[str, int] = {}
     member: dict[str, list[int]] = {}
@@ -429,17 +429,19 @@ def check_levers(
                 f"({', '.join(varied)}); a lever varies one setting, so that a trend along it "
                 "has one cause: split it into one lever per setting",
             )
-    shared = sorted(m for m, levers in member.items() if len(levers) > 1)
-    if len(shared) > 1:
-        i = member[shared[1]][1]
-        raise _error(
-            ("levers", i, "models"),
-            config["levers"][i]["models"],
-            sources,
-            f"models {', '.join(map(repr, shared))} are each in several levers; only the "
-            "reference model (one model, a level of every lever it belongs to) may be: "
-            "give each lever its own models besides the reference",
-        )
+    shared = {m for m, levers in member.items() if len(levers) > 1}
+    for i, lever in enumerate(config.get("levers", [])):
+        references = sorted(shared.intersection(lever["models"]))
+        if len(references) > 1:
+            raise _error(
+                ("levers", i, "models"),
+                lever["models"],
+                sources,
+                f"lever {lever['name']!r} shares {len(references)} models with other levers "
+                f"({', '.join(map(repr, references))}); only its reference model (one model, "
+                "a level of every lever it belongs to) may be shared: give each lever its "
+                "own models besides the reference",
+            )
 
 
 def _varied_settings(specs: Sequence[Mapping]) -> list[str]:

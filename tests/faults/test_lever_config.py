@@ -80,9 +80,21 @@ def test_only_the_reference_may_be_in_several_levers():
         [WIDER],
     )
     msg = refused(cfg)
-    assert "levers[2].models" in msg and "'mlp', 'mlp-weak'" in msg, msg
+    assert "levers[0].models" in msg and "shares 2 models" in msg, msg
+    assert "'mlp', 'mlp-weak'" in msg
     del cfg["levers"][2]
     cc.check_levers(cfg, specs(cfg))  # one shared model: the reference
+    # levers of another architecture have their own reference
+    cnn = {"arch": "cnn", "width": 16, "depth": 1, "epochs": 20, "lr": 0.01, "batch_size": 64}
+    cfg["models"] += [{**cnn, "name": "cnn"}, {**cnn, "name": "cnn-c4", "channels": 4}]
+    cfg["models"] += [{**cnn, "name": "cnn-s5", "steps": 5}]
+    cfg["datasets"][0]["models"] += ["cnn", "cnn-c4", "cnn-s5"]
+    cfg["levers"] += [
+        {"name": "channels", "models": ["cnn-c4", "cnn"]},
+        {"name": "cnn steps", "models": ["cnn-s5", "cnn"]},
+    ]
+    cc.check_levers(cfg, specs(cfg))
+    del cfg["levers"][2:]
     assert cc.lever_of(cc.dataset_levers(cfg["levers"], cfg["datasets"][0]["models"])) == {
         "mlp-weak": "training length",
         "mlp-short": "training length",
