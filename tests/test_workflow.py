@@ -50,7 +50,7 @@ def test_models_table(tiny_run):
     # smallest swept size whose held-out R2 reaches the threshold, else the largest; the
     # same at every reported threshold
     latent = table(tiny_run, "latent")
-    assert set(latent["latent_size"]) == {1, 2, 3, 4}
+    assert set(latent["latent_size"]) == {1, 2, 3, 4, 6, 8}
     for (model, seed), rows in latent.groupby(["model", "seed"]):
         for threshold, column in [
             (0.9, "latent_dim"),
