@@ -335,7 +335,7 @@ def test_the_command_line_check_names_the_line_of_a_yaml_error(tmp_path, capsys)
 
 
 def test_models_without_a_lever_plot(tmp_path):
-    # the schema's default lever is '', which a table read back gives as NaN
+    # a model in no lever has the lever '', which a table read back gives as NaN
     import pandas as pd
 
     from neuralhull import plots
