@@ -371,6 +371,119 @@ def check_widths(
             )
 
 
+def check_levers(
+    config: Mapping, model_specs: Mapping[str, Mapping], sources: Sequence[tuple[str, dict]] = ()
+) -> None:
+    """The zoo's levers (``levers:``) must be a design that can be read as dose-response:
+    unique names; each model defined under ``models:`` and trained on some dataset; one
+    setting varied per lever, never the architecture (the models of a lever agree on every
+    other setting); and at most one model of a lever in other levers: its reference point
+    (levers of different architectures have different references)."""
+    used = {m for entry in config["datasets"] for m in entry["models"]}
+    names: dict[str, int] = {}
+    member: dict[str, list[int]] = {}
+    for i, lever in enumerate(config.get("levers", [])):
+        if lever["name"] in names:
+            raise _error(
+                ("levers", i, "name"),
+                lever["name"],
+                sources,
+                f"a second lever of this name (the first is levers[{names[lever['name']]}]): "
+                "lever names must be unique; rename one or merge their lists",
+            )
+        names[lever["name"]] = i
+        for j, model in enumerate(lever["models"]):
+            path = ("levers", i, "models", j)
+            if model not in model_specs:
+                raise _error(
+                    path,
+                    model,
+                    sources,
+                    f"lever {lever['name']!r} lists a model that is not defined under models: "
+                    f"(defined: {', '.join(model_specs)}); define it or fix the name",
+                )
+            if model not in used:
+                raise _error(
+                    path,
+                    model,
+                    sources,
+                    f"lever {lever['name']!r} lists a model that no dataset trains; add it to "
+                    "a dataset's models: or remove it from the lever",
+                )
+            member.setdefault(model, []).append(i)
+        varied = _varied_settings([model_specs[m] for m in lever["models"]])
+        if "arch" in varied:
+            raise _error(
+                ("levers", i, "models"),
+                lever["models"],
+                sources,
+                f"the models of lever {lever['name']!r} have different architectures; a "
+                "lever varies one setting of one architecture (its levels must be ordered "
+                "doses of it): make one lever per architecture",
+            )
+        if len(varied) > 1:
+            raise _error(
+                ("levers", i, "models"),
+                lever["models"],
+                sources,
+                f"the models of lever {lever['name']!r} differ in {len(varied)} settings "
+                f"({', '.join(varied)}); a lever varies one setting, so that a trend along it "
+                "has one cause: split it into one lever per setting",
+            )
+    shared = {m for m, levers in member.items() if len(levers) > 1}
+    for i, lever in enumerate(config.get("levers", [])):
+        references = sorted(shared.intersection(lever["models"]))
+        if len(references) > 1:
+            raise _error(
+                ("levers", i, "models"),
+                lever["models"],
+                sources,
+                f"lever {lever['name']!r} shares {len(references)} models with other levers "
+                f"({', '.join(map(repr, references))}); only its reference model (one model, "
+                "a level of every lever it belongs to) may be shared: give each lever its "
+                "own models besides the reference",
+            )
+
+
+def _varied_settings(specs: Sequence[Mapping]) -> list[str]:
+    """The settings (model keys other than the name) on which ``specs`` disagree. The
+    training length is one setting, ``steps`` when set (a step budget ignores ``epochs``),
+    else ``epochs``: snapshots of a run and the full run differ in it alone."""
+
+    def settings(spec):
+        out = {k: v for k, v in spec.items() if k not in ("name", "steps", "epochs")}
+        steps = spec.get("steps")
+        out["steps/epochs"] = (
+            ("steps", steps) if steps is not None else ("epochs", spec.get("epochs"))
+        )
+        return out
+
+    rows = [settings(spec) for spec in specs]
+    keys = sorted({k for row in rows for k in row})
+    return [k for k in keys if len({repr(row.get(k)) for row in rows}) > 1]
+
+
+def dataset_levers(levers: Sequence[Mapping], models: Sequence[str]) -> dict[str, list[str]]:
+    """Lever name -> its models trained on a dataset (``models``), worst to best, in the
+    config's order; a lever with fewer than two of them says nothing there and is left out."""
+    out = {}
+    for lever in levers:
+        kept = [m for m in lever["models"] if m in models]
+        if len(kept) >= 2:
+            out[lever["name"]] = kept
+    return out
+
+
+def lever_of(levers: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Model -> the name of its lever, ``"reference"`` for a model in several levers (the
+    shared reference point); models in no lever are absent."""
+    out: dict[str, str] = {}
+    for name, models in levers.items():
+        for model in models:
+            out[model] = "reference" if model in out else name
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m neuralhull.config_checks FILE...``: read config files strictly and name the
     file and line of a YAML error or of a key given twice (Snakemake's own message on a file

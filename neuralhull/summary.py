@@ -34,6 +34,7 @@ from neuralhull.analysis import (
     measures_table,
 )
 from neuralhull.claims.table import findings_table, sensitivity_table
+from neuralhull.config_checks import lever_of
 from neuralhull.io import load_json
 from neuralhull.proximity import prediction_agreement
 from neuralhull.spaces import parse_space
@@ -101,9 +102,14 @@ def run_tables(
     metrics_paths: Sequence[str],
     intrinsic_paths: Sequence[str],
     thresholds: Sequence[float],
-    levers: Mapping[str, str] | None = None,
+    levers: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-    """The ``models`` and ``latent`` tables, and the software versions the runs recorded."""
+    """The ``models`` and ``latent`` tables, and the software versions the runs recorded.
+
+    ``levers``: lever -> its models, worst to best; the ``lever`` column names a model's
+    lever, ``reference`` for a model in several, empty for one in none.
+    """
+    lever = lever_of(levers or {})
     models, latent, versions = [], [], []
     for metrics_path, intrinsic_path in zip(metrics_paths, intrinsic_paths, strict=True):
         model, seed = run_of(metrics_path)
@@ -114,7 +120,7 @@ def run_tables(
         row = {
             "model": model,
             "seed": seed,
-            "lever": (levers or {}).get(model, ""),
+            "lever": lever.get(model, ""),
             "arch": spec["arch"],
             "width": spec["width"],
             "depth": spec["depth"],
@@ -305,7 +311,8 @@ def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
     ``inputs``: attributes (or keys) models, intrinsic, predictions, hull, proximity: lists of
     paths. ``params``: interval (``delong`` or ``bootstrap``), n_boot, seed (AUROC
     intervals of the measures table), thresholds (reported R^2 thresholds),
-    findings (settings of :func:`findings_table`), levers (model -> its lever, optional).
+    findings (settings of :func:`findings_table`), levers (lever -> its models, worst to
+    best, optional).
 
     Returns ``(tables, versions)``: table name -> DataFrame, and the software versions the
     runs recorded.

@@ -88,11 +88,11 @@ def test_one_models_epochs_rerun_that_models_chain_only(tiny_run, tmp_path):
     assert_only_model_chain_and_summaries(jobs)
 
 
-def test_a_models_lever_text_reruns_only_the_tables_that_show_it(tiny_run, tmp_path):
-    # the lever is documentation: no training or scoring depends on it; the summary tables
-    # show it (and the figures read them)
+def test_the_levers_rerun_only_the_tables_that_show_them(tiny_run, tmp_path):
+    # the levers are the zoo's design: no training or scoring depends on them; the summary
+    # tables show them (and the figures read them)
     def edit(c):
-        next(m for m in c["models"] if m["name"] == "mlp")["lever"] = "the reference"
+        c["levers"][0]["name"] = "optimiser steps"
 
     jobs = planned_jobs(tiny_run, edited(edit), tmp_path)
     assert sorted(r for r, _ in jobs) == ["figures", "summarise"], jobs

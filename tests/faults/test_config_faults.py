@@ -125,8 +125,8 @@ def test_a_name_with_a_control_character_is_refused(bad):
 
 def test_text_values_and_keys_with_control_characters_are_refused():
     cfg = copy.deepcopy(TINY)
-    cfg["models"][0]["lever"] = "training\nlength"
-    with pytest.raises(cc.ConfigError, match=r"models\[0\]\.lever"):
+    cfg["levers"][0]["name"] = "training\nlength"
+    with pytest.raises(cc.ConfigError, match=r"levers\[0\]\.name"):
         cc.check_text(cfg)
     cfg = copy.deepcopy(TINY)
     cfg["datasets"][0]["models"][2] = "mlp\n"
@@ -335,7 +335,7 @@ def test_the_command_line_check_names_the_line_of_a_yaml_error(tmp_path, capsys)
 
 
 def test_models_without_a_lever_plot(tmp_path):
-    # the schema's default lever is '', which a table read back gives as NaN
+    # a model in no lever has the lever '', which a table read back gives as NaN
     import pandas as pd
 
     from neuralhull import plots

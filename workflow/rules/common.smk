@@ -95,6 +95,7 @@ config_checks.check_seeds(config, CONFIG_SOURCES)
 config_checks.check_split(config, DATASET_SHAPES, DATASET_CLASSES, CONFIG_SOURCES)
 config_checks.check_proximity_k(config, DATASET_SHAPES, CONFIG_SOURCES)
 config_checks.check_widths(config, MODEL_SPECS, CONFIG_SOURCES)
+config_checks.check_levers(config, MODEL_SPECS, CONFIG_SOURCES)
 
 
 # ---- 2. the experiment grid ----------------------------------------------------------
@@ -104,6 +105,11 @@ DATASETS = sorted(DATASET_MODELS)
 MODELS = sorted({m for models in DATASET_MODELS.values() for m in models})
 # Every model is trained once per seed; the seed is a path level, results/.../{model}/seed{s}/.
 SEEDS = sorted(config["seeds"])
+# The zoo's levers on each dataset: lever -> its models there, worst to best (config order).
+DATASET_LEVERS = {
+    ds: config_checks.dataset_levers(config["levers"], models)
+    for ds, models in DATASET_MODELS.items()
+}
 LATENT_SIZES = sorted(config["autoencoder"]["latent_sizes"])
 # Latent and PCA sizes whose spaces are scored (hull and proximity); the intrinsic space,
 # each model's own chosen latent size, is always scored.
@@ -305,18 +311,11 @@ def get_theory_output():
     )
 
 
-# Model keys no training result depends on: the name is the result's path, and the lever is
-# documentation (the summary tables show it; rule summarise passes it on).
-NOT_TRAINING = {"name", "lever"}
-
-
 def model_params(wildcards):
-    """The training settings of one model and seed: only its own entry, so editing another
-    model does not rerun it, and none of its documentation, so editing that reruns no
-    training."""
-    spec = {
-        k: v for k, v in MODEL_SPECS[wildcards.model].items() if k not in NOT_TRAINING
-    }
+    """The training settings of one model and seed: only its own entry (the name is the
+    result's path, not a setting), so editing another model or the levers does not rerun
+    it."""
+    spec = {k: v for k, v in MODEL_SPECS[wildcards.model].items() if k != "name"}
     return canonical({**spec, "seed": int(wildcards.seed)})
 
 
@@ -408,9 +407,10 @@ def get_analysis_inputs(wildcards):
 
 
 def get_levers(wildcards):
-    """The lever of each model of a dataset, which its summary tables show: the one job a
-    lever's text reaches."""
-    return {m: MODEL_SPECS[m]["lever"] for m in dataset_models(wildcards.dataset)}
+    """The dataset's levers, lever -> its models worst to best: the one job the levers
+    reach (the tables show each model's lever, the findings test the trend along each).
+    """
+    return DATASET_LEVERS[wildcards.dataset]
 
 
 def analysis_provenance(wildcards):
@@ -419,8 +419,8 @@ def analysis_provenance(wildcards):
     relevant = {
         "dataset": ds,
         "data": config["data"],
-        # levers included: the tables show them
         "models": {m: MODEL_SPECS[m] for m in dataset_models(ds)},
+        "levers": DATASET_LEVERS[ds],  # the tables show them
         "autoencoder": config["autoencoder"],
         "hull": config["hull"],
         "proximity": config["proximity"],
