@@ -124,6 +124,18 @@ def _is_error(frame: pd.DataFrame) -> np.ndarray:
     return (~frame["correct"].to_numpy(dtype=bool)).astype(float)
 
 
+def _text(claim: int, family: str, role: str, scope: str) -> dict:
+    """The columns of a row that name it: from the registry, never typed here."""
+    return {
+        "claim_id": claim,
+        "claim": CLAIMS[claim].text,
+        "source": CLAIMS[claim].source,
+        "family": family,
+        "role": role,
+        "scope": scope,
+    }
+
+
 def _row(claim: int, family: str, scope: str, statistic: str, res, n, *, threshold, **extra):
     """A test row before its Holm adjustment and verdict."""
     p = extra.pop("p_value", None)
@@ -132,14 +144,8 @@ def _row(claim: int, family: str, scope: str, statistic: str, res, n, *, thresho
     estimate = res.estimate if isinstance(res, iv.Interval) else float(res)
     low = res.low if isinstance(res, iv.Interval) else math.nan
     high = res.high if isinstance(res, iv.Interval) else math.nan
-    claim_obj = CLAIMS[claim]
     return {
-        "claim_id": claim,
-        "claim": claim_obj.text,
-        "source": claim_obj.source,
-        "family": family,
-        "role": "test",
-        "scope": scope,
+        **_text(claim, family, "test", scope),
         "statistic": statistic,
         "value": estimate,
         "ci_low": low,
@@ -148,7 +154,7 @@ def _row(claim: int, family: str, scope: str, statistic: str, res, n, *, thresho
         "n": n,
         "unit": FAMILIES[family].unit,
         "threshold": threshold,
-        "rule": claim_obj.rule(threshold, with_interval=isinstance(res, iv.Interval)),
+        "rule": CLAIMS[claim].rule(threshold, with_interval=isinstance(res, iv.Interval)),
         "p_value": p,
         "testable": extra.pop("testable", True),
         "detail": extra.pop("detail", ""),
@@ -226,14 +232,8 @@ def _summary_row(claim, family, space, rows):
     values = np.array([r["value"] for r in mine])
     counts = pd.Series([r["verdict"] for r in mine]).value_counts()
     words = ", ".join(f"{counts[v]} {v}" for v in counts.index)
-    claim_obj = CLAIMS[claim]
     return {
-        "claim_id": claim,
-        "claim": claim_obj.text,
-        "source": claim_obj.source,
-        "family": family,
-        "role": "summary",
-        "scope": f"{SPACE_NAMES[space]}, every model",
+        **_text(claim, family, "summary", f"{SPACE_NAMES[space]}, every model"),
         "statistic": "median over models of the fraction inside",
         "value": float(np.median(values)),
         "ci_low": math.nan,
