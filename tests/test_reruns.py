@@ -144,8 +144,8 @@ def test_two_runs_from_scratch_are_identical(tiny_run, second_run):
 
 def test_adding_a_dataset_adds_only_its_jobs(tiny_run, tmp_path):
     # the documented way to see the claims on a second dataset (docs/configuration.md): the
-    # first one's finished results stay; only the new dataset's jobs and the theory summaries
-    # that collect both run
+    # first one's finished results stay; only the new dataset's jobs, the theory summaries
+    # that collect both and the comparison of the two datasets' verdicts run
     def edit(c):
         c["datasets"].append({"name": "mnist", "models": ["mlp"]})
         c["theory"]["real_data"]["datasets"] = ["digits", "mnist"]
@@ -155,6 +155,8 @@ def test_adding_a_dataset_adds_only_its_jobs(tiny_run, tmp_path):
     assert {r for r, _ in others} <= {
         "theory_summary_real_dimension",
         "theory_summary_embedding",
+        "compare_datasets",
     }, others
+    assert ("compare_datasets", {}) in jobs
     assert ("acquire_dataset", {"dataset": "mnist"}) in jobs
     assert sum(r == "train_model" for r, _ in jobs) == len(TINY["seeds"])
