@@ -369,7 +369,7 @@ def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
     findings = findings_table(models, subset, findings_settings, ordered)
     log(f"findings: {len(findings)} rows, verdicts {findings['verdict'].value_counts().to_dict()}")
     sensitivity = sensitivity_table(
-        models, subset, findings_settings, ordered, params["thresholds"]
+        models, subset, findings_settings, ordered, params["thresholds"], findings
     )
     zoo = zoo_table(models, hull, measures)
     tables = {

@@ -261,8 +261,13 @@ def test_claim_3_levers_and_primary_tests(zoo_table):
 
 
 def test_sensitivity_reports_each_threshold(zoo_table):
-    _, models, subset, levers = zoo_table
-    table = sensitivity_table(models, subset, SETTINGS, levers, [0.8, 0.9])
+    findings, models, subset, levers = zoo_table
+    table = sensitivity_table(models, subset, SETTINGS, levers, [0.8, 0.9], findings)
+    configured = table[table["value_of_setting"] == SETTINGS["almost_none"]]
+    merged = configured.merge(findings, on="scope", suffixes=("", "_findings"))
+    assert len(merged) == len(configured)  # every row at the configured threshold ...
+    assert (merged["verdict"] == merged["verdict_findings"]).all()  # ... as in the findings
+    assert (merged["value"] == merged["value_findings"]).all()
     assert set(table["setting"]) == {"findings.almost_none", "autoencoder.r2_threshold"}
     assert set(table.loc[table["setting"] == "findings.almost_none", "value_of_setting"]) == {
         0.05,
@@ -271,6 +276,17 @@ def test_sensitivity_reports_each_threshold(zoo_table):
     ratio = table[(table["claim_id"] == 2) & (table["value_of_setting"] == 0.8)].iloc[0]
     assert ratio["value"] == pytest.approx(
         models.groupby("model")["latent_dim_r2_0.8"].mean().mean() / 32
+    )
+
+
+def test_leaving_claims_out_changes_no_other_row():
+    models, subset = _zoo(n_images=120)
+    levers = {"quality": ["a", "b", "c"]}
+    every = pd.DataFrame(claim_rows(models, subset, SETTINGS, levers))
+    some = pd.DataFrame(claim_rows(models, subset, SETTINGS, levers, claims={1, 3}))
+    assert set(some["claim_id"]) == {1, 3}
+    pd.testing.assert_frame_equal(
+        every[every["claim_id"].isin({1, 3})].reset_index(drop=True), some
     )
 
 
