@@ -46,16 +46,6 @@ FINDING_KINDS = ("input", "activation", "intrinsic")
 FINDINGS_DEFAULTS = {"almost_none": 0.05, "most": 0.5, "low_dimensional": 0.5, "seed": 0}
 
 
-def lever_order(levers) -> dict[str, list[str]] | None:
-    """Levers as name -> models from the expected worst to the best; None when the config
-    gives only each model's lever name (no order to test a trend along)."""
-    if not levers:
-        return None
-    if all(isinstance(v, str) for v in levers.values()):
-        return None
-    return {name: list(models) for name, models in levers.items()}
-
-
 def run_of(path: str) -> tuple[str, int]:
     """``results/{dataset}/{model}/seed{s}/...`` -> ``(model, s)``."""
     parts = os.path.normpath(path).split(os.sep)
@@ -365,7 +355,8 @@ def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
         ["model", "seed", "space", "measure", "bin"], kind="stable"
     )
     findings_settings = {**FINDINGS_DEFAULTS, **params["findings"]}
-    ordered = lever_order(params.get("levers"))
+    # lever -> its models, worst to best (the summarise rule passes the dataset's levers)
+    ordered = {name: list(models) for name, models in (params.get("levers") or {}).items()}
     findings = findings_table(models, subset, findings_settings, ordered)
     log(f"findings: {len(findings)} rows, verdicts {findings['verdict'].value_counts().to_dict()}")
     sensitivity = sensitivity_table(
