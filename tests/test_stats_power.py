@@ -163,6 +163,64 @@ def test_noise_and_levers_are_estimated_as_documented(tmp_path):
     assert observed.scatter == pytest.approx(math.sqrt(max(ss / 2 - within / 3, 0.0)))
 
 
+def test_each_lever_has_its_own_noise_and_the_findings_dimension_by_default(tmp_path):
+    # a quiet lever and a noisy one: their own seed SD and scatter, not the pooled ones
+    rng = np.random.default_rng(3)
+    quiet = {"mlp-w16": 4.0, "mlp-w32": 5.0, "mlp": 6.0, "mlp-w128": 7.0}
+    noisy = {"mlp-s10": 30.0, "mlp-s20": 9.0, "mlp-s40": 5.0, "mlp-s80": 5.5, "mlp-s160": 6.5}
+    rows, cont = [], {}
+    for lever, table, sd in (("width", quiet, 0.1), ("training length", noisy, 2.0)):
+        for m, mu in table.items():
+            for s in range(3):
+                cont[(m, s)] = mu + rng.normal(0, 0.1 if m == "mlp" else sd)
+                rows.append((m, s, "reference" if m == "mlp" else lever, 0.9, round(mu)))
+    tsv = models_tsv(tmp_path / "models.tsv", rows)
+    table = pd.read_csv(tsv, sep="\t", comment="#")
+    keys = zip(table.model, table.seed, strict=True)
+    table["latent_dim_continuous"] = [cont[key] for key in keys]
+    table.to_csv(tsv, sep="\t", index=False)
+    levers = {"width": list(quiet), "training length": [*list(noisy), "mlp"]}
+    design = power.read_design(write_config(tmp_path / "c.yaml", levers=levers))
+    observed = power.read_noise(tsv, design)  # no dimension named: the continuous one
+    assert not observed.integer_dimension
+    by_name = {lev.name: lev for lev in observed.levers}
+    for name, models in levers.items():
+        runs = table[table.model.isin(models)].groupby("model")["latent_dim_continuous"]
+        within = runs.var(ddof=1).mean()
+        y = runs.mean().loc[models].to_numpy()
+        t = np.linspace(0, 1, len(models))
+        fit = sps.linregress(t, y)
+        resid = ((y - fit.intercept - fit.slope * t) ** 2).sum() / (len(models) - 2)
+        lev = by_name[name]
+        assert lev.seed_sd == pytest.approx(math.sqrt(within))
+        assert lev.scatter == pytest.approx(math.sqrt(max(resid - within / 3, 0.0)))
+    assert observed.lever_noise() == {k: (v.scatter, v.seed_sd) for k, v in by_name.items()}
+    assert by_name["width"].seed_sd < 0.3 < 1.0 < by_name["training length"].seed_sd
+    assert power.read_noise(tsv, design, "latent_dim").integer_dimension
+
+    # the simulation gives each lever's models their own noise, the shared model the
+    # smallest of its levers'
+    noise = power.Noise(sd_seed_dimension=5.0, mean_dimension=6.0)
+    own = {"width": (0.2, 0.3), "training length": (4.0, 2.0)}
+    values = power.simulate_levers(
+        np.random.default_rng(0),
+        20000,
+        design,
+        {},
+        9.0,
+        noise,
+        integer_dimension=False,
+        lever_noise=own,
+    )
+    for name, (scatter, seed) in own.items():
+        sd = values[name].std(axis=0)
+        ref = levers[name].index("mlp")
+        expect = math.sqrt(scatter**2 + seed**2 / 3)
+        others = np.delete(sd, ref)
+        assert others == pytest.approx(np.full(len(others), expect), rel=0.04), name
+        assert sd[ref] == pytest.approx(math.sqrt(0.2**2 + 0.3**2 / 3), rel=0.04)
+
+
 def test_noise_file_errors_name_the_file(tmp_path):
     bad = tmp_path / "models.tsv"
     bad.write_text("model\tseed\ttest_accuracy\nmlp\t0\t0.9\n")

@@ -388,6 +388,8 @@ class ObservedLever:
     delta: float
     p_decreasing: float
     order: str  # "config" (the design's order) or "accuracy" (by mean test accuracy)
+    seed_sd: float = float("nan")  # pooled within-model SD of its models' runs
+    scatter: float = float("nan")  # its models' SD around its line, less the seeds' share
 
 
 @dataclass(frozen=True)
@@ -398,7 +400,11 @@ class ObservedNoise:
     model means less the seeds' share, ``s_seed^2 / n_seeds``), between-seed SDs the pooled
     within-model SDs (less the rounding's 1/12 for a whole-number dimension: Sheppard's
     correction, since the simulation rounds again).  ``scatter``: SD of a lever's models
-    around its line, pooled over levers with 3 or more models, less the seeds' share.
+    around its line, pooled over levers with 3 or more models, less the seeds' share.  Each
+    lever of ``levers`` also carries its own ``seed_sd`` and ``scatter`` (the same estimates
+    on its models alone): levers differ in noise by an order of magnitude (a model trained
+    for a few steps varies between seeds far more than a trained one), so
+    :meth:`lever_noise` gives the simulation each lever's own.
     """
 
     noise: Noise
@@ -409,13 +415,28 @@ class ObservedNoise:
     integer_dimension: bool
     source: str
 
+    def lever_noise(self) -> dict:
+        """``{lever: (scatter, seed SD)}`` for the levers with 3 or more models (a line
+        through 2 leaves no residual to estimate a scatter from)."""
+        return {
+            lev.name: (lev.scatter, lev.seed_sd)
+            for lev in self.levers
+            if len(lev.models) >= 3 and math.isfinite(lev.scatter)
+        }
+
 
 REQUIRED_COLUMNS = ("model", "seed", "test_accuracy")
 
 
-def read_noise(path, design: Design | None = None, dimension: str = "latent_dim") -> ObservedNoise:
+PRIMARY_DIMENSIONS = ("latent_dim_continuous", "latent_dim")
+
+
+def read_noise(path, design: Design | None = None, dimension: str | None = None) -> ObservedNoise:
     """The noise of the run whose ``models.tsv`` is ``path`` (one row per run: model, seed,
     test_accuracy, the ``dimension`` column and, for the levers' trends, ``lever``).
+
+    ``dimension`` None: the column claim 3's findings read, the continuous autoencoder
+    dimension where the file has it, else the whole-number one (``PRIMARY_DIMENSIONS``).
 
     A lever's models are those whose ``lever`` is its name plus those marked
     ``reference``; they are taken in ``design``'s order when ``design`` lists that lever
@@ -431,6 +452,8 @@ def read_noise(path, design: Design | None = None, dimension: str = "latent_dim"
             f"{path}: no such file; pass a finished run's results/{{dataset}}/summary/"
             "models.tsv to --noise"
         ) from None
+    if dimension is None:
+        dimension = next((c for c in PRIMARY_DIMENSIONS if c in table.columns), "latent_dim")
     missing = [c for c in (*REQUIRED_COLUMNS, dimension) if c not in table.columns]
     if missing:
         raise ValueError(
@@ -467,6 +490,8 @@ def read_noise(path, design: Design | None = None, dimension: str = "latent_dim"
         mean_dimension=float(dim.mean()),
     )
     means = by_model[["test_accuracy", dimension]].mean()
+    variances = by_model[dimension].var(ddof=1)
+    rounding = 1.0 / 12.0 if integer else 0.0
     levers = []
     if "lever" in table.columns:
         lever_of = by_model["lever"].first()
@@ -482,7 +507,14 @@ def read_noise(path, design: Design | None = None, dimension: str = "latent_dim"
                 acc = means.loc[members, "test_accuracy"]
                 models, order = list(acc.sort_values(kind="stable").index), "accuracy"
             if len(models) >= 2:
-                levers.append(_observed_lever(name, models, means, dimension, order))
+                lever = _observed_lever(name, models, means, dimension, order)
+                within = float(variances.loc[list(models)].mean())
+                seed_sd = math.sqrt(max(within - rounding, 0.0))
+                scatter = float("nan")
+                if len(models) >= 3:
+                    resid = _residual_ss(lever) / (len(models) - 2)
+                    scatter = math.sqrt(max(resid - within / n_seeds, 0.0))
+                levers.append(replace(lever, seed_sd=seed_sd, scatter=scatter))
     within_dim = float(by_model[dimension].var(ddof=1).mean())
     resid = [(lev, len(lev.models) - 2) for lev in levers if len(lev.models) >= 3]
     scatter = 0.0
@@ -521,6 +553,7 @@ def simulate_levers(
     noise: Noise,
     *,
     integer_dimension: bool = True,
+    lever_noise: dict | None = None,
 ) -> dict:
     """Seed-mean dimension of every lever's models in ``n_sims`` simulated runs of ``design``.
 
@@ -530,21 +563,42 @@ def simulate_levers(
     the last model when it shares none), with its own departure ``e ~ N(0, scatter)``.  A
     model in several levers is one model: one departure, one set of runs, seen by each.
     Each run adds ``N(0, sd_seed_dimension)``; a whole-number dimension is rounded (at least
-    1).  Returns ``{lever: (n_sims, L) array}``, the models in the lever's order.
+    1).  ``lever_noise`` (``{lever: (scatter, seed SD)}``, e.g.
+    :meth:`ObservedNoise.lever_noise`) gives a lever's own models their lever's scatter and
+    seed SD; a lever it does not name keeps ``scatter`` and ``noise.sd_seed_dimension``.  A
+    shared model (the fully trained reference) takes the smallest scatter and seed SD of the
+    levers it is in: each lever's line passes near it, and the pooled values would give it
+    the noise of the noisiest lever (the early training-length snapshots).  Returns
+    ``{lever: (n_sims, L) array}``, the models in the lever's order.
     """
     shared = design.shared()
+    lever_noise = lever_noise or {}
     true: dict = {}
+    seed_sd: dict = {}
+    default = (scatter, noise.sd_seed_dimension)
+    shared_noise = {
+        m: tuple(
+            min(vals)
+            for vals in zip(
+                *(lever_noise.get(k, default) for k, ms in design.levers.items() if m in ms),
+                strict=True,
+            )
+        )
+        for m in shared
+    }
     for name, models in design.levers.items():
+        own_scatter, own_seed = lever_noise.get(name, (scatter, noise.sd_seed_dimension))
         n_lev = len(models)
         anchor = next((i for i, m in enumerate(models) if m in shared), n_lev - 1)
         for i, m in enumerate(models):
             offset = deltas.get(name, 0.0) * (i - anchor) / (n_lev - 1)
             if m in shared and m in true:
                 continue  # the shared model sits at every lever's anchor: offset 0
-            true[m] = noise.mean_dimension + offset + rng.normal(0.0, scatter, n_sims)
+            m_scatter, seed_sd[m] = shared_noise[m] if m in shared else (own_scatter, own_seed)
+            true[m] = noise.mean_dimension + offset + rng.normal(0.0, m_scatter, n_sims)
     seed_means = {}
     for m, t in true.items():
-        runs = t[:, None] + rng.normal(0.0, noise.sd_seed_dimension, (n_sims, design.n_seeds))
+        runs = t[:, None] + rng.normal(0.0, seed_sd[m], (n_sims, design.n_seeds))
         if integer_dimension:
             runs = np.maximum(np.rint(runs), 1.0)
         seed_means[m] = runs.mean(axis=1)
@@ -565,6 +619,7 @@ def design_trend_power(
     *,
     integer_dimension=True,
     rule=("decreasing", ALPHA, ALPHA),
+    lever_noise=None,
 ) -> tuple[dict, float, float | None]:
     """Power of each lever's Jonckheere-Terpstra test (decreasing, on its models' seed
     means) and of the stratified test over all levers, at ``deltas`` (lever -> change over
@@ -573,6 +628,7 @@ def design_trend_power(
     ``rule``: (alternative, alpha of a lever's test, alpha of the combined test); with
     "two-sided" a test counts when its two-sided p-value is below alpha and its trend
     falls (the findings' rule, with a Bonferroni alpha bounding their Holm adjustment).
+    ``lever_noise``: each lever's own (scatter, seed SD), as :func:`simulate_levers`.
 
     Returns ``({lever: power}, combined, combined_held)``: the stratified test permuting
     each lever whole, and (None when the levers share no model) permuting each lever
@@ -582,7 +638,14 @@ def design_trend_power(
     often when there is no trend.
     """
     values = simulate_levers(
-        rng, n_sims, design, deltas, scatter, noise, integer_dimension=integer_dimension
+        rng,
+        n_sims,
+        design,
+        deltas,
+        scatter,
+        noise,
+        integer_dimension=integer_dimension,
+        lever_noise=lever_noise,
     )
     alternative, alpha_lever, alpha_combined = rule
 
@@ -624,6 +687,7 @@ def print_design_report(
     rng = np.random.default_rng(seed)
     se = 0.5 / math.sqrt(n_sims)
     shared = sorted(design.shared())
+    lever_noise = observed.lever_noise() if observed is not None else {}
     print(
         f"Design: {design.source}, dataset {design.dataset}: {len(design.models)} models x "
         f"{design.n_seeds} seeds, {len(design.levers)} levers "
@@ -642,7 +706,9 @@ def print_design_report(
         f"Noise from {source}: between models SD {noise.sd_model_accuracy:.4f} accuracy, "
         f"{noise.sd_model_dimension:.3f} dimension; between seeds SD "
         f"{noise.sd_seed_accuracy:.4f}, {noise.sd_seed_dimension:.3f}; a lever's models "
-        f"scatter around its line with SD {scatter:.3f}; mean dimension "
+        f"scatter around its line with SD {scatter:.3f} (pooled over levers"
+        + ("; each lever of the run below has its own seed SD and scatter" if lever_noise else "")
+        + f"); mean dimension "
         f"{noise.mean_dimension:.2f} ({kind}).  Power at alpha {ALPHA}, {n_sims} simulated "
         f"runs per row (standard error at most {se:.3f}), {n_perms} permutations, "
         f"seed {seed}.\n"
@@ -652,16 +718,16 @@ def print_design_report(
         print(f"Levers of {observed.source} (models in order, seed-mean accuracy, dimension):\n")
         print(
             "| lever | order | models | accuracy | dimension | change over the lever | "
-            "p (decreasing) |"
+            "p (decreasing) | seed SD | scatter |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for lev in observed.levers:
             observed_delta[lev.name] = lev.delta
             print(
                 f"| {lev.name} | {lev.order} | {', '.join(lev.models)} | "
                 f"{', '.join(f'{a:.3f}' for a in lev.accuracy)} | "
                 f"{', '.join(f'{d:.2f}' for d in lev.dimension)} | {lev.delta:+.2f} | "
-                f"{lev.p_decreasing:.3f} |"
+                f"{lev.p_decreasing:.3f} | {lev.seed_sd:.3f} | {lev.scatter:.3f} |"
             )
         print()
 
@@ -713,6 +779,7 @@ def print_design_report(
             noise,
             n_perms,
             integer_dimension=integer_dimension,
+            lever_noise=lever_noise,
         )
         for key, deltas in rows.items()
     }
@@ -727,6 +794,7 @@ def print_design_report(
             noise,
             n_perms,
             integer_dimension=integer_dimension,
+            lever_noise=lever_noise,
         )
     for name, models in design.levers.items():
         obs = f"{matched[name]:+.2f}" if name in matched else "not in the run"
@@ -764,8 +832,11 @@ def print_design_report(
         f"one of {secondary_tests} (p < {a_combined:.4g}), each lever in a family of "
         f"{len(design.levers)} (p < {a_lever:.4g}); a test counts when its estimate falls:\n"
     )
-    print("| test | power: rho = " + f"{rho:g}" + " / standard trend | no effect (level) |")
-    print("|---|---|---|")
+    print(
+        "| test | power: rho = " + f"{rho:g}" + " / standard trend | power, observed size "
+        "| no effect (level) |"
+    )
+    print("|---|---|---|---|")
     zoo = [
         zoo_power(
             rng,
@@ -780,7 +851,7 @@ def print_design_report(
         )
         for r in (rho, 0.0)
     ]
-    print(f"| across the zoo (Spearman) | {zoo[0]:.2f} | {zoo[1]:.2f} |")
+    print(f"| across the zoo (Spearman) | {zoo[0]:.2f} | - | {zoo[1]:.2f} |")
     rule = ("two-sided", a_lever, a_combined)
     strict = {
         key: design_trend_power(
@@ -793,17 +864,25 @@ def print_design_report(
             n_perms,
             integer_dimension=integer_dimension,
             rule=rule,
+            lever_noise=lever_noise,
         )
-        for key, deltas in (("standard", rows["standard"]), ("none", {}))
+        for key, deltas in (
+            ("standard", rows["standard"]),
+            ("observed", rows["observed"]),
+            ("none", {}),
+        )
     }
     for name in design.levers:
+        pw_obs = f"{strict['observed'][0][name]:.2f}" if name in matched else "-"
         print(
-            f"| lever {name} | {strict['standard'][0][name]:.2f} | {strict['none'][0][name]:.2f} |"
+            f"| lever {name} | {strict['standard'][0][name]:.2f} | {pw_obs} | "
+            f"{strict['none'][0][name]:.2f} |"
         )
     for col, label in ((1, "levers permuted whole"), (2, "shared models held in place")):
         if strict["none"][col] is not None:
+            pw_obs = f"{strict['observed'][col]:.2f}" if matched else "-"
             print(
-                f"| combined ({label}) | {strict['standard'][col]:.2f} | "
+                f"| combined ({label}) | {strict['standard'][col]:.2f} | {pw_obs} | "
                 f"{strict['none'][col]:.2f} |"
             )
 
@@ -835,7 +914,9 @@ def main(argv=None) -> None:
         "(instead of the --sd-* options and --lever-scatter)",
     )
     parser.add_argument(
-        "--dimension", default="latent_dim", help="the dimension's column in --noise"
+        "--dimension",
+        help="the dimension's column in --noise (default: the one claim 3's findings read, "
+        "latent_dim_continuous where the file has it, else latent_dim)",
     )
     parser.add_argument(
         "--standard-trend",
