@@ -9,16 +9,16 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoder, reconstruction_scores
-from neuralhull.intrinsic import (
+from neuralhull.io import atomic_path, save_npz
+from neuralhull.learn.autoencoder import AutoencoderConfig, fit_autoencoder, reconstruction_scores
+from neuralhull.learn.intrinsic import (
     choose_latent_size,
     crossing_size,
     twonn_dimension,
     twonn_subsamples,
 )
-from neuralhull.io import atomic_path, save_npz
-from neuralhull.models import ModelSpec, build_model
-from neuralhull.training import (
+from neuralhull.learn.models import ModelSpec, build_model
+from neuralhull.learn.training import (
     TrainConfig,
     TrainingDiverged,
     channel_stats,

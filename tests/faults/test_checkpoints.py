@@ -16,11 +16,10 @@ import torch
 import yaml
 from sklearn.datasets import load_digits
 
-import neuralhull.training as training
+import neuralhull.learn.training as training
 from neuralhull import theory_experiments
-from neuralhull.models import ModelSpec
-from neuralhull.summary import run_tables
-from neuralhull.training import (
+from neuralhull.learn.models import ModelSpec
+from neuralhull.learn.training import (
     ModelFileError,
     TrainConfig,
     TrainingDiverged,
@@ -28,6 +27,7 @@ from neuralhull.training import (
     save_model,
     train_classifier,
 )
+from neuralhull.summary import run_tables
 from tests.conftest import ROOT, copy_workflow_profile, kill_mid_training, run_snakemake
 from tests.test_learning import _kill_after, _Killed, _same
 

@@ -3,10 +3,10 @@ batched model (one pass over the training activations per epoch for all sizes)."
 
 import torch
 
-from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoders
 from neuralhull.io import load_arrays, save_json, save_npz
+from neuralhull.learn.autoencoder import AutoencoderConfig, fit_autoencoders
+from neuralhull.learn.training import device_note, pick_device
 from neuralhull.provenance import job_log
-from neuralhull.training import device_note, pick_device
 
 log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -11,9 +11,9 @@ import torch
 
 from neuralhull.datasets import load
 from neuralhull.io import atomic_path, save_json, save_npz
-from neuralhull.models import ModelSpec
+from neuralhull.learn.models import ModelSpec
+from neuralhull.learn.training import TrainConfig, history_json, save_model, train_classifier
 from neuralhull.provenance import job_log, software_versions
-from neuralhull.training import TrainConfig, history_json, save_model, train_classifier
 
 log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -8,7 +8,7 @@ measured in the original activation units:
     R^2 = 1 - sum ||x - x_hat||^2 / sum ||x - mean_train||^2 ,   MSE = mean (x - x_hat)^2 .
 
 The intrinsic dimension is chosen from these fits by
-:func:`neuralhull.intrinsic.choose_latent_size`.
+:func:`neuralhull.learn.intrinsic.choose_latent_size`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralhull.training import TrainingDiverged, seed_everything
+from neuralhull.learn.training import TrainingDiverged, seed_everything
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ Every model is a :class:`torch.nn.Module` with two parts:
 - ``head``: a linear read-out from that layer to the class logits.
 
 ``forward(x) = head(features(x))``. Inputs are float tensors ``(n, C, H, W)``, already
-scaled by :func:`neuralhull.training.standardise`.
+scaled by :func:`neuralhull.learn.training.standardise`.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class SharedTrunk(nn.Module):
 
     ``members`` are ordinary :class:`Classifier` objects of one architecture and different
     widths; each member's body is rebuilt from the shared trunk modules plus its own last
-    layer, so a member saved alone (:func:`neuralhull.training.save_model`) is a standalone
+    layer, so a member saved alone (:func:`neuralhull.learn.training.save_model`) is a standalone
     classifier of its width. One pass of the trunk per batch serves every member:
     ``forward(x)`` returns the logits of all members, ``(n, members, classes)``, and
     :meth:`branches` every member's last hidden layer before and after its non-linearity.

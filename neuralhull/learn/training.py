@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from neuralhull.io import atomic_path
-from neuralhull.models import Classifier, ModelSpec, SharedTrunk, build_model
+from neuralhull.learn.models import Classifier, ModelSpec, SharedTrunk, build_model
 
 
 class TrainingDiverged(RuntimeError):
@@ -215,7 +215,7 @@ def forward_pass(
     (``y`` None) only the predictions and features are computed; loss and accuracy are NaN.
     With ``readings``, that layer before its non-linearity too (:meth:`Classifier.readings`).
 
-    For a :class:`neuralhull.models.SharedTrunk`, loss and accuracy are lists (one per
+    For a :class:`neuralhull.learn.models.SharedTrunk`, loss and accuracy are lists (one per
     member), predictions are ``(n, members)`` and the features of all members are
     concatenated along axis 1, in member order; a plain classifier is the one-member case,
     given as numbers and ``(n,)`` predictions."""
@@ -304,7 +304,7 @@ def train_classifier(
     ``readings`` as well, that layer before its non-linearity (``linear_features``).
 
     With ``build``, the network trained is ``build()`` (called after seeding) instead of
-    ``build_model(spec)``: a :class:`neuralhull.models.SharedTrunk` trains several
+    ``build_model(spec)``: a :class:`neuralhull.learn.models.SharedTrunk` trains several
     classifiers together, and its history holds one value per member (see
     :func:`forward_pass`).
 
