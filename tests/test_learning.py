@@ -39,6 +39,49 @@ def digits():
     return x[:1400], d.target[:1400], x[1400:], d.target[1400:]
 
 
+# A model's params as the workflow's model_params hands them to train_model (a tiny.yaml
+# model with the schema's defaults and its seed).
+MODEL_PARAMS = {
+    "arch": "mlp",
+    "batch_size": 64,
+    "channels": 16,
+    "depth": 1,
+    "epochs": 20,
+    "label_noise": 0.1,
+    "lr": 0.01,
+    "seed": 1,
+    "steps": 60,
+    "weight_decay": 0.001,
+    "width": 16,
+}
+
+
+def test_a_model_entry_gives_its_spec_and_settings():
+    spec = ModelSpec.from_config(MODEL_PARAMS, (1, 8, 8), 10)
+    assert spec == ModelSpec(
+        arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=16, depth=1, channels=16
+    )
+    assert TrainConfig.from_config(MODEL_PARAMS) == TrainConfig(
+        epochs=20, lr=0.01, batch_size=64, seed=1, label_noise=0.1, weight_decay=0.001, steps=60
+    )
+
+
+def test_the_autoencoder_section_gives_the_fit_settings():
+    section = {
+        "latent_sizes": [1, 2],
+        "hidden": 32,
+        "epochs": 30,
+        "lr": 0.005,
+        "batch_size": 128,
+        "validation_fraction": 0.2,
+        "r2_threshold": 0.9,
+        "seed": 3,
+    }
+    assert AutoencoderConfig.from_config(section) == AutoencoderConfig(
+        hidden=32, epochs=30, lr=0.005, batch_size=128, validation_fraction=0.2, seed=3
+    )
+
+
 def test_channel_stats_match_the_float_formula():
     # the histogram route against numpy's mean and (population) std of images / 255
     rng = np.random.default_rng(2)

@@ -22,17 +22,26 @@ import numpy as np
 import torch
 from torch import nn
 
+from neuralhull.learn.models import settings_of
 from neuralhull.learn.training import TrainingDiverged, seed_everything
 
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
+    """How the autoencoders are fitted (``autoencoder:`` in the config)."""
+
     hidden: int = 256
     epochs: int = 20
     lr: float = 1e-3
     batch_size: int = 256
     validation_fraction: float = 0.1
     seed: int = 0
+
+    @classmethod
+    def from_config(cls, section: dict) -> AutoencoderConfig:
+        """The fit settings of the config's ``autoencoder:`` section; its other keys (the
+        latent sizes, the R^2 thresholds) choose and score the fits, not fit them."""
+        return cls(**settings_of(cls, section))
 
 
 @dataclass

@@ -13,12 +13,20 @@ scaled by :func:`neuralhull.learn.training.standardise`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 
 ARCHITECTURES = ("mlp", "cnn", "convnet", "resnet18")
+
+
+def settings_of(cls, entry: dict) -> dict:
+    """The keys of a config ``entry`` that are fields of the dataclass ``cls``: a model's
+    entry holds its architecture and its training settings side by side, and each
+    dataclass takes its own (the schema has already rejected unknown keys)."""
+    names = {f.name for f in fields(cls)}
+    return {key: value for key, value in entry.items() if key in names}
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,16 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_config(cls, entry: dict, in_shape, n_classes: int) -> ModelSpec:
+        """The spec of a model's entry of the config (``models:``, defaults filled in) for a
+        dataset of images ``in_shape`` ``(C, H, W)`` and ``n_classes`` classes, which the
+        dataset decides, not the entry."""
+        own = {
+            k: v for k, v in settings_of(cls, entry).items() if k not in ("in_shape", "n_classes")
+        }
+        return cls(in_shape=tuple(in_shape), n_classes=int(n_classes), **own)
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelSpec:

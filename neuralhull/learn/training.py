@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from neuralhull.io import atomic_path
-from neuralhull.learn.models import Classifier, ModelSpec, SharedTrunk, build_model
+from neuralhull.learn.models import Classifier, ModelSpec, SharedTrunk, build_model, settings_of
 
 
 class TrainingDiverged(RuntimeError):
@@ -63,6 +63,12 @@ class TrainConfig:
     # can silence every unit of a narrow ReLU layer for good. Keep it within the first
     # epoch to reach lr before the first decay.
     warmup_steps: int = 0
+
+    @classmethod
+    def from_config(cls, entry: dict) -> TrainConfig:
+        """The settings of a model's entry of the config with its ``seed`` (the workflow's
+        ``model_params``); the entry's architecture keys are the :class:`ModelSpec`'s."""
+        return cls(**settings_of(cls, entry))
 
 
 @dataclass

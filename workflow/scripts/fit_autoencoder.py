@@ -11,14 +11,7 @@ from neuralhull.provenance import job_log
 log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params.autoencoder
-cfg = AutoencoderConfig(
-    hidden=p["hidden"],
-    epochs=p["epochs"],
-    lr=p["lr"],
-    batch_size=p["batch_size"],
-    validation_fraction=p["validation_fraction"],
-    seed=p["seed"],
-)
+cfg = AutoencoderConfig.from_config(p)
 sizes = [int(k) for k in snakemake.params.sizes]
 f = load_arrays(snakemake.input.activations, ["train", "test"])
 train, test = f["train"], f["test"]

@@ -19,23 +19,8 @@ log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params.model
 ds = load(snakemake.input.data)
-spec = ModelSpec(
-    arch=p["arch"],
-    in_shape=tuple(ds.x_train.shape[1:]),
-    n_classes=len(ds.classes),
-    width=p["width"],
-    depth=p["depth"],
-    channels=p["channels"],
-)
-cfg = TrainConfig(
-    epochs=p["epochs"],
-    lr=p["lr"],
-    batch_size=p["batch_size"],
-    seed=p["seed"],
-    label_noise=p["label_noise"],
-    weight_decay=p["weight_decay"],
-    steps=p["steps"],
-)
+spec = ModelSpec.from_config(p, ds.x_train.shape[1:], len(ds.classes))
+cfg = TrainConfig.from_config(p)
 model, history, norm = train_classifier(
     spec,
     cfg,
