@@ -764,7 +764,7 @@ def train_bottlenecks(
     ``theory.embedding.shared_trunk`` the workflow calls this once per k.
     """
     from neuralhull.learn.models import SharedTrunk, build_model
-    from neuralhull.learn.training import TrainConfig, TrainResult, train_classifier
+    from neuralhull.learn.training import Split, TrainConfig, TrainResult, train_classifier
 
     ks = [int(k) for k in ks]
     if not ks or len(set(ks)) != len(ks):
@@ -785,14 +785,10 @@ def train_bottlenecks(
     net, history, norm = train_classifier(
         specs[-1],
         cfg,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
+        Split(x_train, y_train, x_test, y_test),
         device=device,
         log=log,
-        features=True,
-        readings=True,
+        extract="readings",
         checkpoint=checkpoint,
         build=(lambda: SharedTrunk([build_model(s) for s in specs])) if len(ks) > 1 else None,
     )

@@ -24,14 +24,11 @@ cfg = TrainConfig.from_config(p)
 model, history, norm = train_classifier(
     spec,
     cfg,
-    ds.x_train,
-    ds.y_train,
-    ds.x_test,
-    ds.y_test,
+    ds,
     device=snakemake.params.device,
     log=log,
     checkpoint=snakemake.params.checkpoint,
-    features=True,
+    extract="features",
 )
 train, test = history.final_train, history.final_test
 if not (np.isfinite(train.features).all() and np.isfinite(test.features).all()):
