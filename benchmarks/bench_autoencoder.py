@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neuralhull.autoencoder import (  # noqa: E402
+from neuralhull.learn.autoencoder import (  # noqa: E402
     AutoencoderConfig,
     fit_autoencoder,
     fit_autoencoders,

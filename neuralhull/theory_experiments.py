@@ -648,7 +648,7 @@ def bottleneck_spec(
     ReLU and the linear head. ``arch="convnet"``: the PyTorch MNIST example network
     (``channels=32`` for its 32 and 64 channels) with its 128-unit layer replaced by k.
     """
-    from neuralhull.models import ModelSpec
+    from neuralhull.learn.models import ModelSpec
 
     if arch not in ("cnn", "convnet"):
         raise ValueError(f"bottleneck arch must be 'cnn' or 'convnet', got {arch!r}")
@@ -763,8 +763,8 @@ def train_bottlenecks(
     :class:`BottleneckResult` per k, in the order of ``ks``. Without
     ``theory.embedding.shared_trunk`` the workflow calls this once per k.
     """
-    from neuralhull.models import SharedTrunk, build_model
-    from neuralhull.training import TrainConfig, TrainResult, train_classifier
+    from neuralhull.learn.models import SharedTrunk, build_model
+    from neuralhull.learn.training import Split, TrainConfig, TrainResult, train_classifier
 
     ks = [int(k) for k in ks]
     if not ks or len(set(ks)) != len(ks):
@@ -785,14 +785,10 @@ def train_bottlenecks(
     net, history, norm = train_classifier(
         specs[-1],
         cfg,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
+        Split(x_train, y_train, x_test, y_test),
         device=device,
         log=log,
-        features=True,
-        readings=True,
+        extract="readings",
         checkpoint=checkpoint,
         build=(lambda: SharedTrunk([build_model(s) for s in specs])) if len(ks) > 1 else None,
     )

@@ -30,8 +30,8 @@ import time
 import torch
 from torch import nn
 
-from neuralhull.models import ModelSpec, build_model
-from neuralhull.training import EVAL_BATCH, fast_layout
+from neuralhull.learn.models import ModelSpec, build_model
+from neuralhull.learn.training import EVAL_BATCH, fast_layout
 
 OLD_EVAL_BATCH = 1024
 N_TRAIN, N_TEST = 60_000, 10_000

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuralhull.autoencoder import (
+from neuralhull.learn.autoencoder import (
     AutoencoderConfig,
     BatchedAutoencoder,
     _network,
@@ -15,7 +15,7 @@ from neuralhull.autoencoder import (
     fit_batched_autoencoder,
     reconstruction_scores,
 )
-from neuralhull.training import TrainingDiverged
+from neuralhull.learn.training import TrainingDiverged
 
 QUIET = dict(log=lambda m: None)
 CFG = AutoencoderConfig(hidden=32, epochs=25, lr=3e-3, batch_size=128, seed=0)
@@ -212,7 +212,7 @@ def test_a_unit_that_fires_once_does_not_wreck_the_held_out_score(manifold, monk
     # networks' last layers): divided by its own standard deviation (~1e-5), the held-out
     # sample would enter the networks thousands of deviations out. With the floor on the
     # divisor the held-out R2 stays what it is without that unit.
-    from neuralhull.autoencoder import STD_FLOOR, _validation_split
+    from neuralhull.learn.autoencoder import STD_FLOOR, _validation_split
 
     train, test = manifold
     val_idx, fit_idx, *_ = _validation_split(train, test, CFG)
@@ -230,7 +230,7 @@ def test_a_unit_that_fires_once_does_not_wreck_the_held_out_score(manifold, monk
     for k in sizes:
         assert spiked[k].r2_validation == pytest.approx(plain[k].r2_validation, abs=0.05), k
     # without the floor the same data give a held-out R2 below zero (measured: -1.07 at k=3)
-    import neuralhull.autoencoder as autoencoder
+    import neuralhull.learn.autoencoder as autoencoder
 
     monkeypatch.setattr(autoencoder, "STD_FLOOR", 1e-9)
     unfloored = fit_autoencoders(with_spike, test_spike, [3], CFG, **QUIET)

@@ -9,16 +9,17 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoder, reconstruction_scores
-from neuralhull.intrinsic import (
+from neuralhull.io import atomic_path, save_npz
+from neuralhull.learn.autoencoder import AutoencoderConfig, fit_autoencoder, reconstruction_scores
+from neuralhull.learn.intrinsic import (
     choose_latent_size,
     crossing_size,
     twonn_dimension,
     twonn_subsamples,
 )
-from neuralhull.io import atomic_path, save_npz
-from neuralhull.models import ModelSpec, build_model
-from neuralhull.training import (
+from neuralhull.learn.models import ModelSpec, build_model
+from neuralhull.learn.training import (
+    Split,
     TrainConfig,
     TrainingDiverged,
     channel_stats,
@@ -37,6 +38,55 @@ def digits():
     d = load_digits()
     x = np.round(d.images * 255 / 16).astype(np.uint8)[:, None]
     return x[:1400], d.target[:1400], x[1400:], d.target[1400:]
+
+
+# A model's params as the workflow's model_params hands them to train_model (a tiny.yaml
+# model with the schema's defaults and its seed).
+MODEL_PARAMS = {
+    "arch": "mlp",
+    "batch_size": 64,
+    "channels": 16,
+    "depth": 1,
+    "epochs": 20,
+    "label_noise": 0.1,
+    "lr": 0.01,
+    "seed": 1,
+    "steps": 60,
+    "weight_decay": 0.001,
+    "width": 16,
+}
+
+
+def test_an_unknown_extract_is_refused_before_training(digits):
+    spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=8, depth=1)
+    with pytest.raises(ValueError, match="extract must be one of"):
+        train_classifier(spec, TrainConfig(epochs=1), Split(*digits), extract="feature")
+
+
+def test_a_model_entry_gives_its_spec_and_settings():
+    spec = ModelSpec.from_config(MODEL_PARAMS, (1, 8, 8), 10)
+    assert spec == ModelSpec(
+        arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=16, depth=1, channels=16
+    )
+    assert TrainConfig.from_config(MODEL_PARAMS) == TrainConfig(
+        epochs=20, lr=0.01, batch_size=64, seed=1, label_noise=0.1, weight_decay=0.001, steps=60
+    )
+
+
+def test_the_autoencoder_section_gives_the_fit_settings():
+    section = {
+        "latent_sizes": [1, 2],
+        "hidden": 32,
+        "epochs": 30,
+        "lr": 0.005,
+        "batch_size": 128,
+        "validation_fraction": 0.2,
+        "r2_threshold": 0.9,
+        "seed": 3,
+    }
+    assert AutoencoderConfig.from_config(section) == AutoencoderConfig(
+        hidden=32, epochs=30, lr=0.005, batch_size=128, validation_fraction=0.2, seed=3
+    )
 
 
 def test_channel_stats_match_the_float_formula():
@@ -98,13 +148,13 @@ def test_channels_last_layout_computes_the_same_function():
 
 
 def test_training_hands_over_the_extraction_of_its_final_pass(digits):
-    # features=True: the final evaluation keeps the last hidden layer; it is what a separate
+    # extract="features": the final evaluation keeps the last hidden layer; it is what a separate
     # extraction of the saved model gives, and its accuracies are the history's last ones.
     xtr, ytr, xte, yte = digits
     spec = ModelSpec(arch="cnn", in_shape=(1, 8, 8), n_classes=10, width=16, channels=4)
     cfg = TrainConfig(epochs=2, lr=0.01, batch_size=64, seed=1)
     model, hist, norm = train_classifier(
-        spec, cfg, xtr, ytr, xte, yte, device="cpu", log=lambda m: None, features=True
+        spec, cfg, Split(xtr, ytr, xte, yte), device="cpu", log=lambda m: None, extract="features"
     )
     acts, preds = extract_activations(model, xte, norm)
     np.testing.assert_allclose(hist.final_test.features, acts, rtol=1e-5, atol=1e-6)
@@ -113,7 +163,7 @@ def test_training_hands_over_the_extraction_of_its_final_pass(digits):
     assert hist.final_test.accuracy == hist.test_accuracy[-1] == np.mean(preds == yte)
     assert hist.final_train.accuracy == hist.train_accuracy[-1]
     # without it nothing is kept (a theory or library caller that needs no activations)
-    _, plain, _ = train_classifier(spec, cfg, xtr, ytr, xte, yte, device="cpu", log=print)
+    _, plain, _ = train_classifier(spec, cfg, Split(xtr, ytr, xte, yte), device="cpu", log=print)
     assert plain.final_test.features is None
     assert plain.test_accuracy == hist.test_accuracy
 
@@ -130,13 +180,13 @@ def test_training_learns_digits_and_is_deterministic(digits, tmp_path):
     spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=32, depth=1)
     cfg = TrainConfig(epochs=15, lr=0.01, batch_size=64, seed=3)
     model, hist, norm = train_classifier(
-        spec, cfg, xtr, ytr, xte, yte, device="cpu", log=lambda m: None
+        spec, cfg, Split(xtr, ytr, xte, yte), device="cpu", log=lambda m: None
     )
     # a small MLP on scikit-learn's digits is known to reach well above 90% test accuracy
     assert hist.test_accuracy[-1] > 0.9
     assert len(hist.train_loss) == 15 and hist.train_loss[-1] < hist.train_loss[0]
     model2, hist2, _ = train_classifier(
-        spec, cfg, xtr, ytr, xte, yte, device="cpu", log=lambda m: None
+        spec, cfg, Split(xtr, ytr, xte, yte), device="cpu", log=lambda m: None
     )
     for a, b in zip(model.state_dict().values(), model2.state_dict().values(), strict=True):
         assert torch.equal(a, b)
@@ -153,10 +203,13 @@ def test_label_noise_makes_a_weaker_model(digits):
     spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=32, depth=1)
     kw = dict(device="cpu", log=lambda m: None)
     clean = train_classifier(
-        spec, TrainConfig(epochs=10, lr=0.01, seed=0), xtr, ytr, xte, yte, **kw
+        spec, TrainConfig(epochs=10, lr=0.01, seed=0), Split(xtr, ytr, xte, yte), **kw
     )
     noisy = train_classifier(
-        spec, TrainConfig(epochs=10, lr=0.01, seed=0, label_noise=0.8), xtr, ytr, xte, yte, **kw
+        spec,
+        TrainConfig(epochs=10, lr=0.01, seed=0, label_noise=0.8),
+        Split(xtr, ytr, xte, yte),
+        **kw,
     )
     assert noisy[1].test_accuracy[-1] < clean[1].test_accuracy[-1] - 0.1
 
@@ -166,7 +219,10 @@ def test_divergence_is_a_clear_error(digits):
     spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=32, depth=3)
     with pytest.raises(TrainingDiverged, match="lower the learning rate"):
         train_classifier(
-            spec, TrainConfig(epochs=5, lr=1e12, seed=0), xtr, ytr, xte, yte, log=lambda m: None
+            spec,
+            TrainConfig(epochs=5, lr=1e12, seed=0),
+            Split(xtr, ytr, xte, yte),
+            log=lambda m: None,
         )
 
 
@@ -341,7 +397,7 @@ def _train(digits, cfg, **kw):
     xtr, ytr, xte, yte = digits
     spec = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=16, depth=1)
     kw.setdefault("device", "cpu")
-    return train_classifier(spec, cfg, xtr, ytr, xte, yte, **kw)
+    return train_classifier(spec, cfg, Split(xtr, ytr, xte, yte), **kw)
 
 
 def _kill_after(epoch):
@@ -505,7 +561,7 @@ def test_a_network_with_dropout_resumes_to_bitwise_the_same_model(digits, tmp_pa
     cfg = TrainConfig(epochs=4, lr=0.01, batch_size=64, seed=3, warmup_steps=30, lr_decay=0.8)
 
     def run(**kw):
-        return train_classifier(spec, cfg, xtr, ytr, xte, yte, device="cpu", **kw)
+        return train_classifier(spec, cfg, Split(xtr, ytr, xte, yte), device="cpu", **kw)
 
     full = run(log=lambda m: None)
     ckpt = tmp_path / "run.pt"

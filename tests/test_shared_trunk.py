@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from neuralhull import theory_experiments  # noqa: E402
-from neuralhull.models import SharedTrunk, build_model  # noqa: E402
-from neuralhull.training import _training_loss, forward_pass, load_model, save_model  # noqa: E402
+from neuralhull.learn.models import SharedTrunk, build_model  # noqa: E402
+from neuralhull.learn.training import _training_loss, forward_pass, load_model, save_model  # noqa: E402
 
 KS = (1, 3, 5)
 
@@ -133,7 +133,7 @@ def test_train_bottlenecks_trains_every_k_and_saves_standalone_networks(tmp_path
         path = str(tmp_path / f"{k}.pt")
         model, spec, norm = load_model(path, sha256=save_model(r.model, r.spec, r.norm, path))
         assert spec.width == k
-        from neuralhull.training import standardise
+        from neuralhull.learn.training import standardise
 
         x = standardise(images[200:], np.asarray(norm["mean"]), np.asarray(norm["std"]))
         alone = forward_pass(model, x, None, torch.device("cpu"), features=True)
@@ -150,7 +150,7 @@ def test_train_bottlenecks_resumes_from_its_checkpoint_bitwise(tmp_path, monkeyp
     full = theory_experiments.train_bottlenecks([2, 3], *args, epochs=3, **kw)
     ckpt = str(tmp_path / "ckpt.pt")
     # a run killed after its second epoch: the checkpoint of epoch 2 stays behind
-    import neuralhull.training as training
+    import neuralhull.learn.training as training
 
     real_save = training.save_checkpoint
 

@@ -16,18 +16,19 @@ import torch
 import yaml
 from sklearn.datasets import load_digits
 
-import neuralhull.training as training
+import neuralhull.learn.training as training
 from neuralhull import theory_experiments
-from neuralhull.models import ModelSpec
-from neuralhull.summary import run_tables
-from neuralhull.training import (
+from neuralhull.learn.models import ModelSpec
+from neuralhull.learn.training import (
     ModelFileError,
+    Split,
     TrainConfig,
     TrainingDiverged,
     load_model,
     save_model,
     train_classifier,
 )
+from neuralhull.summary import run_tables
 from tests.conftest import ROOT, copy_workflow_profile, kill_mid_training, run_snakemake
 from tests.test_learning import _kill_after, _Killed, _same
 
@@ -38,7 +39,7 @@ CFG = TrainConfig(epochs=5, lr=0.01, batch_size=64, seed=0)
 
 def _train(digits, **kw):
     kw.setdefault("log", lambda m: None)
-    return train_classifier(SPEC, CFG, *digits, device="cpu", **kw)
+    return train_classifier(SPEC, CFG, Split(*digits), device="cpu", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def uninterrupted(digits):
-    return train_classifier(SPEC, CFG, *digits, device="cpu", log=lambda m: None)
+    return train_classifier(SPEC, CFG, Split(*digits), device="cpu", log=lambda m: None)
 
 
 def _state(path):
@@ -138,7 +139,7 @@ def test_a_checkpoint_for_other_settings_is_deleted_too(digits, tmp_path):
     other = TrainConfig(epochs=5, lr=0.02, batch_size=64, seed=0)
     with pytest.raises(_Killed):
         train_classifier(
-            SPEC, other, *digits, device="cpu", log=_kill_after(2), checkpoint=str(ckpt)
+            SPEC, other, Split(*digits), device="cpu", log=_kill_after(2), checkpoint=str(ckpt)
         )
     lines = []
     with pytest.raises(_Killed):  # stopped once the stale checkpoint has been dealt with

@@ -363,7 +363,7 @@ def test_twonn_on_a_dead_layer_says_so():
     # a layer can still die in training at any width: the run then stops saying why
     import numpy as np
 
-    from neuralhull.intrinsic import twonn_dimension
+    from neuralhull.learn.intrinsic import twonn_dimension
 
     with pytest.raises(ValueError, match=r"at least 3 distinct points, got 1 \(.*dead layer"):
         twonn_dimension(np.zeros((100, 4)))

@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
-from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoder
-from neuralhull.training import TrainingDiverged
+from neuralhull.learn.autoencoder import AutoencoderConfig, fit_autoencoder
+from neuralhull.learn.training import TrainingDiverged
 from tests.conftest import ROOT, copy_workflow_profile, kill_mid_training, run_snakemake
 
 TINY = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())

@@ -3,22 +3,15 @@ batched model (one pass over the training activations per epoch for all sizes)."
 
 import torch
 
-from neuralhull.autoencoder import AutoencoderConfig, fit_autoencoders
 from neuralhull.io import load_arrays, save_json, save_npz
+from neuralhull.learn.autoencoder import AutoencoderConfig, fit_autoencoders
+from neuralhull.learn.training import device_note, pick_device
 from neuralhull.provenance import job_log
-from neuralhull.training import device_note, pick_device
 
 log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params.autoencoder
-cfg = AutoencoderConfig(
-    hidden=p["hidden"],
-    epochs=p["epochs"],
-    lr=p["lr"],
-    batch_size=p["batch_size"],
-    validation_fraction=p["validation_fraction"],
-    seed=p["seed"],
-)
+cfg = AutoencoderConfig.from_config(p)
 sizes = [int(k) for k in snakemake.params.sizes]
 f = load_arrays(snakemake.input.activations, ["train", "test"])
 train, test = f["train"], f["test"]

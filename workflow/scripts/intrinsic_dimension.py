@@ -4,8 +4,8 @@ continuous size), and TwoNN on disjoint subsamples with a t interval."""
 
 import numpy as np
 
-from neuralhull.intrinsic import choose_latent_size, crossing_size, twonn_subsamples
 from neuralhull.io import load_arrays, load_json, save_json
+from neuralhull.learn.intrinsic import choose_latent_size, crossing_size, twonn_subsamples
 from neuralhull.provenance import job_log
 
 log = job_log(snakemake.log[0])

@@ -10,9 +10,9 @@ import torch
 
 from neuralhull.datasets import load
 from neuralhull.io import atomic_path, save_npz
+from neuralhull.learn.training import history_json, save_model
 from neuralhull.provenance import job_log
 from neuralhull.theory_experiments import train_bottlenecks
-from neuralhull.training import history_json, save_model
 
 log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

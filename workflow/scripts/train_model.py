@@ -11,42 +11,24 @@ import torch
 
 from neuralhull.datasets import load
 from neuralhull.io import atomic_path, save_json, save_npz
-from neuralhull.models import ModelSpec
+from neuralhull.learn.models import ModelSpec
+from neuralhull.learn.training import TrainConfig, history_json, save_model, train_classifier
 from neuralhull.provenance import job_log, software_versions
-from neuralhull.training import TrainConfig, history_json, save_model, train_classifier
 
 log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params.model
 ds = load(snakemake.input.data)
-spec = ModelSpec(
-    arch=p["arch"],
-    in_shape=tuple(ds.x_train.shape[1:]),
-    n_classes=len(ds.classes),
-    width=p["width"],
-    depth=p["depth"],
-    channels=p["channels"],
-)
-cfg = TrainConfig(
-    epochs=p["epochs"],
-    lr=p["lr"],
-    batch_size=p["batch_size"],
-    seed=p["seed"],
-    label_noise=p["label_noise"],
-    weight_decay=p["weight_decay"],
-    steps=p["steps"],
-)
+spec = ModelSpec.from_config(p, ds.x_train.shape[1:], len(ds.classes))
+cfg = TrainConfig.from_config(p)
 model, history, norm = train_classifier(
     spec,
     cfg,
-    ds.x_train,
-    ds.y_train,
-    ds.x_test,
-    ds.y_test,
+    ds,
     device=snakemake.params.device,
     log=log,
     checkpoint=snakemake.params.checkpoint,
-    features=True,
+    extract="features",
 )
 train, test = history.final_train, history.final_test
 if not (np.isfinite(train.features).all() and np.isfinite(test.features).all()):

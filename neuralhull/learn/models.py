@@ -8,17 +8,25 @@ Every model is a :class:`torch.nn.Module` with two parts:
 - ``head``: a linear read-out from that layer to the class logits.
 
 ``forward(x) = head(features(x))``. Inputs are float tensors ``(n, C, H, W)``, already
-scaled by :func:`neuralhull.training.standardise`.
+scaled by :func:`neuralhull.learn.training.standardise`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
 
 ARCHITECTURES = ("mlp", "cnn", "convnet", "resnet18")
+
+
+def settings_of(cls, entry: dict) -> dict:
+    """The keys of a config ``entry`` that are fields of the dataclass ``cls``: a model's
+    entry holds its architecture and its training settings side by side, and each
+    dataclass takes its own (the schema has already rejected unknown keys)."""
+    names = {f.name for f in fields(cls)}
+    return {key: value for key, value in entry.items() if key in names}
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,16 @@ class ModelSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_config(cls, entry: dict, in_shape, n_classes: int) -> ModelSpec:
+        """The spec of a model's entry of the config (``models:``, defaults filled in) for a
+        dataset of images ``in_shape`` ``(C, H, W)`` and ``n_classes`` classes, which the
+        dataset decides, not the entry."""
+        own = {
+            k: v for k, v in settings_of(cls, entry).items() if k not in ("in_shape", "n_classes")
+        }
+        return cls(in_shape=tuple(in_shape), n_classes=int(n_classes), **own)
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelSpec:
@@ -179,7 +197,7 @@ class SharedTrunk(nn.Module):
 
     ``members`` are ordinary :class:`Classifier` objects of one architecture and different
     widths; each member's body is rebuilt from the shared trunk modules plus its own last
-    layer, so a member saved alone (:func:`neuralhull.training.save_model`) is a standalone
+    layer, so a member saved alone (:func:`neuralhull.learn.training.save_model`) is a standalone
     classifier of its width. One pass of the trunk per batch serves every member:
     ``forward(x)`` returns the logits of all members, ``(n, members, classes)``, and
     :meth:`branches` every member's last hidden layer before and after its non-linearity.

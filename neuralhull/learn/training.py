@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from neuralhull.io import atomic_path
-from neuralhull.models import Classifier, ModelSpec, SharedTrunk, build_model
+from neuralhull.learn.models import Classifier, ModelSpec, SharedTrunk, build_model, settings_of
 
 
 class TrainingDiverged(RuntimeError):
@@ -64,6 +64,12 @@ class TrainConfig:
     # epoch to reach lr before the first decay.
     warmup_steps: int = 0
 
+    @classmethod
+    def from_config(cls, entry: dict) -> TrainConfig:
+        """The settings of a model's entry of the config with its ``seed`` (the workflow's
+        ``model_params``); the entry's architecture keys are the :class:`ModelSpec`'s."""
+        return cls(**settings_of(cls, entry))
+
 
 @dataclass
 class TrainResult:
@@ -77,7 +83,7 @@ class TrainResult:
     device: str = "cpu"
     n_noisy_labels: int = 0
     # The final epoch's passes over the training and test sets (last hidden layer and
-    # predictions included when ``train_classifier(features=True)``); not checkpointed.
+    # predictions included when ``train_classifier(extract=...)``); not checkpointed.
     final_train: Pass | None = None
     final_test: Pass | None = None
 
@@ -186,6 +192,18 @@ def fast_layout(model: nn.Module) -> nn.Module:
     return model
 
 
+@dataclass(frozen=True)
+class Split:
+    """The images and labels a classifier is trained and measured on: ``x_train``,
+    ``x_test`` ``(n, C, H, W)`` uint8, ``y_train``, ``y_test`` ``(n,)`` int labels (a
+    :class:`neuralhull.datasets.Dataset` has the same fields and serves as one)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
 @dataclass
 class Pass:
     """One inference pass over a data set (see :func:`forward_pass`)."""
@@ -215,7 +233,7 @@ def forward_pass(
     (``y`` None) only the predictions and features are computed; loss and accuracy are NaN.
     With ``readings``, that layer before its non-linearity too (:meth:`Classifier.readings`).
 
-    For a :class:`neuralhull.models.SharedTrunk`, loss and accuracy are lists (one per
+    For a :class:`neuralhull.learn.models.SharedTrunk`, loss and accuracy are lists (one per
     member), predictions are ``(n, members)`` and the features of all members are
     concatenated along axis 1, in member order; a plain classifier is the one-member case,
     given as numbers and ``(n,)`` predictions."""
@@ -281,74 +299,139 @@ def _show(value) -> str:
     return f"{value:.4f}"
 
 
+# What the final evaluation keeps besides loss and accuracy (``train_classifier(extract=)``).
+EXTRACT = (None, "features", "readings")
+
+
 def train_classifier(
     spec: ModelSpec,
     cfg: TrainConfig,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
+    data: Split,
     *,
     device: str = "auto",
     log: Callable[[str], None] = print,
     checkpoint: str | None = None,
-    features: bool = False,
-    readings: bool = False,
+    extract: str | None = None,
     build: Callable[[], nn.Module] | None = None,
 ) -> tuple[Classifier, TrainResult, dict]:
     """Train a classifier from scratch with cross-entropy (Adam, or Adadelta).
 
-    With ``features``, the final evaluation keeps the last hidden layer and the predicted
-    class of every training and test sample (``result.final_train`` / ``final_test``): the
-    pass that measures the final accuracies is the extraction, not a second one. With
-    ``readings`` as well, that layer before its non-linearity (``linear_features``).
+    ``data`` : a :class:`Split` (or a :class:`neuralhull.datasets.Dataset`) of ``(n, C, H, W)``
+    uint8 images and ``(n,)`` labels in ``[0, spec.n_classes)``. ``cfg``'s label noise
+    replaces a seeded fraction of the training labels before training; accuracies are always
+    measured on the true labels.
+
+    With ``extract="features"``, the final evaluation keeps the last hidden layer and the
+    predicted class of every training and test sample (``result.final_train`` /
+    ``final_test``): the pass that measures the final accuracies is the extraction, not a
+    second one. ``extract="readings"`` keeps that layer before its non-linearity as well
+    (``linear_features``).
 
     With ``build``, the network trained is ``build()`` (called after seeding) instead of
-    ``build_model(spec)``: a :class:`neuralhull.models.SharedTrunk` trains several
+    ``build_model(spec)``: a :class:`neuralhull.learn.models.SharedTrunk` trains several
     classifiers together, and its history holds one value per member (see
     :func:`forward_pass`).
 
     With ``checkpoint`` (a path outside the job's declared outputs, which Snakemake deletes
-    before a rerun), the full training state is written there atomically after every
-    epoch: weights, optimiser state, the batch generator's state, the history and a
-    fingerprint of the run (spec, settings, data), after the sha256 of all of it. A later
-    call with the same arguments resumes after the last finished epoch and ends, on the
-    CPU, with bitwise the weights and metrics of an uninterrupted run. A checkpoint whose
-    content does not match its sha256 (damaged on disk), that cannot be read, or whose
-    fingerprint differs (other settings or data) is never trusted: it is deleted with a
-    log line and training starts from epoch 1. The caller removes the checkpoint once the
-    final outputs are written.
+    before a rerun), the full training state is written there atomically after every epoch
+    (:func:`save_checkpoint`). A later call with the same arguments resumes after the last
+    finished epoch and ends, on the CPU, with bitwise the weights and metrics of an
+    uninterrupted run. A checkpoint that is damaged, unreadable or written for other
+    settings or data is deleted with a log line, and training starts from epoch 1
+    (:func:`load_checkpoint`). The caller removes the checkpoint once the final outputs
+    are written.
 
-    Parameters
-    ----------
-    x_train, x_test : (n, C, H, W) uint8 images.
-    y_train, y_test : (n,) int labels in ``[0, spec.n_classes)``.
-    cfg : epochs, learning rate, batch size, seed, label noise (a seeded fraction of training
-        labels replaced by another class before training; accuracies are always measured on
-        the true labels).
-
-    Returns
-    -------
-    model, history, normalisation ``{"mean": [...], "std": [...]}`` used for the inputs.
-
-    Raises
-    ------
-    TrainingDiverged
-        When a batch loss is NaN or infinite (lower the learning rate); after a resume the
-        message names the checkpoint too.
+    Returns the model, its history and the normalisation ``{"mean": [...], "std": [...]}``
+    of the inputs. Raises TrainingDiverged when a batch loss is NaN or infinite (lower the
+    learning rate); after a resume the message names the checkpoint too.
     """
+    if extract not in EXTRACT:
+        raise ValueError(f"extract must be one of {EXTRACT}, got {extract!r}")
     dev = pick_device(device)
     seed_everything(cfg.seed)
-    mean, std = channel_stats(x_train)
-    xt, xe = standardise(x_train, mean, std), standardise(x_test, mean, std)
-    yt_true = torch.from_numpy(y_train.astype(np.int64))
-    ye = torch.from_numpy(y_test.astype(np.int64))
-    noisy, n_noisy = corrupt_labels(
-        y_train.astype(np.int64), cfg.label_noise, spec.n_classes, cfg.seed
+    run = _start_run(spec, cfg, data, dev, build, log)
+    fingerprint = run_fingerprint(
+        spec, cfg, data.x_train, data.y_train, str(run.model) if build else ""
     )
-    yt = torch.from_numpy(noisy)
+    start_epoch = 1 if checkpoint is None else _resume(run, checkpoint, fingerprint)
+    if cfg.steps is not None and cfg.steps < 1:
+        raise ValueError(f"steps must be >= 1 or None, got {cfg.steps}")
+    epochs = _epochs(cfg, len(run.xt))
+    steps_left = math.inf if cfg.steps is None else cfg.steps
+    steps_left -= (start_epoch - 1) * run.n_batches
+    t0 = time.perf_counter()
+    _log_start(run, spec, device)
+    for epoch in range(start_epoch, epochs + 1):
+        noisy_loss = _train_epoch(run, epoch, min(run.n_batches, steps_left))
+        steps_left -= min(run.n_batches, steps_left)
+        last = epoch == epochs
+        _evaluate(run, extract if last else None, last)
+        history = run.result
+        log(
+            f"epoch {epoch}/{epochs}: noisy-label loss {noisy_loss:.4f}, train loss "
+            f"{_show(history.train_loss[-1])} acc {_show(history.train_accuracy[-1])}, test "
+            f"loss {_show(history.test_loss[-1])} acc {_show(history.test_accuracy[-1])} "
+            f"[{time.perf_counter() - t0:.1f} s]"
+        )
+        if checkpoint is not None and epoch < epochs:
+            save_checkpoint(checkpoint, fingerprint, epoch, run.model, run.opt, run.gen, history)
+    run.result.seconds = time.perf_counter() - t0
+    return run.model, run.result, run.norm
 
+
+@dataclass
+class _Run:
+    """The state one training run's steps share: the standardised data, the network, its
+    optimiser and batch generator, and the history so far."""
+
+    cfg: TrainConfig
+    dev: torch.device
+    log: Callable[[str], None]
+    norm: dict  # {"mean": [...], "std": [...]} of the inputs
+    xt: torch.Tensor  # training images, standardised
+    yt: torch.Tensor  # training labels as trained on (with the label noise)
+    yt_true: torch.Tensor  # training labels as measured
+    xe: torch.Tensor
+    ye: torch.Tensor
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    result: TrainResult
+    n_batches: int
+    resumed: str = ""  # for the divergence message: where the weights came from
+
+
+def _start_run(spec, cfg: TrainConfig, data: Split, dev, build, log) -> _Run:
+    """Standardise the data, corrupt the labels, build the network and its optimiser, in
+    the order that fixes the random draws (the network after the labels)."""
+    mean, std = channel_stats(data.x_train)
+    xt, xe = standardise(data.x_train, mean, std), standardise(data.x_test, mean, std)
+    yt_true = torch.from_numpy(data.y_train.astype(np.int64))
+    ye = torch.from_numpy(data.y_test.astype(np.int64))
+    noisy, n_noisy = corrupt_labels(
+        data.y_train.astype(np.int64), cfg.label_noise, spec.n_classes, cfg.seed
+    )
     model = fast_layout((build() if build is not None else build_model(spec)).to(dev))
+    return _Run(
+        cfg=cfg,
+        dev=dev,
+        log=log,
+        norm={"mean": mean.tolist(), "std": std.tolist()},
+        xt=xt,
+        yt=torch.from_numpy(noisy),
+        yt_true=yt_true,
+        xe=xe,
+        ye=ye,
+        model=model,
+        opt=_optimizer(model, cfg),
+        gen=torch.Generator().manual_seed(cfg.seed),
+        result=TrainResult(device=str(dev), n_noisy_labels=n_noisy),
+        n_batches=math.ceil(len(xt) / cfg.batch_size),
+    )
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """``cfg``'s optimiser over ``model``'s parameters, after checking its schedule."""
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     elif cfg.optimizer == "adadelta":
@@ -359,101 +442,99 @@ def train_classifier(
         raise ValueError(f"lr_decay must be in (0, 1], got {cfg.lr_decay}")
     if cfg.warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0, got {cfg.warmup_steps}")
-    gen = torch.Generator().manual_seed(cfg.seed)
-    result = TrainResult(device=str(dev), n_noisy_labels=n_noisy)
-    fingerprint = run_fingerprint(spec, cfg, x_train, y_train, str(model) if build else "")
-    start_epoch = 1
-    resumed = ""  # for the divergence message: where the weights came from
-    if checkpoint is not None:
-        state = load_checkpoint(checkpoint, fingerprint, log, epochs=_epochs(cfg, len(xt)))
-        if state is not None:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            gen.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            if state.get("cuda_rng") and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["cuda_rng"])
-            for key, values in state["history"].items():
-                setattr(result, key, list(values))
-            start_epoch = state["epoch"] + 1
-            log(f"resumed from checkpoint {checkpoint} after epoch {state['epoch']}")
-            resumed = (
-                f"; training had resumed from checkpoint {checkpoint} after epoch "
-                f"{state['epoch']} (its content matched the sha256 it was saved with: the "
-                "state a run with these settings wrote; delete it to train from epoch 1)"
-            )
-    n = len(xt)
-    n_batches = math.ceil(n / cfg.batch_size)
-    if cfg.steps is not None and cfg.steps < 1:
-        raise ValueError(f"steps must be >= 1 or None, got {cfg.steps}")
-    epochs = _epochs(cfg, n)
-    steps_left = math.inf if cfg.steps is None else cfg.steps
-    steps_left -= (start_epoch - 1) * n_batches
-    t0 = time.perf_counter()
+    return opt
+
+
+def _resume(run: _Run, checkpoint: str, fingerprint: str) -> int:
+    """Load a trusted checkpoint into ``run``; the first epoch still to train (1 if none)."""
+    state = load_checkpoint(checkpoint, fingerprint, run.log, epochs=_epochs(run.cfg, len(run.xt)))
+    if state is None:
+        return 1
+    run.model.load_state_dict(state["model"])
+    run.opt.load_state_dict(state["optimizer"])
+    run.gen.set_state(state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    for key, values in state["history"].items():
+        setattr(run.result, key, list(values))
+    run.log(f"resumed from checkpoint {checkpoint} after epoch {state['epoch']}")
+    run.resumed = (
+        f"; training had resumed from checkpoint {checkpoint} after epoch "
+        f"{state['epoch']} (its content matched the sha256 it was saved with: the "
+        "state a run with these settings wrote; delete it to train from epoch 1)"
+    )
+    return state["epoch"] + 1
+
+
+def _log_start(run: _Run, spec: ModelSpec, device: str) -> None:
+    cfg = run.cfg
     length = f"{cfg.epochs} epochs" if cfg.steps is None else f"{cfg.steps} steps"
-    log(
-        f"training {spec.arch} width={spec.width} depth={spec.depth} on {n} samples, "
-        f"{length}, {n_batches} batches/epoch, device={device_note(device, dev)}, "
-        f"label noise {cfg.label_noise} ({n_noisy} labels changed)"
+    run.log(
+        f"training {spec.arch} width={spec.width} depth={spec.depth} on {len(run.xt)} samples, "
+        f"{length}, {run.n_batches} batches/epoch, device={device_note(device, run.dev)}, "
+        f"label noise {cfg.label_noise} ({run.result.n_noisy_labels} labels changed)"
     )
 
-    def set_lr(epoch: int, step: int) -> None:  # a function of (epoch, step): resumes exactly
-        lr = cfg.lr * cfg.lr_decay ** (epoch - 1)
-        done = (epoch - 1) * n_batches + step  # optimiser steps before this one
-        if done < cfg.warmup_steps:
-            lr *= (done + 1) / cfg.warmup_steps
-        for group in opt.param_groups:
-            group["lr"] = lr
 
-    for epoch in range(start_epoch, epochs + 1):
-        model.train()
-        t_epoch = time.perf_counter()
-        perm = torch.randperm(n, generator=gen)
-        loss_sum, seen = 0.0, 0
-        for b in range(min(n_batches, steps_left)):
-            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            xb, yb = xt[idx].to(dev), yt[idx].to(dev)
-            set_lr(epoch, b)
-            loss = _training_loss(model(xb), yb)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"training loss became {loss.item()} at epoch {epoch}, batch {b + 1}/"
-                    f"{n_batches} (lr={opt.param_groups[0]['lr']:.3g}, configured {cfg.lr}); "
-                    f"lower the learning rate in the config{resumed}"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.item() * len(idx)
-            seen += len(idx)
-            if (b + 1) % max(1, n_batches // 4) == 0 and b + 1 < n_batches:
-                rate = (b + 1) * cfg.batch_size / (time.perf_counter() - t_epoch + 1e-9)
-                log(
-                    f"  epoch {epoch} batch {b + 1}/{n_batches} loss {loss.item():.4f} "
-                    f"({rate:.0f} samples/s)"
-                )
-        steps_left -= min(n_batches, steps_left)
-        last = epoch == epochs
-        keep, both = features and last, readings and features and last
-        tr = forward_pass(model, xt, yt_true, dev, features=keep, readings=both)
-        te = forward_pass(model, xe, ye, dev, features=keep, readings=both)
-        tr_loss, tr_acc, te_loss, te_acc = tr.loss, tr.accuracy, te.loss, te.accuracy
-        result.train_loss.append(tr_loss)
-        result.test_loss.append(te_loss)
-        result.train_accuracy.append(tr_acc)
-        result.test_accuracy.append(te_acc)
-        if last:
-            result.final_train, result.final_test = tr, te
-        log(
-            f"epoch {epoch}/{epochs}: noisy-label loss {loss_sum / seen:.4f}, train loss "
-            f"{_show(tr_loss)} acc {_show(tr_acc)}, test loss {_show(te_loss)} acc "
-            f"{_show(te_acc)} "
-            f"[{time.perf_counter() - t0:.1f} s]"
-        )
-        if checkpoint is not None and epoch < epochs:
-            save_checkpoint(checkpoint, fingerprint, epoch, model, opt, gen, result)
-    result.seconds = time.perf_counter() - t0
-    return model, result, {"mean": mean.tolist(), "std": std.tolist()}
+def _set_lr(run: _Run, epoch: int, step: int) -> None:
+    """The rate of step ``step`` of ``epoch``: a function of the two alone, so a resumed run
+    continues the schedule exactly (:class:`TrainConfig` gives the formula)."""
+    cfg = run.cfg
+    lr = cfg.lr * cfg.lr_decay ** (epoch - 1)
+    done = (epoch - 1) * run.n_batches + step  # optimiser steps before this one
+    if done < cfg.warmup_steps:
+        lr *= (done + 1) / cfg.warmup_steps
+    for group in run.opt.param_groups:
+        group["lr"] = lr
+
+
+def _train_epoch(run: _Run, epoch: int, n_steps: int) -> float:
+    """``n_steps`` optimiser steps of ``epoch`` (fewer than a full epoch at the end of a step
+    budget); the mean loss on the labels trained on."""
+    cfg, model, opt = run.cfg, run.model, run.opt
+    model.train()
+    t_epoch = time.perf_counter()
+    perm = torch.randperm(len(run.xt), generator=run.gen)
+    loss_sum, seen = 0.0, 0
+    for b in range(n_steps):
+        idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        xb, yb = run.xt[idx].to(run.dev), run.yt[idx].to(run.dev)
+        _set_lr(run, epoch, b)
+        loss = _training_loss(model(xb), yb)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"training loss became {loss.item()} at epoch {epoch}, batch {b + 1}/"
+                f"{run.n_batches} (lr={opt.param_groups[0]['lr']:.3g}, configured {cfg.lr}); "
+                f"lower the learning rate in the config{run.resumed}"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.item() * len(idx)
+        seen += len(idx)
+        if (b + 1) % max(1, run.n_batches // 4) == 0 and b + 1 < run.n_batches:
+            rate = (b + 1) * cfg.batch_size / (time.perf_counter() - t_epoch + 1e-9)
+            run.log(
+                f"  epoch {epoch} batch {b + 1}/{run.n_batches} loss {loss.item():.4f} "
+                f"({rate:.0f} samples/s)"
+            )
+    return loss_sum / seen
+
+
+def _evaluate(run: _Run, extract: str | None, last: bool) -> None:
+    """Measure loss and accuracy on the training (true labels) and test sets into the
+    history; after the last epoch keep both passes, with what ``extract`` asks for."""
+    keep, both = extract is not None, extract == "readings"
+    tr = forward_pass(run.model, run.xt, run.yt_true, run.dev, features=keep, readings=both)
+    te = forward_pass(run.model, run.xe, run.ye, run.dev, features=keep, readings=both)
+    result = run.result
+    result.train_loss.append(tr.loss)
+    result.test_loss.append(te.loss)
+    result.train_accuracy.append(tr.accuracy)
+    result.test_accuracy.append(te.accuracy)
+    if last:
+        result.final_train, result.final_test = tr, te
 
 
 def _epochs(cfg: TrainConfig, n: int) -> int:
@@ -661,7 +742,7 @@ def extract_activations(
     device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Last hidden layer and predicted class of every image (of a saved model; training
-    with ``features=True`` hands them over without a second pass).
+    with ``extract="features"`` hands them over without a second pass).
 
     Parameters
     ----------

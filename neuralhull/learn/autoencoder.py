@@ -8,7 +8,7 @@ measured in the original activation units:
     R^2 = 1 - sum ||x - x_hat||^2 / sum ||x - mean_train||^2 ,   MSE = mean (x - x_hat)^2 .
 
 The intrinsic dimension is chosen from these fits by
-:func:`neuralhull.intrinsic.choose_latent_size`.
+:func:`neuralhull.learn.intrinsic.choose_latent_size`.
 """
 
 from __future__ import annotations
@@ -22,17 +22,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralhull.training import TrainingDiverged, seed_everything
+from neuralhull.learn.models import settings_of
+from neuralhull.learn.training import TrainingDiverged, seed_everything
 
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
+    """How the autoencoders are fitted (``autoencoder:`` in the config)."""
+
     hidden: int = 256
     epochs: int = 20
     lr: float = 1e-3
     batch_size: int = 256
     validation_fraction: float = 0.1
     seed: int = 0
+
+    @classmethod
+    def from_config(cls, section: dict) -> AutoencoderConfig:
+        """The fit settings of the config's ``autoencoder:`` section; its other keys (the
+        latent sizes, the R^2 thresholds) choose and score the fits, not fit them."""
+        return cls(**settings_of(cls, section))
 
 
 @dataclass
@@ -139,14 +148,37 @@ def fit_autoencoder(
     """
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
-    n, d = train.shape
     val_idx, fit_idx, z, mean, std = _validation_split(train, test, cfg)
-
     dev = torch.device(device)
     x_fit = z(train[fit_idx]).to(dev)
-    encoder, decoder = _network(d, cfg.hidden, latent_size)
+    encoder, decoder = _network(train.shape[1], cfg.hidden, latent_size)
     encoder.to(dev)
     decoder.to(dev)
+    losses = _fit_network(encoder, decoder, x_fit, cfg, log, t0)
+    codes_train, _ = _encode_decode(encoder, decoder, z(train), mean, std)
+    _, rec_val = _encode_decode(encoder, decoder, z(train[val_idx]), mean, std)
+    codes_test, rec_test = _encode_decode(encoder, decoder, z(test), mean, std)
+    r2_val, mse_val = reconstruction_scores(train[val_idx], rec_val, mean)
+    r2_test, mse_test = reconstruction_scores(test, rec_test, mean)
+    log(f"autoencoder k={latent_size}: validation R2 {r2_val:.4f}, test R2 {r2_test:.4f}")
+    return AutoencoderFit(
+        latent_size=latent_size,
+        codes_train=codes_train,
+        codes_test=codes_test,
+        r2_validation=r2_val,
+        mse_validation=mse_val,
+        r2_test=r2_test,
+        mse_test=mse_test,
+        loss=losses,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _fit_network(encoder, decoder, x_fit: torch.Tensor, cfg, log, t0: float) -> list[float]:
+    """Adam on the mean squared error of ``x_fit`` (standardised, on the networks' device),
+    in seeded minibatches; the loss per epoch."""
+    latent_size = encoder[-1].out_features
+    dev = x_fit.device
     params = list(encoder.parameters()) + list(decoder.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -173,34 +205,20 @@ def fit_autoencoder(
                 f"autoencoder k={latent_size} epoch {epoch}/{cfg.epochs} loss {losses[-1]:.5f} "
                 f"[{time.perf_counter() - t0:.1f} s]"
             )
+    return losses
 
-    @torch.no_grad()
-    def encode_decode(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        codes, recon = [], []
-        xa = z(a)
-        for i in range(0, len(xa), 4096):
-            c = encoder(xa[i : i + 4096].to(dev))
-            codes.append(c.cpu().numpy())
-            recon.append(decoder(c).cpu().numpy().astype(np.float64) * std + mean)
-        return np.concatenate(codes).astype(np.float32), np.concatenate(recon)
 
-    codes_train, _ = encode_decode(train)
-    _, rec_val = encode_decode(train[val_idx])
-    codes_test, rec_test = encode_decode(test)
-    r2_val, mse_val = reconstruction_scores(train[val_idx], rec_val, mean)
-    r2_test, mse_test = reconstruction_scores(test, rec_test, mean)
-    log(f"autoencoder k={latent_size}: validation R2 {r2_val:.4f}, test R2 {r2_test:.4f}")
-    return AutoencoderFit(
-        latent_size=latent_size,
-        codes_train=codes_train,
-        codes_test=codes_test,
-        r2_validation=r2_val,
-        mse_validation=mse_val,
-        r2_test=r2_test,
-        mse_test=mse_test,
-        loss=losses,
-        seconds=time.perf_counter() - t0,
-    )
+@torch.no_grad()
+def _encode_decode(encoder, decoder, xa: torch.Tensor, mean, std) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (float32) and reconstructions in activation units (float64) of the
+    standardised ``xa``, in blocks of 4,096 rows on the networks' device."""
+    dev = next(encoder.parameters()).device
+    codes, recon = [], []
+    for i in range(0, len(xa), 4096):
+        c = encoder(xa[i : i + 4096].to(dev))
+        codes.append(c.cpu().numpy())
+        recon.append(decoder(c).cpu().numpy().astype(np.float64) * std + mean)
+    return np.concatenate(codes).astype(np.float32), np.concatenate(recon)
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,89 +480,23 @@ def fit_batched_autoencoder(
         raise ValueError(f"sizes must be distinct positive integers, got {sizes}")
     seed_everything(cfg.seed)
     t0 = time.perf_counter()
-    n, d = train.shape
     # the same validation split and standardisation as fit_autoencoder
     val_idx, fit_idx, z, mean, std = _validation_split(train, test, cfg)
-
     dev = torch.device(device)
     x_fit = z(train[fit_idx]).to(dev)
-    n_groups = len(sizes)
     if chunk is None:
-        chunk = _default_chunk(dev, cfg.batch_size, cfg.hidden, n_groups)
-    model = BatchedAutoencoder(d, cfg.hidden, sizes, cfg.seed, max(1, chunk)).to(dev)
-    order_k = model.sizes  # group order inside the model
-    params = list(model.parameters())
-    for p in params:
-        p.grad = torch.zeros_like(p)  # backprop overwrites these in place
-    opt = torch.optim.Adam(params, lr=cfg.lr, fused=dev.type in ("cpu", "cuda"))
-    work = _Workspace(dev)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    n_fit = len(x_fit)
-    n_batches = math.ceil(n_fit / cfg.batch_size)
-    sse = torch.empty(n_groups, device=dev)
-    losses: list[list[float]] = [[] for _ in order_k]
-    label = ",".join(map(str, order_k))
-
-    def check(total: torch.Tensor, epoch: int) -> None:
-        bad = ~torch.isfinite(total)
-        if bad.any():
-            which = {order_k[g]: float(total[g]) for g in torch.nonzero(bad).flatten().tolist()}
-            raise TrainingDiverged(
-                f"autoencoders k={','.join(map(str, which))}: loss became "
-                f"{', '.join(str(v) for v in which.values())} at epoch {epoch} with "
-                f"lr={cfg.lr}; lower autoencoder.lr in the config"
-            )
-
-    for epoch in range(1, cfg.epochs + 1):
-        t_epoch = time.perf_counter()
-        order = torch.randperm(n_fit, generator=gen).to(dev)
-        total = torch.zeros(n_groups, dtype=torch.float64, device=dev)
-        for b in range(n_batches):
-            xb = torch.index_select(x_fit, 0, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
-            model.backprop(xb, work, sse)
-            total += sse
-            if dev.type == "cpu":  # free there; on a GPU it would sync every step
-                check(total, epoch)
-            opt.step()
-        check(total, epoch)
-        epoch_loss = (total / (n_fit * d)).tolist()
-        for g, value in enumerate(epoch_loss):
-            losses[g].append(value)
-        seconds = time.perf_counter() - t_epoch
-        log(
-            f"autoencoders k={label} epoch {epoch}/{cfg.epochs} loss "
-            + " ".join(f"{k}:{v:.4f}" for k, v in zip(order_k, epoch_loss, strict=True))
-            + f" | {n_fit / seconds:.0f} samples/s through {n_groups} networks "
-            f"[{time.perf_counter() - t0:.1f} s]"
-        )
-
-    mean_t = torch.from_numpy(mean).to(dev)
-    std_t = torch.from_numpy(std).to(dev)
-
-    @torch.no_grad()
-    def evaluate(a: np.ndarray, score: bool) -> tuple[list[np.ndarray], list[float]]:
-        """Codes of ``a`` per size and (if ``score``) the sums of squared reconstruction
-        errors in activation units, computed in float64 as in ``reconstruction_scores``."""
-        codes = [np.empty((len(a), k), dtype=np.float32) for k in order_k]
-        err = torch.zeros(n_groups, dtype=torch.float64, device=dev)
-        for i in range(0, len(a), 4096):
-            rows = a[i : i + 4096]
-            c, r = model(z(rows).to(dev), decode=score)
-            for g, cg in enumerate(c):
-                codes[g][i : i + len(rows)] = cg.contiguous().cpu().numpy()
-            if r is not None:
-                x = torch.from_numpy(rows.astype(np.float64)).to(dev)
-                err += (x - (r.double() * std_t + mean_t)).square_().sum((1, 2))
-        return codes, err.tolist()
-
-    codes_train, _ = evaluate(train, score=False)
-    _, sse_val = evaluate(train[val_idx], score=True)
-    codes_test, sse_test = evaluate(test, score=True)
+        chunk = _default_chunk(dev, cfg.batch_size, cfg.hidden, len(sizes))
+    model = BatchedAutoencoder(train.shape[1], cfg.hidden, sizes, cfg.seed, max(1, chunk)).to(dev)
+    losses = _fit_batched(model, x_fit, cfg, log, t0)
+    scorer = _BatchedScorer(model, z, mean, std)
+    codes_train, _ = scorer.evaluate(train, score=False)
+    _, sse_val = scorer.evaluate(train[val_idx], score=True)
+    codes_test, sse_test = scorer.evaluate(test, score=True)
     sst_val = _total_sum_of_squares(train[val_idx], mean)
     sst_test = _total_sum_of_squares(test, mean)
-    seconds = (time.perf_counter() - t0) / n_groups
+    seconds = (time.perf_counter() - t0) / len(sizes)
     fits = {}
-    for g, k in enumerate(order_k):
+    for g, k in enumerate(model.sizes):
         r2_val, mse_val = _scores(sse_val[g], sst_val, train[val_idx].size)
         r2_test, mse_test = _scores(sse_test[g], sst_test, test.size)
         log(f"autoencoder k={k}: validation R2 {r2_val:.4f}, test R2 {r2_test:.4f}")
@@ -560,3 +512,85 @@ def fit_batched_autoencoder(
             seconds=seconds,
         )
     return BatchedAutoencoderFit(fits={k: fits[k] for k in sizes}, model=model, mean=mean, std=std)
+
+
+def _fit_batched(
+    model: BatchedAutoencoder, x_fit: torch.Tensor, cfg: AutoencoderConfig, log, t0: float
+) -> list[list[float]]:
+    """Adam on every group's mean squared error of ``x_fit`` at once, with the hand-written
+    step of :meth:`BatchedAutoencoder.backprop`; each group's loss per epoch."""
+    dev = x_fit.device
+    n_fit, d = x_fit.shape
+    sizes = model.sizes  # group order inside the model
+    params = list(model.parameters())
+    for p in params:
+        p.grad = torch.zeros_like(p)  # backprop overwrites these in place
+    opt = torch.optim.Adam(params, lr=cfg.lr, fused=dev.type in ("cpu", "cuda"))
+    work = _Workspace(dev)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    n_batches = math.ceil(n_fit / cfg.batch_size)
+    sse = torch.empty(len(sizes), device=dev)
+    losses: list[list[float]] = [[] for _ in sizes]
+    for epoch in range(1, cfg.epochs + 1):
+        t_epoch = time.perf_counter()
+        order = torch.randperm(n_fit, generator=gen).to(dev)
+        total = torch.zeros(len(sizes), dtype=torch.float64, device=dev)
+        for b in range(n_batches):
+            xb = torch.index_select(x_fit, 0, order[b * cfg.batch_size : (b + 1) * cfg.batch_size])
+            model.backprop(xb, work, sse)
+            total += sse
+            if dev.type == "cpu":  # free there; on a GPU it would sync every step
+                _check_finite(total, epoch, sizes, cfg.lr)
+            opt.step()
+        _check_finite(total, epoch, sizes, cfg.lr)
+        epoch_loss = (total / (n_fit * d)).tolist()
+        for g, value in enumerate(epoch_loss):
+            losses[g].append(value)
+        seconds = time.perf_counter() - t_epoch
+        log(
+            f"autoencoders k={','.join(map(str, sizes))} epoch {epoch}/{cfg.epochs} loss "
+            + " ".join(f"{k}:{v:.4f}" for k, v in zip(sizes, epoch_loss, strict=True))
+            + f" | {n_fit / seconds:.0f} samples/s through {len(sizes)} networks "
+            f"[{time.perf_counter() - t0:.1f} s]"
+        )
+    return losses
+
+
+def _check_finite(total: torch.Tensor, epoch: int, sizes, lr: float) -> None:
+    """TrainingDiverged naming the sizes whose summed loss ``total (G,)`` is not finite."""
+    bad = ~torch.isfinite(total)
+    if bad.any():
+        which = {sizes[g]: float(total[g]) for g in torch.nonzero(bad).flatten().tolist()}
+        raise TrainingDiverged(
+            f"autoencoders k={','.join(map(str, which))}: loss became "
+            f"{', '.join(str(v) for v in which.values())} at epoch {epoch} with "
+            f"lr={lr}; lower autoencoder.lr in the config"
+        )
+
+
+class _BatchedScorer:
+    """Codes and reconstruction errors of a fitted :class:`BatchedAutoencoder`, with the
+    standardisation ``z`` it was fitted under and its inverse (``mean``, ``std``)."""
+
+    def __init__(self, model: BatchedAutoencoder, z, mean: np.ndarray, std: np.ndarray):
+        self.model, self.z = model, z
+        self.dev = next(model.parameters()).device
+        self.mean_t = torch.from_numpy(mean).to(self.dev)
+        self.std_t = torch.from_numpy(std).to(self.dev)
+
+    @torch.no_grad()
+    def evaluate(self, a: np.ndarray, score: bool) -> tuple[list[np.ndarray], list[float]]:
+        """Codes of ``a`` per size and (if ``score``) the sums of squared reconstruction
+        errors in activation units, computed in float64 as in ``reconstruction_scores``."""
+        dev, sizes = self.dev, self.model.sizes
+        codes = [np.empty((len(a), k), dtype=np.float32) for k in sizes]
+        err = torch.zeros(len(sizes), dtype=torch.float64, device=dev)
+        for i in range(0, len(a), 4096):
+            rows = a[i : i + 4096]
+            c, r = self.model(self.z(rows).to(dev), decode=score)
+            for g, cg in enumerate(c):
+                codes[g][i : i + len(rows)] = cg.contiguous().cpu().numpy()
+            if r is not None:
+                x = torch.from_numpy(rows.astype(np.float64)).to(dev)
+                err += (x - (r.double() * self.std_t + self.mean_t)).square_().sum((1, 2))
+        return codes, err.tolist()
