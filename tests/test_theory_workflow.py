@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 from neuralhull.analysis import read_provenance, read_table
-from neuralhull.theory import (
+from neuralhull.theory.formulas import (
     kz_outside_probability,
     relu_features_risk_theory,
     ridgeless_risk_theory,
 )
-from neuralhull.theory_experiments import hull_probability_outliers
+from neuralhull.theory.hull_probability import hull_probability_outliers
 from neuralhull.training import load_model
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
 from tests.test_theory import exact_finite_n_risk
