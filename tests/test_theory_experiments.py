@@ -646,6 +646,35 @@ def test_collect_parts_orders_rows_whatever_the_order_of_the_parts():
         collect_parts("nonsense", parts)
 
 
+def test_the_summary_caption_shows_each_experiment_its_own_section():
+    # one caption file for the one summary rule, rendered as Snakemake's report renders it
+    # (Jinja with the job's config and wildcards, then reStructuredText)
+    from types import SimpleNamespace
+
+    import jinja2
+    import yaml
+    from docutils.core import publish_parts
+
+    from tests.conftest import ROOT
+
+    openings = {
+        "hull_probability": "Probability that a new sample lies inside the convex hull",
+        "real_dimension": "Fraction of test images inside the convex hull",
+        "embedding": "CNNs whose last hidden layer (the embedding) has k units",
+        "double_descent": "Excess test risk of minimum-norm",
+    }
+    config = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
+    source = (ROOT / "workflow/report/theory_summary.rst").read_text()
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # as Snakemake's report
+    for experiment, opening in openings.items():
+        snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(experiment=experiment))
+        rst = env.from_string(source).render(snakemake=snakemake)
+        assert rst.startswith(opening), (experiment, rst[:80])
+        assert not [o for e, o in openings.items() if e != experiment and o in rst], experiment
+        html = publish_parts(rst, writer_name="html", settings_overrides={"report_level": 2})
+        assert "system-message" not in html["body"], (experiment, html["body"])
+
+
 def test_figures_are_written_and_refuse_tables_without_their_columns(tmp_path):
     hp = _table("gaussian", [2], [5, 20], trials=5, seed=0)
     dd = double_descent.double_descent_table(

@@ -7,7 +7,7 @@ from neuralhull.theory.hull_probability import hull_probability_outliers
 from neuralhull.theory.summary import collect_parts
 
 log = job_log(snakemake.log[0])
-experiment = snakemake.params.experiment
+experiment = snakemake.wildcards.experiment
 parts = [read_table(path) for path in snakemake.input.parts]
 table = collect_parts(experiment, parts)
 write_table(table, snakemake.output.table, {**software_versions(), **snakemake.params.provenance})
