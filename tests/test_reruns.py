@@ -152,10 +152,10 @@ def test_adding_a_dataset_adds_only_its_jobs(tiny_run, tmp_path):
 
     jobs = planned_jobs(tiny_run, edited(edit), tmp_path)
     others = [(r, w) for r, w in jobs if w.get("dataset") != "mnist"]
-    assert {r for r, _ in others} <= {
-        "theory_summary_real_dimension",
-        "theory_summary_embedding",
-        "compare_datasets",
+    assert {(r, w.get("experiment")) for r, w in others} <= {
+        ("theory_summary", "real_dimension"),
+        ("theory_summary", "embedding"),
+        ("compare_datasets", None),
     }, others
     assert ("compare_datasets", {}) in jobs
     assert ("acquire_dataset", {"dataset": "mnist"}) in jobs

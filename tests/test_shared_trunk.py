@@ -7,20 +7,30 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from neuralhull import theory_experiments  # noqa: E402
 from neuralhull.learn.models import SharedTrunk, build_model  # noqa: E402
-from neuralhull.learn.training import _training_loss, forward_pass, load_model, save_model  # noqa: E402
+from neuralhull.learn.training import (  # noqa: E402
+    TrainConfig,
+    _training_loss,
+    forward_pass,
+    load_model,
+    save_model,
+)
+from neuralhull.theory import embedding  # noqa: E402
 
 KS = (1, 3, 5)
 
 
 def _members(arch="cnn", seed=0):
     torch.manual_seed(seed)
-    specs = [
-        theory_experiments.bottleneck_spec(k, (1, 8, 8), 4, channels=2, depth=1, arch=arch)
-        for k in KS
-    ]
+    specs = [embedding.bottleneck_spec(k, (1, 8, 8), 4, channels=2, depth=1, arch=arch) for k in KS]
     return specs, [build_model(s) for s in specs]
+
+
+def _networks(epochs=1):
+    """Small bottleneck CNNs for the 8x8 two-class task."""
+    return embedding.BottleneckNetworks(
+        2, TrainConfig(epochs=epochs, lr=0.01, batch_size=32), channels=2, depth=1
+    )
 
 
 def _easy_task(n=300, seed=0):
@@ -106,18 +116,10 @@ def test_the_shared_pass_equals_every_member_evaluated_alone():
 def test_train_bottlenecks_trains_every_k_and_saves_standalone_networks(tmp_path):
     images, labels = _easy_task()
     ks = [2, 3]
-    results = theory_experiments.train_bottlenecks(
+    results = embedding.train_bottlenecks(
         ks,
-        images[:200],
-        labels[:200],
-        images[200:],
-        labels[200:],
-        n_classes=2,
-        channels=2,
-        depth=1,
-        epochs=15,
-        lr=0.01,
-        batch_size=32,
+        (images[:200], labels[:200], images[200:], labels[200:]),
+        _networks(epochs=15),
         device="cpu",
         log=lambda msg: None,
         checkpoint=str(tmp_path / "ckpt.pt"),
@@ -143,11 +145,10 @@ def test_train_bottlenecks_trains_every_k_and_saves_standalone_networks(tmp_path
 
 def test_train_bottlenecks_resumes_from_its_checkpoint_bitwise(tmp_path, monkeypatch):
     images, labels = _easy_task()
-    args = (images[:200], labels[:200], images[200:], labels[200:])
-    kw = dict(
-        n_classes=2, channels=2, depth=1, lr=0.01, batch_size=32, device="cpu", log=lambda m: None
-    )
-    full = theory_experiments.train_bottlenecks([2, 3], *args, epochs=3, **kw)
+    data = (images[:200], labels[:200], images[200:], labels[200:])
+    networks = _networks(epochs=3)
+    kw = dict(device="cpu", log=lambda m: None)
+    full = embedding.train_bottlenecks([2, 3], data, networks, **kw)
     ckpt = str(tmp_path / "ckpt.pt")
     # a run killed after its second epoch: the checkpoint of epoch 2 stays behind
     import neuralhull.learn.training as training
@@ -161,11 +162,11 @@ def test_train_bottlenecks_resumes_from_its_checkpoint_bitwise(tmp_path, monkeyp
 
     monkeypatch.setattr(training, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        theory_experiments.train_bottlenecks([2, 3], *args, epochs=3, checkpoint=ckpt, **kw)
+        embedding.train_bottlenecks([2, 3], data, networks, checkpoint=ckpt, **kw)
     monkeypatch.setattr(training, "save_checkpoint", real_save)
     lines = []
     kw["log"] = lines.append
-    resumed = theory_experiments.train_bottlenecks([2, 3], *args, epochs=3, checkpoint=ckpt, **kw)
+    resumed = embedding.train_bottlenecks([2, 3], data, networks, checkpoint=ckpt, **kw)
     assert any("resumed from checkpoint" in line for line in lines)
     for a, b in zip(full, resumed, strict=True):
         np.testing.assert_array_equal(a.train_linear, b.train_linear)
@@ -175,6 +176,4 @@ def test_train_bottlenecks_resumes_from_its_checkpoint_bitwise(tmp_path, monkeyp
 def test_train_bottlenecks_refuses_repeated_sizes():
     images, labels = _easy_task(40)
     with pytest.raises(ValueError, match="distinct"):
-        theory_experiments.train_bottlenecks(
-            [2, 2], images, labels, images, labels, n_classes=2, channels=2, depth=1
-        )
+        embedding.train_bottlenecks([2, 2], (images, labels, images, labels), _networks())

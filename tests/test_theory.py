@@ -1,4 +1,4 @@
-"""Tests for neuralhull.theory against independent truths.
+"""Tests for the theory branch's formulas, samplers and estimators against independent truths.
 
 Truths used: exact binomial sums in integer arithmetic (Wendel); closed-form orthant
 probabilities of equicorrelated Gaussians (n = 2, 3) and Genz's algorithm (larger n);
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, optimize, spatial, stats
 
-from neuralhull import theory
+from neuralhull.theory import double_descent, formulas, hull_probability, samplers
 
 # ---------------------------------------------------------------------------------------------
 # Independent hull oracles (tests only)
@@ -61,14 +61,14 @@ def within_3se(estimate: float, stderr: float, truth: float) -> bool:
 @pytest.mark.parametrize("d", [1, 2, 3, 5, 10])
 def test_wendel_equals_exact_integer_sum(N, d):
     exact = sum(math.comb(N - 1, k) for k in range(min(d, N))) / 2 ** (N - 1)
-    assert theory.wendel_outside_probability(N, d) == pytest.approx(exact, rel=1e-12)
+    assert formulas.wendel_outside_probability(N, d) == pytest.approx(exact, rel=1e-12)
 
 
 def test_wendel_large_N_matches_binomial_cdf_and_low_dimensions():
     # d = 1: 2^-(N-1); d = 2: N 2^-(N-1); and the binomial CDF for a large case.
-    assert theory.wendel_outside_probability(40, 1) == pytest.approx(2.0**-39, rel=1e-12)
-    assert theory.wendel_outside_probability(40, 2) == pytest.approx(40 * 2.0**-39, rel=1e-12)
-    assert theory.wendel_outside_probability(5000, 2400) == pytest.approx(
+    assert formulas.wendel_outside_probability(40, 1) == pytest.approx(2.0**-39, rel=1e-12)
+    assert formulas.wendel_outside_probability(40, 2) == pytest.approx(40 * 2.0**-39, rel=1e-12)
+    assert formulas.wendel_outside_probability(5000, 2400) == pytest.approx(
         stats.binom.cdf(2399, 4999, 0.5), rel=1e-9
     )
 
@@ -93,7 +93,7 @@ def test_kz_g_is_orthant_probability_closed_forms(n, r):
     if n * r <= -1:
         pytest.skip("outside the domain")
     rho = r / (1 + r)
-    assert theory.kz_g(n, r) == pytest.approx(orthant_closed_form(n, rho), abs=1e-12)
+    assert formulas.kz_g(n, r) == pytest.approx(orthant_closed_form(n, rho), abs=1e-12)
 
 
 @pytest.mark.parametrize("n", [4, 5, 7])
@@ -104,25 +104,25 @@ def test_kz_g_negative_matches_genz(n, s):
     cov = np.full((n, n), rho) + (1 - rho) * np.eye(n)
     mvn = stats.multivariate_normal(np.zeros(n), cov, abseps=1e-9, releps=1e-7, maxpts=2_000_000)
     reference = mvn.cdf(np.zeros(n), rng=np.random.default_rng(0))
-    value, error = theory.kz_g(n, r, return_error=True)
+    value, error = formulas.kz_g(n, r, return_error=True)
     assert error < 1e-12
     assert value == pytest.approx(reference, abs=3e-8, rel=1e-4)
 
 
 def test_kz_g_negative_is_continuous_at_zero():
     for n in [2, 5, 8]:
-        assert theory.kz_g(n, -1e-9) == pytest.approx(2.0**-n, rel=1e-6)
+        assert formulas.kz_g(n, -1e-9) == pytest.approx(2.0**-n, rel=1e-6)
 
 
 @pytest.mark.parametrize("n", [1, 10, 1000, 100_000])
 def test_kz_g_at_one_is_exchangeability(n):
     # g_n(1) = P(Z_1..Z_n <= X) = P(X is the largest of n+1 i.i.d.) = 1/(n+1).
-    assert theory.kz_g(n, 1.0) == pytest.approx(1.0 / (n + 1), rel=1e-9)
+    assert formulas.kz_g(n, 1.0) == pytest.approx(1.0 / (n + 1), rel=1e-9)
 
 
 def test_kz_g_rejects_outside_domain():
     with pytest.raises(ValueError, match="r > -1/n"):
-        theory.kz_g(4, -0.25)
+        formulas.kz_g(4, -0.25)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,16 +133,16 @@ def test_kz_g_rejects_outside_domain():
 @pytest.mark.parametrize("d", [1, 2, 3, 4, 6, 8, 12])
 def test_kz_at_zero_is_wendel(d):
     for N in [d + 1, d + 2, 2 * d + 3, 50, 300, 2000]:
-        w = theory.wendel_outside_probability(N, d)
-        assert theory.kz_outside_probability(N, d, 0.0) == pytest.approx(w, rel=1e-9)
+        w = formulas.wendel_outside_probability(N, d)
+        assert formulas.kz_outside_probability(N, d, 0.0) == pytest.approx(w, rel=1e-9)
         # and the quadrature paths are continuous as s -> 0
-        assert theory.kz_outside_probability(N, d, 1e-7) == pytest.approx(w, rel=1e-4)
+        assert formulas.kz_outside_probability(N, d, 1e-7) == pytest.approx(w, rel=1e-4)
 
 
 @pytest.mark.parametrize("N", [2, 5, 50, 1000, 10_000])
 def test_kz_one_dimension_new_sample(N):
     # In 1-D, x ~ same law is outside [min, max] iff it is an extreme of N+1: 2/(N+1).
-    assert theory.kz_outside_probability(N, 1, 1.0) == pytest.approx(2.0 / (N + 1), rel=1e-9)
+    assert formulas.kz_outside_probability(N, 1, 1.0) == pytest.approx(2.0 / (N + 1), rel=1e-9)
 
 
 @pytest.mark.parametrize("N", [3, 30, 300])
@@ -153,7 +153,7 @@ def test_kz_one_dimension_general_scale(N, s):
         return N * stats.norm.cdf(m) ** (N - 1) * stats.norm.pdf(m) * stats.norm.sf(m / s)
 
     truth = 2 * integrate.quad(integrand, -12, 12, limit=200, epsabs=1e-13)[0]
-    assert theory.kz_outside_probability(N, 1, s) == pytest.approx(truth, rel=1e-8)
+    assert formulas.kz_outside_probability(N, 1, s) == pytest.approx(truth, rel=1e-8)
 
 
 @pytest.mark.parametrize(("N", "d"), [(12, 2), (30, 2), (15, 3), (40, 3), (25, 4)])
@@ -168,7 +168,7 @@ def test_kz_new_sample_matches_efron_vertex_count(N, d):
         ]
     )
     estimate, stderr = fractions.mean(), fractions.std(ddof=1) / np.sqrt(reps)
-    assert within_3se(estimate, stderr, theory.kz_outside_probability(N, d, 1.0))
+    assert within_3se(estimate, stderr, formulas.kz_outside_probability(N, d, 1.0))
 
 
 @pytest.mark.parametrize("s", [0.0, 0.5, 1.0, 2.0])
@@ -176,29 +176,29 @@ def test_kz_new_sample_matches_efron_vertex_count(N, d):
 def test_kz_decreases_with_N(s, d):
     # (Wendel at s = 0 underflows below 1e-308 beyond N ~ 1000 in low d)
     sizes = [d + 1, d + 3, 20, 60, 200, 1000] + ([5000, 20_000] if s > 0 else [])
-    values = [theory.kz_outside_probability(N, d, s) for N in sizes]
+    values = [formulas.kz_outside_probability(N, d, s) for N in sizes]
     assert all(b < a for a, b in zip(values, values[1:], strict=False))
     assert all(0 < v <= 1 for v in values)
 
 
 def test_kz_below_d_plus_one_is_one():
-    assert theory.kz_outside_probability(3, 3, 1.0) == 1.0
-    assert theory.wendel_outside_probability(3, 3) == 1.0
+    assert formulas.kz_outside_probability(3, 3, 1.0) == 1.0
+    assert formulas.wendel_outside_probability(3, 3) == 1.0
 
 
 def test_kz_reports_instead_of_guessing_when_cancellation_is_too_large():
     with pytest.warns(RuntimeWarning, match="error bound"):
-        value = theory.kz_outside_probability(40, 20, 5.0, rtol=1e-30)
+        value = formulas.kz_outside_probability(40, 20, 5.0, rtol=1e-30)
     assert np.isnan(value)
 
 
 def test_kz_rejects_bad_input():
     with pytest.raises(ValueError, match="s must be"):
-        theory.kz_outside_probability(10, 2, -1.0)
+        formulas.kz_outside_probability(10, 2, -1.0)
     with pytest.raises(ValueError, match="N must be"):
-        theory.kz_outside_probability(0, 2, 1.0)
+        formulas.kz_outside_probability(0, 2, 1.0)
     with pytest.raises(ValueError, match="d must be an integer"):
-        theory.kz_outside_probability(10, 2.0, 1.0)
+        formulas.kz_outside_probability(10, 2.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,8 +207,8 @@ def test_kz_rejects_bad_input():
 
 
 def test_curve_is_full_dimensional_and_prefix_consistent():
-    x8 = theory.curve_samples(500, 8, np.random.default_rng(5))
-    x5 = theory.curve_samples(500, 5, np.random.default_rng(5))
+    x8 = samplers.curve_samples(500, 8, np.random.default_rng(5))
+    x5 = samplers.curve_samples(500, 5, np.random.default_rng(5))
     np.testing.assert_array_equal(x8[:, :5], x5)
     assert np.all(np.abs(x8) <= 1.0)
     # the affine hull of a curve of distinct-frequency cosines is all of R^8
@@ -216,10 +216,10 @@ def test_curve_is_full_dimensional_and_prefix_consistent():
 
 
 def test_low_rank_gaussian_spans_rank_dimensions():
-    x = theory.low_rank_gaussian_samples(300, 9, np.random.default_rng(0), rank=4, map_seed=3)
+    x = samplers.low_rank_gaussian_samples(300, 9, np.random.default_rng(0), rank=4, map_seed=3)
     s = np.linalg.svd(x, compute_uv=False)
     assert s[3] > 1e-6 * s[0] and s[4] < 1e-10 * s[0]
-    y = theory.low_rank_gaussian_samples(300, 3, np.random.default_rng(0))
+    y = samplers.low_rank_gaussian_samples(300, 3, np.random.default_rng(0))
     assert np.linalg.matrix_rank(y) == 3
 
 
@@ -230,7 +230,7 @@ def test_low_rank_gaussian_spans_rank_dimensions():
 
 @pytest.mark.parametrize(("N", "d", "s"), [(15, 3, 1.0), (8, 2, 0.5), (30, 4, 1.0), (20, 3, 1.7)])
 def test_mc_gaussian_matches_kz(N, d, s):
-    p, se = theory.hull_probability_mc(
+    p, se = hull_probability.hull_probability_mc(
         "gaussian",
         N,
         d,
@@ -240,12 +240,12 @@ def test_mc_gaussian_matches_kz(N, d, s):
         membership=qhull_in_hull,
     )
     assert se > 0
-    assert within_3se(p, se, 1.0 - theory.kz_outside_probability(N, d, s))
+    assert within_3se(p, se, 1.0 - formulas.kz_outside_probability(N, d, s))
 
 
 @pytest.mark.parametrize(("N", "d"), [(8, 3), (12, 5)])
 def test_mc_origin_matches_wendel(N, d):
-    p, se = theory.hull_probability_mc(
+    p, se = hull_probability.hull_probability_mc(
         "gaussian",
         N,
         d,
@@ -254,13 +254,13 @@ def test_mc_origin_matches_wendel(N, d):
         query_scale=0.0,
         membership=qhull_in_hull,
     )
-    assert within_3se(p, se, 1.0 - theory.wendel_outside_probability(N, d))
+    assert within_3se(p, se, 1.0 - formulas.wendel_outside_probability(N, d))
 
 
 def test_mc_several_queries_per_set_cluster_stderr():
     # Same target probability; the cluster standard error must cover the truth too.
     N, d = 20, 3
-    p, se = theory.hull_probability_mc(
+    p, se = hull_probability.hull_probability_mc(
         "gaussian",
         N,
         d,
@@ -269,31 +269,31 @@ def test_mc_several_queries_per_set_cluster_stderr():
         queries_per_set=8,
         membership=qhull_in_hull,
     )
-    assert within_3se(p, se, 1.0 - theory.kz_outside_probability(N, d, 1.0))
+    assert within_3se(p, se, 1.0 - formulas.kz_outside_probability(N, d, 1.0))
 
 
 def test_mc_low_rank_independent_of_d_and_equals_four_dimensional_kz():
     N = 30
     results = {
-        d: theory.hull_probability_mc(
+        d: hull_probability.hull_probability_mc(
             "low-rank-gaussian", N, d, 600, np.random.default_rng(d), membership=lp_in_hull
         )
         for d in (5, 8)
     }
     (p5, se5), (p8, se8) = results[5], results[8]
     assert abs(p5 - p8) <= 3 * np.hypot(se5, se8)
-    truth = theory.inside_probability_theory("low-rank-gaussian", N, 8)
-    assert truth == pytest.approx(1 - theory.kz_outside_probability(N, 4, 1.0))
+    truth = hull_probability.inside_probability_theory("low-rank-gaussian", N, 8)
+    assert truth == pytest.approx(1 - formulas.kz_outside_probability(N, 4, 1.0))
     for p, se in results.values():
         assert within_3se(p, se, truth)
 
 
 def test_mc_curve_probability_falls_with_dimension():
     # Balestriero et al.: intrinsic dimension 1 does not keep new samples inside the hull.
-    p3, se3 = theory.hull_probability_mc(
+    p3, se3 = hull_probability.hull_probability_mc(
         "curve", 100, 3, 400, np.random.default_rng(0), membership=qhull_in_hull
     )
-    p6, se6 = theory.hull_probability_mc(
+    p6, se6 = hull_probability.hull_probability_mc(
         "curve", 100, 6, 400, np.random.default_rng(1), membership=lp_in_hull
     )
     assert p3 - p6 > 3 * np.hypot(se3, se6)
@@ -302,28 +302,30 @@ def test_mc_curve_probability_falls_with_dimension():
 def test_mc_with_library_hull_engine():
     pytest.importorskip("neuralhull.hull")
     N, d = 25, 3
-    p, se = theory.hull_probability_mc("gaussian", N, d, 1500, np.random.default_rng(3))
-    assert within_3se(p, se, 1.0 - theory.kz_outside_probability(N, d, 1.0))
+    p, se = hull_probability.hull_probability_mc("gaussian", N, d, 1500, np.random.default_rng(3))
+    assert within_3se(p, se, 1.0 - formulas.kz_outside_probability(N, d, 1.0))
 
 
 def test_mc_rejects_bad_input():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="unknown sampler"):
-        theory.hull_probability_mc("uniform", 10, 2, 5, rng, membership=lp_in_hull)
+        hull_probability.hull_probability_mc("uniform", 10, 2, 5, rng, membership=lp_in_hull)
     with pytest.raises(ValueError, match="trials"):
-        theory.hull_probability_mc("gaussian", 10, 2, 1, rng, membership=lp_in_hull)
+        hull_probability.hull_probability_mc("gaussian", 10, 2, 1, rng, membership=lp_in_hull)
     with pytest.raises(ValueError, match="sampler returned shape"):
-        theory.hull_probability_mc(
+        hull_probability.hull_probability_mc(
             lambda n, d, rng: np.zeros((n, d + 1)), 10, 2, 5, rng, membership=lp_in_hull
         )
 
 
 def test_inside_probability_theory_kinds():
-    assert np.isnan(theory.inside_probability_theory("curve", 100, 3))
-    assert theory.inside_probability_theory("curve", 100, 1) == pytest.approx(99 / 101)
-    assert theory.inside_probability_theory("gaussian", 100, 1) == pytest.approx(1 - 2 / 101)
+    assert np.isnan(hull_probability.inside_probability_theory("curve", 100, 3))
+    assert hull_probability.inside_probability_theory("curve", 100, 1) == pytest.approx(99 / 101)
+    assert hull_probability.inside_probability_theory("gaussian", 100, 1) == pytest.approx(
+        1 - 2 / 101
+    )
     with pytest.raises(ValueError, match="unknown sample kind"):
-        theory.inside_probability_theory("swiss-roll", 10, 3)
+        hull_probability.inside_probability_theory("swiss-roll", 10, 3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,11 +335,11 @@ def test_inside_probability_theory_kinds():
 
 def test_ridgeless_theory_values():
     g = np.array([0.5, 1.0, 2.0, 4.0])
-    risk = theory.ridgeless_risk_theory(g, r2=3.0, sigma2=2.0)
+    risk = formulas.ridgeless_risk_theory(g, r2=3.0, sigma2=2.0)
     np.testing.assert_allclose(risk, [2.0, np.inf, 3 * 0.5 + 2.0, 3 * 0.75 + 2 / 3])
-    assert theory.ridgeless_risk_theory(0.25, 1.0, 1.0) == pytest.approx(1 / 3)
+    assert formulas.ridgeless_risk_theory(0.25, 1.0, 1.0) == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="gamma"):
-        theory.ridgeless_risk_theory([0.5, -1.0], 1.0, 1.0)
+        formulas.ridgeless_risk_theory([0.5, -1.0], 1.0, 1.0)
 
 
 def exact_finite_n_risk(n: int, p: int, r2: float, sigma2: float) -> float:
@@ -368,14 +370,14 @@ def test_ridgeless_simulation_matches_theory(gamma, r2, sigma2):
     seeds = 24 if gamma < 1 else 6
     risks = np.array(
         [
-            theory.ridgeless_risk_simulation(n, p, r2, sigma2, np.random.default_rng(seed))
+            double_descent.ridgeless_risk_simulation(n, p, r2, sigma2, np.random.default_rng(seed))
             for seed in range(seeds)
         ]
     )
     mean, se = risks.mean(), risks.std(ddof=1) / np.sqrt(seeds)
     exact = exact_finite_n_risk(n, p, r2, sigma2)
     assert abs(mean - exact) <= 3 * se + 1e-3 * exact
-    asymptotic = theory.ridgeless_risk_theory(gamma, r2, sigma2)
+    asymptotic = formulas.ridgeless_risk_theory(gamma, r2, sigma2)
     assert abs(mean - asymptotic) <= 3 * se + 0.02 * asymptotic
 
 
@@ -386,7 +388,7 @@ def test_relu_features_show_double_descent_peak():
     def mean_risk(gamma):
         return np.mean(
             [
-                theory.ridgeless_risk_simulation(
+                double_descent.ridgeless_risk_simulation(
                     n,
                     round(gamma * n),
                     1.0,
@@ -404,7 +406,7 @@ def test_relu_features_show_double_descent_peak():
 
 
 def test_double_descent_table_layout():
-    table = theory.double_descent_table(60, [0.5, 2.0], [1.0, 4.0], [0, 1], n_test=100)
+    table = double_descent.double_descent_table(60, [0.5, 2.0], [1.0, 4.0], [0, 1], n_test=100)
     assert isinstance(table, pd.DataFrame)
     assert len(table) == 2 * 2 * 2 * 2
     expected = {
@@ -427,7 +429,7 @@ def test_double_descent_table_layout():
     relu = table[table.model == "relu"]
     assert relu.theory.to_numpy() == pytest.approx(
         [
-            theory.relu_features_risk_theory(g, 15 / 60, r2, 1.0)
+            formulas.relu_features_risk_theory(g, 15 / 60, r2, 1.0)
             for g, r2 in zip(relu.gamma, relu.r2, strict=True)
         ]
     )
@@ -439,7 +441,7 @@ def test_double_descent_table_layout():
         )
     assert np.all(np.isfinite(table.risk)) and np.all(table.risk >= 0)
     with pytest.raises(ValueError, match="unknown model"):
-        theory.double_descent_table(10, [0.5], [1.0], [0], models=["lasso"])
+        double_descent.double_descent_table(10, [0.5], [1.0], [0], models=["lasso"])
 
 
 def test_finite_n_risk_is_the_inverse_wishart_moment_and_tends_to_the_limit():
@@ -451,32 +453,32 @@ def test_finite_n_risk_is_the_inverse_wishart_moment_and_tends_to_the_limit():
         (7, 1, 0.0, 2.0),
         (3, 200, 1.0, 0.0),
     ]:
-        assert theory.ridgeless_risk_finite_n(n, p, r2, sigma2) == pytest.approx(
+        assert formulas.ridgeless_risk_finite_n(n, p, r2, sigma2) == pytest.approx(
             exact_finite_n_risk(n, p, r2, sigma2), rel=1e-12
         )
     # no mean for n - 1 <= p <= n + 1: the expected risk diverges
     for p in (49, 50, 51):
-        assert theory.ridgeless_risk_finite_n(50, p, 1.0, 1.0) == np.inf
+        assert formulas.ridgeless_risk_finite_n(50, p, 1.0, 1.0) == np.inf
     # n, p -> inf at fixed gamma: Hastie et al.'s asymptotic risk
     n = 10**6
     for gamma in (0.3, 0.8, 1.25, 4.0):
-        finite = theory.ridgeless_risk_finite_n(n, round(gamma * n), 2.0, 1.0)
-        assert finite == pytest.approx(theory.ridgeless_risk_theory(gamma, 2.0, 1.0), rel=1e-4)
+        finite = formulas.ridgeless_risk_finite_n(n, round(gamma * n), 2.0, 1.0)
+        assert finite == pytest.approx(formulas.ridgeless_risk_theory(gamma, 2.0, 1.0), rel=1e-4)
     with pytest.raises(ValueError, match="r2 and sigma2"):
-        theory.ridgeless_risk_finite_n(10, 3, -1.0, 1.0)
+        formulas.ridgeless_risk_finite_n(10, 3, -1.0, 1.0)
 
 
 def test_double_descent_table_simulations_match_the_finite_n_column():
     # the exact finite-n expectation is what the simulated mean estimates: 3 SE, no slack,
     # including gammas near the threshold where the asymptotic risk is still far off
     n, seeds = 40, range(40)
-    table = theory.double_descent_table(
+    table = double_descent.double_descent_table(
         n, [0.25, 0.85, 1.2, 3.0], [1.0, 4.0], seeds, models=("isotropic",)
     )
     cells = table.groupby(["p", "snr"])
     assert cells.ngroups == 8
     for (p, snr), cell in cells:
-        exact = theory.ridgeless_risk_finite_n(n, int(p), snr, 1.0)
+        exact = formulas.ridgeless_risk_finite_n(n, int(p), snr, 1.0)
         assert np.isfinite(exact)
         assert (cell["theory_finite_n"] == exact).all()
         se = cell["risk"].std(ddof=1) / np.sqrt(len(cell))
@@ -492,7 +494,7 @@ def test_double_descent_table_simulations_match_the_finite_n_column():
 def test_marchenko_pastur_quadrature_has_the_law_s_moments(ratio):
     # E lambda^k of the unit-variance Marchenko-Pastur law are Narayana polynomials:
     # 1, 1, 1 + c, 1 + 3c + c^2, 1 + 6c + 6c^2 + c^3
-    x, w = theory._marchenko_pastur_nodes(ratio)
+    x, w = formulas._marchenko_pastur_nodes(ratio)
     c = ratio
     moments = [1.0, 1.0, 1 + c, 1 + 3 * c + c**2, 1 + 6 * c + 6 * c**2 + c**3]
     for k, expected in enumerate(moments):
@@ -505,8 +507,8 @@ def test_relu_theory_without_a_linear_part_is_the_isotropic_risk_of_pure_noise()
     # variance r2 on top of sigma2, and is never learnt (approximation error r2)
     for gamma in (0.2, 0.6, 1.3, 2.5, 9.0):
         for psi in (0.1, 0.5, 2.0):
-            got = theory.relu_features_risk_theory(gamma, psi, 2.0, 0.5, mu1=0.0)
-            assert got == pytest.approx(2.0 + theory.ridgeless_risk_theory(gamma, 0.0, 2.5))
+            got = formulas.relu_features_risk_theory(gamma, psi, 2.0, 0.5, mu1=0.0)
+            assert got == pytest.approx(2.0 + formulas.ridgeless_risk_theory(gamma, 0.0, 2.5))
 
 
 def _mei_montanari_ridgeless_risk(psi1, psi2, f1_sq, tau2, zeta):
@@ -546,11 +548,11 @@ def _mei_montanari_ridgeless_risk(psi1, psi2, f1_sq, tau2, zeta):
 @pytest.mark.parametrize("psi", [0.1, 0.25, 1.0, 3.0])
 def test_relu_theory_agrees_with_mei_montanari_closed_form(psi):
     # our model in their variables: psi1 = p / d = gamma / psi, psi2 = n / d = 1 / psi
-    zeta = theory.RELU_MU1 / np.sqrt(theory.RELU_MU_STAR2)
+    zeta = formulas.RELU_MU1 / np.sqrt(formulas.RELU_MU_STAR2)
     for gamma in (0.05, 0.2, 0.5, 0.9, 0.99, 1.01, 1.1, 2.0, 5.0, 20.0):
         for r2, sigma2 in ((5.0, 1.0), (1.0, 0.0), (0.0, 2.0)):
             expected = _mei_montanari_ridgeless_risk(gamma / psi, 1 / psi, r2, sigma2, zeta)
-            got = theory.relu_features_risk_theory(gamma, psi, r2, sigma2)
+            got = formulas.relu_features_risk_theory(gamma, psi, r2, sigma2)
             assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), (gamma, r2, sigma2)
 
 
@@ -558,8 +560,8 @@ def test_relu_theory_with_a_small_latent_dimension_learns_the_signal():
     # psi -> 0: d latent directions with huge eigenvalues are learnt exactly; what remains
     # is min-norm regression of pure noise on isotropic features
     for gamma in (0.3, 0.7, 1.5, 3.0):
-        got = theory.relu_features_risk_theory(gamma, 1e-6, 3.0, 1.0)
-        assert got == pytest.approx(theory.ridgeless_risk_theory(gamma, 0.0, 1.0), rel=1e-4)
+        got = formulas.relu_features_risk_theory(gamma, 1e-6, 3.0, 1.0)
+        assert got == pytest.approx(formulas.ridgeless_risk_theory(gamma, 0.0, 1.0), rel=1e-4)
 
 
 def test_relu_theory_with_a_linear_activation_matches_linear_features_simulated():
@@ -585,7 +587,7 @@ def _linear_features_check(n, d, gammas, r2=2.0):
             beta = np.linalg.lstsq(Z @ W.T, y, rcond=None)[0]
             risks.append(np.sum((W.T @ beta - theta) ** 2))
         mean, se = np.mean(risks), np.std(risks, ddof=1) / np.sqrt(len(risks))
-        expected = theory.relu_features_risk_theory(p / n, d / n, r2, 1.0, mu1=1.0, mu_star2=0.0)
+        expected = formulas.relu_features_risk_theory(p / n, d / n, r2, 1.0, mu1=1.0, mu_star2=0.0)
         assert abs(mean - expected) <= 3 * se + 0.02 * expected, (gamma, mean, expected)
 
 
@@ -594,7 +596,7 @@ def test_relu_theory_spectrum_step_matches_a_drawn_weight_matrix():
     # of one large drawn W (the deterministic equivalent given W, solved directly)
     n, psi, r2, sigma2 = 2000, 0.25, 4.0, 1.0
     d = round(psi * n)
-    mu1, ms2 = theory.RELU_MU1, theory.RELU_MU_STAR2
+    mu1, ms2 = formulas.RELU_MU1, formulas.RELU_MU_STAR2
     rng = np.random.default_rng(3)
     for gamma in (0.15, 0.6, 1.7, 4.0):
         p = round(gamma * n)
@@ -613,7 +615,7 @@ def test_relu_theory_spectrum_step_matches_a_drawn_weight_matrix():
             d2 = np.sum((s / (s + kappa)) ** 2) / n
             bias = kappa**2 * np.sum(signal / (s * (s + kappa) ** 2)) / (1 - d2)
             direct = approx + bias + noise * d2 / (1 - d2)
-        assert theory.relu_features_risk_theory(gamma, psi, r2, sigma2) == pytest.approx(
+        assert formulas.relu_features_risk_theory(gamma, psi, r2, sigma2) == pytest.approx(
             direct, rel=0.02
         )
 
@@ -623,11 +625,11 @@ def test_relu_theory_matches_simulation_at_large_n():
     # at scale: n = 1,000, three gammas on each side of the threshold, the mean of
     # 8 simulated data sets within 3 standard errors of the formula
     n, snr, seeds = 1000, 5.0, range(8)
-    table = theory.double_descent_table(
+    table = double_descent.double_descent_table(
         n, [0.3, 0.5, 0.7, 1.5, 2.0, 3.0], [snr], seeds, models=("relu",), n_test=4000
     )
     for gamma, cell in table.groupby("gamma"):
-        expected = theory.relu_features_risk_theory(gamma, 0.25, snr, 1.0)
+        expected = formulas.relu_features_risk_theory(gamma, 0.25, snr, 1.0)
         assert (cell["theory"] == expected).all()
         se = cell["risk"].std(ddof=1) / np.sqrt(len(cell))
         assert abs(cell["risk"].mean() - expected) <= 3 * se, (gamma, cell["risk"].mean(), expected)
@@ -639,16 +641,16 @@ def test_relu_constants_are_relu_s_gaussian_moments():
 
     mu0, mu1 = moment(0), moment(1)
     second = integrate.quad(lambda x: x**2 * stats.norm.pdf(x), 0, np.inf)[0]  # E relu(G)^2
-    assert theory.RELU_MU0 == pytest.approx(mu0, rel=1e-10)
-    assert theory.RELU_MU1 == pytest.approx(mu1, rel=1e-10)
-    assert theory.RELU_MU_STAR2 == pytest.approx(second - mu0**2 - mu1**2, rel=1e-10)
+    assert formulas.RELU_MU0 == pytest.approx(mu0, rel=1e-10)
+    assert formulas.RELU_MU1 == pytest.approx(mu1, rel=1e-10)
+    assert formulas.RELU_MU_STAR2 == pytest.approx(second - mu0**2 - mu1**2, rel=1e-10)
 
 
 def test_relu_theory_rejects_bad_input():
     with pytest.raises(ValueError, match="gamma"):
-        theory.relu_features_risk_theory(0.0, 0.25, 1.0, 1.0)
+        formulas.relu_features_risk_theory(0.0, 0.25, 1.0, 1.0)
     with pytest.raises(ValueError, match="psi"):
-        theory.relu_features_risk_theory(2.0, -1.0, 1.0, 1.0)
+        formulas.relu_features_risk_theory(2.0, -1.0, 1.0, 1.0)
     with pytest.raises(ValueError, match="constant"):
-        theory.relu_features_risk_theory(2.0, 0.25, 1.0, 1.0, mu1=0.0, mu_star2=0.0)
-    assert theory.relu_features_risk_theory(1.0, 0.25, 1.0, 1.0) == np.inf
+        formulas.relu_features_risk_theory(2.0, 0.25, 1.0, 1.0, mu1=0.0, mu_star2=0.0)
+    assert formulas.relu_features_risk_theory(1.0, 0.25, 1.0, 1.0) == np.inf

@@ -1,4 +1,4 @@
-"""Tests for neuralhull.theory_experiments (and the theory figures) against independent truths.
+"""Tests for the theory branch's experiments and figures against independent truths.
 
 Truths used: pixel positions encoded in the pixel values (which pixels a crop keeps);
 scipy.ndimage's Gaussian filter and interpolation (a second implementation of smoothing +
@@ -17,18 +17,29 @@ import pandas as pd
 import pytest
 from scipy import ndimage, optimize
 
-from neuralhull import theory, theory_experiments, theory_plots
-from neuralhull.theory_experiments import (
-    affine_rank,
-    centre_crop,
-    collect_parts,
-    grid_side,
-    hull_counts,
+from neuralhull.theory import (
+    double_descent,
+    embedding,
+    figures,
+    formulas,
+    hull_probability,
+    real_dimension,
+    samplers,
+)
+from neuralhull.theory.counts import affine_rank, hull_counts
+from neuralhull.theory.hull_probability import (
+    HullProbabilityGrid,
+    SampleKind,
     hull_probability_table,
+)
+from neuralhull.theory.real_dimension import (
+    centre_crop,
+    grid_side,
     reduce_dimension,
     smooth_subsample,
     smoothing_matrix,
 )
+from neuralhull.theory.summary import collect_parts
 
 
 def lp_in_hull(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -203,7 +214,7 @@ def test_a_sweep_of_dimensions_gives_each_k_what_it_gets_alone(digits_images, me
 
     x_train, x_test = digits_images
     ks = [2, 4, 9, 16, 64]
-    swept = list(theory_experiments.reduce_dimensions(method, x_train, x_test, ks))
+    swept = list(real_dimension.reduce_dimensions(method, x_train, x_test, ks))
     assert [k for k, _, _ in swept] == ks
     for k, train, test in swept:
         if method == "pca":
@@ -224,7 +235,7 @@ def test_a_sweep_of_dimensions_gives_each_k_what_it_gets_alone(digits_images, me
         np.testing.assert_array_equal(test, alone[1])
     # a bad size anywhere in the sweep is refused before any work
     with pytest.raises(ValueError, match="exceeds the image dimension 64"):
-        theory_experiments.reduce_dimensions(method, x_train, x_test, [2, 65])
+        real_dimension.reduce_dimensions(method, x_train, x_test, [2, 65])
 
 
 def test_reduce_dimension_refuses_bad_input(digits_images):
@@ -282,14 +293,25 @@ def test_hull_counts_checks_shapes():
 # ---------------------------------------------------------------------------------------------
 
 
+def _table(kind, dimensions, sizes, trials, seed, *, membership=None, progress=None, **settings):
+    """hull_probability_table of one kind on one grid; ``settings``: the grid's
+    ``queries_per_set``, the sampler's ``rank``, ``map_seed``, ``curve_seed``..."""
+    grid_keys = {"queries_per_set", "tol"}
+    grid = HullProbabilityGrid(
+        dimensions, sizes, trials, seed, **{k: v for k, v in settings.items() if k in grid_keys}
+    )
+    samples = SampleKind(kind, **{k: v for k, v in settings.items() if k not in grid_keys})
+    return hull_probability_table(samples, grid, membership=membership, progress=progress)
+
+
 def test_gaussian_table_with_an_lp_oracle_matches_the_exact_formula():
-    table = hull_probability_table(
+    table = _table(
         "gaussian", [2, 3], [8, 30], trials=150, seed=1, queries_per_set=4, membership=lp_status
     )
-    assert list(table.columns) == list(theory_experiments.HULL_PROBABILITY_COLUMNS)
+    assert list(table.columns) == list(hull_probability.HULL_PROBABILITY_COLUMNS)
     assert len(table) == 4
     for row in table.itertuples():
-        exact = 1.0 - theory.kz_outside_probability(row.N, row.d, 1.0)
+        exact = 1.0 - formulas.kz_outside_probability(row.N, row.d, 1.0)
         assert row.theory == pytest.approx(exact, rel=1e-12)
         assert abs(row.p_inside - exact) <= 3 * row.stderr, row
         assert row.z == pytest.approx((row.p_inside - exact) / row.stderr)
@@ -300,9 +322,7 @@ def test_one_dimension_matches_exchangeability(kind):
     # in 1-D a new sample is inside the hull of N unless it is an extreme of the N + 1:
     # P(inside) = (N - 1) / (N + 1) for any continuous distribution (the curve included)
     # (rank 1: the low-rank Gaussian needs d >= rank, which it then maps into R^1)
-    table = hull_probability_table(
-        kind, [1], [4, 19], trials=300, seed=2, queries_per_set=3, rank=1
-    )
+    table = _table(kind, [1], [4, 19], trials=300, seed=2, queries_per_set=3, rank=1)
     assert len(table) == 2
     for row in table.itertuples():
         assert abs(row.p_inside - (row.N - 1) / (row.N + 1)) <= 3 * row.stderr, row
@@ -315,39 +335,39 @@ def test_the_upper_bound_holds_for_the_exact_formula_and_the_curve():
     # (N - 1) / (N + 1) bounds the exact Gaussian probability in every dimension (an
     # independent formula: Kabluchko-Zaporozhets), with equality in d = 1 only
     for N in (2, 10, 100, 10_000):
-        bound = theory.inside_probability_bound(N)
-        assert 1 - theory.kz_outside_probability(N, 1, 1.0) == pytest.approx(bound, rel=1e-12)
+        bound = formulas.inside_probability_bound(N)
+        assert 1 - formulas.kz_outside_probability(N, 1, 1.0) == pytest.approx(bound, rel=1e-12)
         for d in (2, 3, 8):
-            assert 1 - theory.kz_outside_probability(N, d, 1.0) < bound
+            assert 1 - formulas.kz_outside_probability(N, d, 1.0) < bound
     # and the curve's Monte Carlo in d >= 2, where no closed form is known
-    curve = hull_probability_table("curve", [2, 3], [10, 200], trials=60, seed=1)
+    curve = _table("curve", [2, 3], [10, 200], trials=60, seed=1)
     assert curve["theory"].isna().all()
     assert (curve["p_inside"] <= curve["upper_bound"] + 3 * curve["stderr"]).all(), curve
     assert (curve["upper_bound"] == (curve["N"] - 1) / (curve["N"] + 1)).all()
 
 
 def test_low_rank_theory_is_independent_of_d_and_curve_has_none():
-    low = hull_probability_table("low-rank-gaussian", [3, 6, 9], [40], trials=2, seed=0, rank=3)
+    low = _table("low-rank-gaussian", [3, 6, 9], [40], trials=2, seed=0, rank=3)
     assert low["theory"].nunique() == 1
-    assert low["theory"].iloc[0] == pytest.approx(1 - theory.kz_outside_probability(40, 3, 1.0))
-    curve = hull_probability_table("curve", [2], [10], trials=2, seed=0)
+    assert low["theory"].iloc[0] == pytest.approx(1 - formulas.kz_outside_probability(40, 3, 1.0))
+    curve = _table("curve", [2], [10], trials=2, seed=0)
     assert np.isnan(curve["theory"]).all() and np.isnan(curve["z"]).all()
 
 
 def test_low_rank_cells_below_the_rank_are_skipped_and_logged():
     messages = []
-    low = hull_probability_table(
+    low = _table(
         "low-rank-gaussian", [2, 3, 5, 7], [20], trials=2, seed=0, rank=4, progress=messages.append
     )
     assert sorted(low["d"]) == [5, 7]
     assert "skipping d = 2, 3 (< rank 4)" in messages[0]
     # the other kinds keep every dimension
-    assert sorted(hull_probability_table("gaussian", [2, 3], [20], trials=2, seed=0)["d"]) == [
+    assert sorted(_table("gaussian", [2, 3], [20], trials=2, seed=0)["d"]) == [
         2,
         3,
     ]
     with pytest.raises(ValueError, match="d >= rank 4"):
-        hull_probability_table("low-rank-gaussian", [2, 3], [20], trials=2, seed=0, rank=4)
+        _table("low-rank-gaussian", [2, 3], [20], trials=2, seed=0, rank=4)
 
 
 @pytest.mark.slow  # an LP for each query of 150 trials in 12 cells
@@ -355,7 +375,7 @@ def test_low_rank_curve_does_not_move_with_d():
     # Balestriero et al. Fig. 1: a rank-r Gaussian mapped into R^d has one curve for every
     # d >= r, the KZ probability in dimension r. Every cell within 3 standard errors of it.
     rank, sizes = 2, [6, 15, 40]
-    table = hull_probability_table(
+    table = _table(
         "low-rank-gaussian",
         [1, 2, 3, 6],
         sizes,
@@ -368,13 +388,13 @@ def test_low_rank_curve_does_not_move_with_d():
     )
     assert sorted(table["d"].unique()) == [2, 3, 6]  # d = 1 < rank skipped
     for row in table.itertuples():
-        truth = 1.0 - theory.kz_outside_probability(row.N, rank, 1.0)
+        truth = 1.0 - formulas.kz_outside_probability(row.N, rank, 1.0)
         assert row.theory == pytest.approx(truth, rel=1e-12)
         assert row.stderr > 0
         assert abs(row.p_inside - truth) <= 3 * row.stderr, row
     # and the curve of the full-rank Gaussian in R^3 differs from it (the test can fail)
-    assert 1 - theory.kz_outside_probability(15, 3, 1.0) < 0.8 * (
-        1 - theory.kz_outside_probability(15, rank, 1.0)
+    assert 1 - formulas.kz_outside_probability(15, 3, 1.0) < 0.8 * (
+        1 - formulas.kz_outside_probability(15, rank, 1.0)
     )
 
 
@@ -382,32 +402,32 @@ def test_sampler_seeds_and_frequency_range_reach_the_samplers():
     # the curve's frequencies: a narrow range near w gives coordinates cos(w t + phi) whose
     # zero crossings are spaced pi / w apart; different seeds, different samples
     def table(**kw):
-        return hull_probability_table("curve", [3], [30], trials=3, seed=0, **kw)
+        return _table("curve", [3], [30], trials=3, seed=0, **kw)
 
     base = table(curve_seed=0)
     assert table(curve_seed=0)["p_inside"].equals(base["p_inside"])
     draws = [
-        theory.curve_samples(200, 3, np.random.default_rng(1), curve_seed=s, frequencies=f)
+        samplers.curve_samples(200, 3, np.random.default_rng(1), curve_seed=s, frequencies=f)
         for s, f in [(0, (4, 24)), (1, (4, 24)), (0, (1.0, 1.000001))]
     ]
     assert not np.allclose(draws[0], draws[1])
     t = np.random.default_rng(1).uniform(0, 2 * np.pi, 200)
     # frequency ~1: x_j = cos(t + phi_j), every coordinate a phase shift of cos t
-    _, phases = theory._curve_parameters(3, 0, (1.0, 1.000001))
+    _, phases = samplers._curve_parameters(3, 0, (1.0, 1.000001))
     np.testing.assert_allclose(draws[2], np.cos(t[:, None] + phases), atol=1e-4)
     with pytest.raises(ValueError, match="low < high"):
         table(curve_frequencies=(5.0, 5.0))
-    a = theory.low_rank_gaussian_samples(10, 5, np.random.default_rng(0), rank=2, map_seed=0)
-    b = theory.low_rank_gaussian_samples(10, 5, np.random.default_rng(0), rank=2, map_seed=1)
+    a = samplers.low_rank_gaussian_samples(10, 5, np.random.default_rng(0), rank=2, map_seed=0)
+    b = samplers.low_rank_gaussian_samples(10, 5, np.random.default_rng(0), rank=2, map_seed=1)
     assert not np.allclose(a, b)
     with pytest.raises(ValueError, match="map_seed"):
-        hull_probability_table("low-rank-gaussian", [3], [10], 2, 0, rank=2, map_seed=-1)
+        _table("low-rank-gaussian", [3], [10], 2, 0, rank=2, map_seed=-1)
 
 
 def test_outlier_count_counts_finite_z_only():
     table = pd.DataFrame({"z": [0.5, -3.2, np.nan, 3.0, 4.1, np.inf]})
-    assert theory_experiments.hull_probability_outliers(table) == (2, 4)
-    assert theory_experiments.hull_probability_outliers(table, threshold=0.4) == (4, 4)
+    assert hull_probability.hull_probability_outliers(table) == (2, 4)
+    assert hull_probability.hull_probability_outliers(table, threshold=0.4) == (4, 4)
 
 
 @pytest.mark.parametrize(("x", "n"), [(0, 10), (3, 10), (10, 10), (57, 500), (1, 1)])
@@ -435,13 +455,13 @@ def test_wilson_interval_arrays_and_bad_input():
 
 @pytest.mark.parametrize("queries_per_set", [1, 4])
 def test_cell_estimate_equals_the_theory_modules_estimator_when_all_is_decided(queries_per_set):
-    # theory.hull_probability_mc (a separate implementation, boolean oracle) on the same
+    # hull_probability.hull_probability_mc (a separate implementation, boolean oracle) on the same
     # random stream: the ratio estimator and its cluster standard error reduce to it
-    args = (theory.gaussian_samples, 12, 2, 40)
-    ours = theory_experiments.hull_probability_cell(
+    args = (samplers.gaussian_samples, 12, 2, 40)
+    ours = hull_probability.hull_probability_cell(
         *args, np.random.default_rng(5), queries_per_set=queries_per_set, membership=lp_status
     )
-    p, se = theory.hull_probability_mc(
+    p, se = hull_probability.hull_probability_mc(
         *args, np.random.default_rng(5), queries_per_set=queries_per_set, membership=lp_in_hull
     )
     assert ours["undecided"] == 0
@@ -453,8 +473,8 @@ def test_undecided_answers_are_counted_and_left_out():
     def half_undecided(points, queries):  # first query undecided, the others inside
         return np.r_[0, np.ones(len(queries) - 1, dtype=int)]
 
-    cell = theory_experiments.hull_probability_cell(
-        theory.gaussian_samples,
+    cell = hull_probability.hull_probability_cell(
+        samplers.gaussian_samples,
         5,
         2,
         10,
@@ -463,8 +483,8 @@ def test_undecided_answers_are_counted_and_left_out():
         membership=half_undecided,
     )
     assert cell == {"p_inside": 1.0, "stderr": 0.0, "undecided": 10}
-    nothing = theory_experiments.hull_probability_cell(
-        theory.gaussian_samples,
+    nothing = hull_probability.hull_probability_cell(
+        samplers.gaussian_samples,
         5,
         2,
         10,
@@ -476,19 +496,42 @@ def test_undecided_answers_are_counted_and_left_out():
 
 
 def test_a_cell_does_not_depend_on_the_rest_of_the_grid():
-    alone = hull_probability_table("gaussian", [3], [25], trials=20, seed=7)
-    in_grid = hull_probability_table("gaussian", [2, 3], [10, 25], trials=20, seed=7)
+    alone = _table("gaussian", [3], [25], trials=20, seed=7)
+    in_grid = _table("gaussian", [2, 3], [10, 25], trials=20, seed=7)
     cell = in_grid[(in_grid["d"] == 3) & (in_grid["N"] == 25)]
     assert cell["p_inside"].item() == alone["p_inside"].item()
 
 
+def test_grid_and_kind_read_the_workflows_params():
+    # the params theory.smk builds for one kind: the grid keys, and the kind's sampler
+    # settings under "sampler"
+    params = {
+        "dimensions": [2, 5],
+        "sizes": [10, 50],
+        "trials": 7,
+        "queries_per_set": 3,
+        "seed": 4,
+        "tol": 1e-6,
+        "sampler": {"curve_seed": 2, "curve_frequencies": [3.0, 9.0]},
+    }
+    grid = HullProbabilityGrid.from_config(params)
+    assert grid == HullProbabilityGrid((2, 5), (10, 50), 7, 4, queries_per_set=3, tol=1e-6)
+    kind = SampleKind.from_config("curve", params["sampler"])
+    assert (kind.curve_seed, list(kind.curve_frequencies)) == (2, [3.0, 9.0])
+    drawn = kind.sampler()(5, 3, np.random.default_rng(0))
+    expected = samplers.curve_samples(
+        5, 3, np.random.default_rng(0), curve_seed=2, frequencies=(3.0, 9.0)
+    )
+    np.testing.assert_array_equal(drawn, expected)
+
+
 def test_hull_probability_table_refuses_bad_input():
     with pytest.raises(ValueError, match="unknown sample kind"):
-        hull_probability_table("uniform", [2], [10], 5, 0)
+        _table("uniform", [2], [10], 5, 0)
     with pytest.raises(ValueError, match="dimension"):
-        hull_probability_table("gaussian", [0], [10], 5, 0)
+        _table("gaussian", [0], [10], 5, 0)
     with pytest.raises(ValueError, match="seed"):
-        hull_probability_table("gaussian", [2], [10], 5, -1)
+        _table("gaussian", [2], [10], 5, -1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,9 +542,9 @@ def test_hull_probability_table_refuses_bad_input():
 @pytest.mark.parametrize("k", [1, 2, 7])
 def test_bottleneck_features_have_width_k(k):
     torch = pytest.importorskip("torch")
-    from neuralhull.models import build_model
+    from neuralhull.learn.models import build_model
 
-    spec = theory_experiments.bottleneck_spec(k, (1, 28, 28), 10, channels=2, depth=2)
+    spec = embedding.bottleneck_spec(k, (1, 28, 28), 10, channels=2, depth=2)
     assert (spec.arch, spec.width) == ("cnn", k)
     model = build_model(spec)
     features = model.features(torch.zeros(5, 1, 28, 28))
@@ -509,7 +552,43 @@ def test_bottleneck_features_have_width_k(k):
     assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
 
 
-def test_train_bottleneck_learns_an_easy_task_and_embeds_every_image():
+def test_bottleneck_networks_read_the_workflows_training_params():
+    pytest.importorskip("torch")
+    from neuralhull.learn.training import TrainConfig
+
+    # the params theory.smk passes: architecture, training settings and the trunk switch
+    params = {
+        "arch": "convnet",
+        "batch_size": 64,
+        "channels": 32,
+        "depth": 2,
+        "epochs": 10,
+        "lr": 1.0,
+        "lr_decay": 0.7,
+        "optimizer": "adadelta",
+        "seed": 3,
+        "shared_trunk": True,
+        "warmup_steps": 5,
+    }
+    networks = embedding.BottleneckNetworks.from_config(params, n_classes=10)
+    expected = TrainConfig(
+        epochs=10,
+        lr=1.0,
+        batch_size=64,
+        seed=3,
+        optimizer="adadelta",
+        lr_decay=0.7,
+        warmup_steps=5,
+    )
+    assert networks == embedding.BottleneckNetworks(
+        10, expected, arch="convnet", channels=32, depth=2
+    )
+    assert networks.spec(4, (1, 28, 28)) == embedding.bottleneck_spec(
+        4, (1, 28, 28), 10, channels=32, depth=2, arch="convnet"
+    )
+
+
+def test_one_bottleneck_network_learns_an_easy_task_and_embeds_every_image():
     pytest.importorskip("torch")
     # class 0: bright top half, class 1: bright bottom half, plus noise
     rng = np.random.default_rng(0)
@@ -518,21 +597,13 @@ def test_train_bottleneck_learns_an_easy_task_and_embeds_every_image():
     images[labels == 0, :, :4] += 180
     images[labels == 1, :, 4:] += 180
     images = images.astype(np.uint8)
-    result = theory_experiments.train_bottleneck(
-        3,
-        images[:200],
-        labels[:200],
-        images[200:],
-        labels[200:],
-        n_classes=2,
-        channels=2,
-        depth=1,
-        epochs=15,
-        lr=0.01,
-        batch_size=32,
-        device="cpu",
-        log=lambda msg: None,
+    from neuralhull.learn.training import TrainConfig
+
+    networks = embedding.BottleneckNetworks(
+        2, TrainConfig(epochs=15, lr=0.01, batch_size=32), channels=2, depth=1
     )
+    data = (images[:200], labels[:200], images[200:], labels[200:])
+    (result,) = embedding.train_bottlenecks([3], data, networks, device="cpu", log=lambda m: None)
     assert result.train_embeddings.shape == (200, 3)
     assert result.test_embeddings.shape == (100, 3)
     assert result.test_accuracy == pytest.approx(np.mean(result.test_predictions == labels[200:]))
@@ -575,9 +646,40 @@ def test_collect_parts_orders_rows_whatever_the_order_of_the_parts():
         collect_parts("nonsense", parts)
 
 
+def test_the_summary_caption_shows_each_experiment_its_own_section():
+    # one caption file for the one summary rule, rendered as Snakemake's report renders it
+    # (Jinja with the job's config and wildcards, then reStructuredText)
+    from types import SimpleNamespace
+
+    import jinja2
+    import yaml
+    from docutils.core import publish_parts
+
+    from tests.conftest import ROOT
+
+    openings = {
+        "hull_probability": "Probability that a new sample lies inside the convex hull",
+        "real_dimension": "Fraction of test images inside the convex hull",
+        "embedding": "CNNs whose last hidden layer (the embedding) has k units",
+        "double_descent": "Excess test risk of minimum-norm",
+    }
+    config = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
+    source = (ROOT / "workflow/report/theory_summary.rst").read_text()
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # as Snakemake's report
+    for experiment, opening in openings.items():
+        snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(experiment=experiment))
+        rst = env.from_string(source).render(snakemake=snakemake)
+        assert rst.startswith(opening), (experiment, rst[:80])
+        assert not [o for e, o in openings.items() if e != experiment and o in rst], experiment
+        html = publish_parts(rst, writer_name="html", settings_overrides={"report_level": 2})
+        assert "system-message" not in html["body"], (experiment, html["body"])
+
+
 def test_figures_are_written_and_refuse_tables_without_their_columns(tmp_path):
-    hp = hull_probability_table("gaussian", [2], [5, 20], trials=5, seed=0)
-    dd = theory.double_descent_table(20, [0.5, 2.0], [1.0], [0, 1], models=("isotropic", "relu"))
+    hp = _table("gaussian", [2], [5, 20], trials=5, seed=0)
+    dd = double_descent.double_descent_table(
+        20, [0.5, 2.0], [1.0], [0, 1], models=("isotropic", "relu")
+    )
     emb = pd.DataFrame(
         {"k": [2, 8], "fraction_inside": [0.9, 0.3], "test_accuracy": [0.6, 0.9], "rank": [2, 6]}
     )
@@ -597,16 +699,16 @@ def test_figures_are_written_and_refuse_tables_without_their_columns(tmp_path):
         ("real_dimension", real),
     ]:
         path = tmp_path / f"{name}.png"
-        theory_plots.FIGURES[name](table, path)
+        figures.FIGURES[name](table, path)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         if name in ("embedding", "real_dimension"):  # a second dataset: a panel row / column
             two = pd.concat([table.assign(dataset="mnist"), table.assign(dataset="fashion")])
-            theory_plots.FIGURES[name](two, tmp_path / f"{name}-two.png")
+            figures.FIGURES[name](two, tmp_path / f"{name}-two.png")
             one_size = _png_size(path)
             two_size = _png_size(tmp_path / f"{name}-two.png")
             assert two_size[0] * two_size[1] > 1.5 * one_size[0] * one_size[1]
         with pytest.raises(ValueError, match="lacks column"):
-            theory_plots.FIGURES[name](table.iloc[:, :1], tmp_path / "bad.png")
+            figures.FIGURES[name](table.iloc[:, :1], tmp_path / "bad.png")
 
 
 def _png_size(path):

@@ -19,13 +19,14 @@ import yaml
 
 from neuralhull.analysis import read_provenance, read_table
 from neuralhull.learn.training import load_model
-from neuralhull.theory import (
+from neuralhull.theory.formulas import (
     kz_outside_probability,
     relu_features_risk_theory,
     ridgeless_risk_theory,
 )
-from neuralhull.theory_experiments import hull_probability_outliers
+from neuralhull.theory.hull_probability import hull_probability_outliers
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
+from tests.test_reruns import jobs_in
 from tests.test_theory import exact_finite_n_risk
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
@@ -58,10 +59,7 @@ def test_only_theory_and_its_dataset_ran(theory_run):
         "theory_train_bottlenecks",  # shared_trunk: every k in one job
         "theory_embedding_hull",
         "theory_double_descent",
-        "theory_summary_hull_probability",
-        "theory_summary_real_dimension",
-        "theory_summary_embedding",
-        "theory_summary_double_descent",
+        "theory_summary",  # one job per experiment
     }
     for target in TARGETS:
         assert (theory_run / target).stat().st_size > 0
@@ -109,7 +107,7 @@ def test_the_summary_logs_the_cells_beyond_three_standard_errors(theory_run):
     hp = table(theory_run, "hull_probability")
     outliers, cells = hull_probability_outliers(hp)
     assert cells == hp["theory"].notna().sum()  # every exact cell has a positive stderr here
-    log = (theory_run / "logs/theory_summary_hull_probability/hull_probability.log").read_text()
+    log = (theory_run / "logs/theory_summary/hull_probability.log").read_text()
     assert f"{outliers} of {cells} cells with an exact value have |z| > 3" in log
     provenance = read_provenance(theory_run / "results/theory/hull_probability.tsv")
     cfg = TINY["theory"]["hull_probability"]
@@ -197,21 +195,23 @@ def test_double_descent_matches_the_exact_finite_n_risk(theory_run):
     assert relu["theory_finite_n"].isna().all()
 
 
-def planned_rules(run, cfg, tmp_path):
+def planned_jobs(run, cfg, tmp_path):
+    """(rule, experiment wildcard) of every job a dry run of the theory targets with ``cfg``
+    would execute."""
     path = tmp_path / "edited.yaml"
     path.write_text(yaml.safe_dump(cfg))
     proc = run_snakemake(run, "-n", *TARGETS, configfile=str(path))
-    return set(re.findall(r"^\S*rule (\w+):", proc.stdout, flags=re.M)) - {"all"}
+    return {(rule, w.get("experiment")) for rule, w in jobs_in(proc)}
 
 
 def test_a_config_change_reruns_only_its_experiment(theory_run, tmp_path):
-    assert planned_rules(theory_run, TINY, tmp_path) == set()
+    assert planned_jobs(theory_run, TINY, tmp_path) == set()
     cfg = copy.deepcopy(TINY)
     cfg["theory"]["embedding"]["epochs"] += 1
-    assert planned_rules(theory_run, cfg, tmp_path) == {
-        "theory_train_bottlenecks",  # shared_trunk: every k in one job
-        "theory_embedding_hull",
-        "theory_summary_embedding",
+    assert planned_jobs(theory_run, cfg, tmp_path) == {
+        ("theory_train_bottlenecks", None),  # shared_trunk: every k in one job
+        ("theory_embedding_hull", None),
+        ("theory_summary", "embedding"),
     }
     cfg = copy.deepcopy(TINY)
     cfg["theory"]["hull_probability"]["rank"] += 1  # matters to the low-rank kind only

@@ -17,7 +17,6 @@ import yaml
 from sklearn.datasets import load_digits
 
 import neuralhull.learn.training as training
-from neuralhull import theory_experiments
 from neuralhull.learn.models import ModelSpec
 from neuralhull.learn.training import (
     ModelFileError,
@@ -29,6 +28,7 @@ from neuralhull.learn.training import (
     train_classifier,
 )
 from neuralhull.summary import run_tables
+from neuralhull.theory import embedding
 from tests.conftest import ROOT, copy_workflow_profile, kill_mid_training, run_snakemake
 from tests.test_learning import _kill_after, _Killed, _same
 
@@ -168,9 +168,12 @@ def test_a_damaged_bottleneck_checkpoint_is_deleted_and_training_starts_over(tmp
     images = rng.integers(0, 60, (300, 1, 8, 8))
     images[labels == 0, :, :4] += 180
     images = images.astype(np.uint8)
-    args = (images[:200], labels[:200], images[200:], labels[200:])
-    kw = dict(n_classes=2, channels=2, depth=1, lr=0.01, batch_size=32, device="cpu", epochs=3)
-    full = theory_experiments.train_bottlenecks([2, 3], *args, log=lambda m: None, **kw)
+    data = (images[:200], labels[:200], images[200:], labels[200:])
+    networks = embedding.BottleneckNetworks(
+        2, TrainConfig(epochs=3, lr=0.01, batch_size=32), channels=2, depth=1
+    )
+    kw = dict(device="cpu")
+    full = embedding.train_bottlenecks([2, 3], data, networks, log=lambda m: None, **kw)
     ckpt = tmp_path / "bottleneck" / "digits.pt"
     real_save = training.save_checkpoint
 
@@ -181,14 +184,14 @@ def test_a_damaged_bottleneck_checkpoint_is_deleted_and_training_starts_over(tmp
 
     monkeypatch.setattr(training, "save_checkpoint", save_then_die)
     with pytest.raises(_Killed):
-        theory_experiments.train_bottlenecks(
-            [2, 3], *args, log=lambda m: None, checkpoint=str(ckpt), **kw
+        embedding.train_bottlenecks(
+            [2, 3], data, networks, log=lambda m: None, checkpoint=str(ckpt), **kw
         )
     monkeypatch.setattr(training, "save_checkpoint", real_save)
     _flip(ckpt, _first_weight(_state(ckpt)))  # the shared trunk's first convolution
     lines = []
-    again = theory_experiments.train_bottlenecks(
-        [2, 3], *args, log=lines.append, checkpoint=str(ckpt), **kw
+    again = embedding.train_bottlenecks(
+        [2, 3], data, networks, log=lines.append, checkpoint=str(ckpt), **kw
     )
     assert any(m.startswith(f"ignoring checkpoint {ckpt}: damaged") for m in lines), lines
     assert not any("resumed from checkpoint" in m for m in lines)

@@ -191,6 +191,14 @@ def only(section, keys):
     return canonical({key: config[section][key] for key in keys})
 
 
+def theory_only(experiment, keys, **extra):
+    """``only`` for the section ``theory.<experiment>``, with ``extra`` entries (a sampler's
+    settings, a table version)."""
+    return canonical(
+        {**{key: config["theory"][experiment][key] for key in keys}, **extra}
+    )
+
+
 # GPUs asked of the scheduler per torch job: one when the config says `device: cuda`
 # (`auto` uses a GPU if the node has one but requests none).
 GPUS = 1 if config["device"] == "cuda" else 0

@@ -84,6 +84,7 @@ THEORY_PARTS = {
     ),
 }
 
+
 # What each kind of theory job depends on: editing anything else does not rerun it.
 # The Monte-Carlo grid of each kind; under "sampler" the settings of that kind's sampler
 # only (rank and map seed of the low-rank Gaussian, seed and frequency range of the curve).
@@ -94,57 +95,25 @@ HULL_PROBABILITY_SAMPLER = {
     "low-rank-gaussian": ["rank", "map_seed"],
 }
 HULL_PROBABILITY_GRID = {
-    kind: canonical(
-        {
-            **{
-                key: THEORY["hull_probability"][key]
-                for key in [
-                    "dimensions",
-                    "sizes",
-                    "trials",
-                    "queries_per_set",
-                    "seed",
-                    "tol",
-                ]
-            },
-            "sampler": {
-                key: THEORY["hull_probability"][key]
-                for key in HULL_PROBABILITY_SAMPLER[kind]
-            },
-        }
+    kind: theory_only(
+        "hull_probability",
+        ["dimensions", "sizes", "trials", "queries_per_set", "seed", "tol"],
+        sampler=theory_only("hull_probability", HULL_PROBABILITY_SAMPLER[kind]),
     )
     for kind in THEORY["hull_probability"]["kinds"]
 }
-THEORY_QUERIES = canonical(
-    {key: THEORY["real_data"][key] for key in ["max_queries", "seed", "tol"]}
+THEORY_QUERIES = theory_only("real_data", ["max_queries", "seed", "tol"])
+# the networks, then their training (neuralhull.theory.embedding.BottleneckNetworks)
+THEORY_TRAINING = theory_only(
+    "embedding",
+    ["arch", "channels", "depth", "shared_trunk"]
+    + ["epochs", "lr", "lr_decay", "warmup_steps", "optimizer", "batch_size", "seed"],
 )
-THEORY_TRAINING = canonical(
-    {
-        key: THEORY["embedding"][key]
-        for key in [
-            "arch",
-            "channels",
-            "depth",
-            "epochs",
-            "lr",
-            "lr_decay",
-            "warmup_steps",
-            "optimizer",
-            "batch_size",
-            "seed",
-            "shared_trunk",
-        ]
-    }
-)
-THEORY_RIDGELESS = canonical(
-    {
-        **{
-            key: THEORY["double_descent"][key]
-            for key in ["n", "gammas", "snrs", "seeds", "sigma2", "n_test", "n_latent"]
-        },
-        # bumped when the table's columns change: results of an older version rerun
-        "table_version": 2,
-    }
+# table_version is bumped when the table's columns change: results of an older version rerun
+THEORY_RIDGELESS = theory_only(
+    "double_descent",
+    ["n", "gammas", "snrs", "seeds", "sigma2", "n_test", "n_latent"],
+    table_version=2,
 )
 
 # Config hash and seeds recorded in each experiment's summary table.
@@ -347,26 +316,31 @@ rule theory_double_descent:
         "../scripts/theory_double_descent.py"
 
 
-rule theory_summary_hull_probability:
+# One summary job per experiment: its parts collected into a table and a figure. The
+# caption is one file whose sections are keyed on the experiment (Snakemake renders it with
+# the job's wildcards).
+rule theory_summary:
     input:
-        parts=THEORY_PARTS["hull_probability"],
+        parts=lambda wildcards: THEORY_PARTS[wildcards.experiment],
     output:
         table=report(
-            "results/theory/hull_probability.tsv",
-            caption="../report/theory_hull_probability.rst",
+            "results/theory/{experiment}.tsv",
+            caption="../report/theory_summary.rst",
             category="4. Theory",
             subcategory="Tables",
         ),
         figure=report(
-            "results/theory/figures/hull_probability.png",
-            caption="../report/theory_hull_probability.rst",
+            "results/theory/figures/{experiment}.png",
+            caption="../report/theory_summary.rst",
             category="4. Theory",
             subcategory="Figures",
         ),
     log:
-        "logs/theory_summary_hull_probability/hull_probability.log",
+        "logs/theory_summary/{experiment}.log",
     benchmark:
-        "benchmarks/theory_summary_hull_probability/hull_probability.tsv"
+        "benchmarks/theory_summary/{experiment}.tsv"
+    wildcard_constraints:
+        experiment="|".join(THEORY_EXPERIMENTS),
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -374,106 +348,6 @@ rule theory_summary_hull_probability:
         mem_mb=2000,
         runtime=10,
     params:
-        experiment="hull_probability",
-        provenance=THEORY_PROVENANCE["hull_probability"],
-    script:
-        "../scripts/theory_summary.py"
-
-
-rule theory_summary_real_dimension:
-    input:
-        parts=THEORY_PARTS["real_dimension"],
-    output:
-        table=report(
-            "results/theory/real_dimension.tsv",
-            caption="../report/theory_real_dimension.rst",
-            category="4. Theory",
-            subcategory="Tables",
-        ),
-        figure=report(
-            "results/theory/figures/real_dimension.png",
-            caption="../report/theory_real_dimension.rst",
-            category="4. Theory",
-            subcategory="Figures",
-        ),
-    log:
-        "logs/theory_summary_real_dimension/real_dimension.log",
-    benchmark:
-        "benchmarks/theory_summary_real_dimension/real_dimension.tsv"
-    conda:
-        "../envs/plot.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        experiment="real_dimension",
-        provenance=THEORY_PROVENANCE["real_dimension"],
-    script:
-        "../scripts/theory_summary.py"
-
-
-rule theory_summary_embedding:
-    input:
-        parts=THEORY_PARTS["embedding"],
-    output:
-        table=report(
-            "results/theory/embedding.tsv",
-            caption="../report/theory_embedding.rst",
-            category="4. Theory",
-            subcategory="Tables",
-        ),
-        figure=report(
-            "results/theory/figures/embedding.png",
-            caption="../report/theory_embedding.rst",
-            category="4. Theory",
-            subcategory="Figures",
-        ),
-    log:
-        "logs/theory_summary_embedding/embedding.log",
-    benchmark:
-        "benchmarks/theory_summary_embedding/embedding.tsv"
-    conda:
-        "../envs/plot.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        experiment="embedding",
-        provenance=THEORY_PROVENANCE["embedding"],
-    script:
-        "../scripts/theory_summary.py"
-
-
-rule theory_summary_double_descent:
-    input:
-        parts=THEORY_PARTS["double_descent"],
-    output:
-        table=report(
-            "results/theory/double_descent.tsv",
-            caption="../report/theory_double_descent.rst",
-            category="4. Theory",
-            subcategory="Tables",
-        ),
-        figure=report(
-            "results/theory/figures/double_descent.png",
-            caption="../report/theory_double_descent.rst",
-            category="4. Theory",
-            subcategory="Figures",
-        ),
-    log:
-        "logs/theory_summary_double_descent/double_descent.log",
-    benchmark:
-        "benchmarks/theory_summary_double_descent/double_descent.tsv"
-    conda:
-        "../envs/plot.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        experiment="double_descent",
-        provenance=THEORY_PROVENANCE["double_descent"],
+        provenance=lambda wildcards: THEORY_PROVENANCE[wildcards.experiment],
     script:
         "../scripts/theory_summary.py"

@@ -3,7 +3,7 @@ SNRs and seeds for one feature model, with the asymptotic theory where it exists
 
 from neuralhull.analysis import write_table
 from neuralhull.provenance import job_log
-from neuralhull.theory import double_descent_table
+from neuralhull.theory.double_descent import double_descent_table
 
 log = job_log(snakemake.log[0])
 features = snakemake.wildcards.features

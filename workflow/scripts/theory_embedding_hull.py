@@ -7,7 +7,7 @@ import numpy as np
 from neuralhull.io import load_arrays, load_json
 from neuralhull.provenance import job_log
 from neuralhull.spaces import query_subsample
-from neuralhull.theory_experiments import affine_rank, logged_hull_counts, write_count_row
+from neuralhull.theory.counts import affine_rank, logged_hull_counts, write_count_row
 
 log = job_log(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.hull

@@ -7,7 +7,11 @@ curve_seed and curve_frequencies of the curve, none for the Gaussian)."""
 
 from neuralhull.analysis import write_table
 from neuralhull.provenance import job_log
-from neuralhull.theory_experiments import hull_probability_table
+from neuralhull.theory.hull_probability import (
+    HullProbabilityGrid,
+    SampleKind,
+    hull_probability_table,
+)
 
 log = job_log(snakemake.log[0])
 kind = snakemake.wildcards.kind
@@ -18,15 +22,7 @@ log(
     f"sampler settings {sampler}"
 )
 table = hull_probability_table(
-    kind,
-    p["dimensions"],
-    p["sizes"],
-    p["trials"],
-    p["seed"],
-    queries_per_set=p["queries_per_set"],
-    tol=p["tol"],
-    progress=log,
-    **sampler,
+    SampleKind.from_config(kind, sampler), HullProbabilityGrid.from_config(p), progress=log
 )
 write_table(table, snakemake.output[0], {"kind": kind, "seed": p["seed"], **sampler})
 log(f"wrote {len(table)} cells to {snakemake.output[0]}")

@@ -6,12 +6,8 @@ principal axes found once)."""
 from neuralhull.datasets import load
 from neuralhull.provenance import job_log
 from neuralhull.spaces import query_subsample
-from neuralhull.theory_experiments import (
-    affine_rank,
-    logged_hull_counts,
-    reduce_dimensions,
-    write_count_row,
-)
+from neuralhull.theory.counts import affine_rank, logged_hull_counts, write_count_row
+from neuralhull.theory.real_dimension import reduce_dimensions
 
 log = job_log(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.hull

@@ -12,35 +12,26 @@ from neuralhull.datasets import load
 from neuralhull.io import atomic_path, save_npz
 from neuralhull.learn.training import history_json, save_model
 from neuralhull.provenance import job_log
-from neuralhull.theory_experiments import train_bottlenecks
+from neuralhull.theory.embedding import BottleneckNetworks, train_bottlenecks
 
 log = job_log(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-p = snakemake.params.training
 ds = load(snakemake.input.data)
-settings = dict(
-    n_classes=len(ds.classes),
-    channels=p["channels"],
-    depth=p["depth"],
-    arch=p["arch"],
-    epochs=p["epochs"],
-    lr=p["lr"],
-    batch_size=p["batch_size"],
-    optimizer=p["optimizer"],
-    lr_decay=p["lr_decay"],
-    warmup_steps=p["warmup_steps"],
-    seed=p["seed"],
-    device=snakemake.params.device,
-    log=log,
-    checkpoint=snakemake.params.checkpoint,
-)
+networks = BottleneckNetworks.from_config(snakemake.params.training, n_classes=len(ds.classes))
 data = (ds.x_train, ds.y_train, ds.x_test, ds.y_test)
 if "k" in snakemake.wildcards.keys():  # one network per job
     ks = [int(snakemake.wildcards.k)]
 else:
     ks = [int(k) for k in snakemake.params.sizes]
     log(f"bottleneck sizes {ks} trained together on a shared trunk")
-results = train_bottlenecks(ks, *data, **settings)  # one size: a plain network
+results = train_bottlenecks(  # one size: a plain network
+    ks,
+    data,
+    networks,
+    device=snakemake.params.device,
+    log=log,
+    checkpoint=snakemake.params.checkpoint,
+)
 
 outputs = {"weights": [], "embeddings": [], "metrics": []}
 for key in outputs:  # one file per k, in the order of ks

@@ -1,12 +1,10 @@
-"""Theory: hull probabilities of random samples and ridgeless double descent.
-
-Two reference results the workflow plots next to its measurements.
+"""Closed-form results: hull probabilities of random samples and the ridgeless risk.
 
 1. How likely is a new sample to lie inside the convex hull of N training samples in R^d?
    (Balestriero, Pesenti & LeCun 2021, "Learning in high dimension always amounts to
    extrapolation", Fig. 1.) Exact formulas: Wendel (1962) for the origin and symmetric
-   samples, Kabluchko & Zaporozhets (2020) for a Gaussian query against Gaussian samples;
-   a Monte-Carlo estimator for any sampler, using :mod:`neuralhull.hull` as the oracle.
+   samples, Kabluchko & Zaporozhets (2020) for a Gaussian query against Gaussian samples,
+   and a bound for any continuous distribution.
 2. The test risk of minimum-norm ("ridgeless") least squares as a function of
    gamma = p / n (Hastie, Montanari, Rosset & Tibshirani 2019): the double-descent curve,
    for isotropic Gaussian features and for random ReLU features phi(W z).
@@ -16,50 +14,34 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Sequence
 
 import numpy as np
-import pandas as pd
-from scipy import integrate, linalg, optimize, special
+from scipy import integrate, optimize, special
+
+from neuralhull.theory._checks import _check_int
 
 __all__ = [
-    "CURVE_FREQUENCIES",
-    "SAMPLERS",
-    "curve_samples",
-    "double_descent_table",
-    "gaussian_samples",
-    "hull_probability_mc",
+    "RELU_MU0",
+    "RELU_MU1",
+    "RELU_MU_STAR2",
     "inside_probability_bound",
-    "inside_probability_theory",
     "kz_g",
     "kz_outside_probability",
-    "low_rank_gaussian_samples",
     "relu_features_risk_theory",
     "ridgeless_risk_finite_n",
-    "ridgeless_risk_simulation",
     "ridgeless_risk_theory",
     "wendel_outside_probability",
 ]
 
+
 _LOG2 = np.log(2.0)
+
+
 _SQRT2PI = np.sqrt(2.0 * np.pi)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _log_binom(n: int, k: np.ndarray) -> np.ndarray:
     return special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
-
-
-# ---------------------------------------------------------------------------------------------
-# 1. Hull probabilities: exact formulas
-# ---------------------------------------------------------------------------------------------
 
 
 def wendel_outside_probability(N: int, d: int) -> float:
@@ -297,110 +279,6 @@ def kz_outside_probability(
     return (total, error) if return_error else total
 
 
-# ---------------------------------------------------------------------------------------------
-# 1. Hull probabilities: samplers and Monte Carlo
-# ---------------------------------------------------------------------------------------------
-
-
-def gaussian_samples(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
-    """n i.i.d. samples of N(0, I_d).
-
-    Returns
-    -------
-    samples : (n, d) float
-    """
-    n = _check_int(n, "n", 0)
-    d = _check_int(d, "d", 1)
-    return rng.standard_normal((n, d))
-
-
-CURVE_FREQUENCIES = (4.0, 24.0)
-"""Default range (low, high) of the curve's frequencies (see :func:`curve_samples`)."""
-
-
-def _curve_parameters(
-    d: int, curve_seed: int, frequencies: Sequence[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    low, high = (float(f) for f in frequencies)
-    if not (np.isfinite(low) and np.isfinite(high) and 0.0 < low < high):
-        raise ValueError(
-            f"curve frequencies must be (low, high) with 0 < low < high, got {frequencies!r}"
-        )
-    # Separate streams for frequencies and phases, so the curve in R^d is the first d
-    # coordinates of the curve in any higher dimension.
-    omega = np.random.default_rng([curve_seed, 0]).uniform(low, high, size=d)
-    phases = np.random.default_rng([curve_seed, 1]).uniform(0.0, 2.0 * np.pi, size=d)
-    return omega, phases
-
-
-def curve_samples(
-    n: int,
-    d: int,
-    rng: np.random.Generator,
-    *,
-    curve_seed: int = 0,
-    frequencies: Sequence[float] = CURVE_FREQUENCIES,
-) -> np.ndarray:
-    """n samples on a fixed one-dimensional curve in R^d (intrinsic dimension 1).
-
-    x_j = cos(w_j t + phi_j), j = 1..d, with t ~ Uniform(0, 2 pi) drawn from ``rng`` and
-    frequencies w_j ~ Uniform(low, high) (``frequencies = (low, high)``, default
-    :data:`CURVE_FREQUENCIES` = (4, 24)), phases phi_j ~ Uniform(0, 2 pi), both fixed by
-    ``curve_seed``. Distinct frequencies make the cosines and the constant affinely
-    independent functions, so the hull is full-dimensional although the data are a curve.
-    Slow curves (a trigonometric moment curve, or frequencies around 1) are in or near
-    convex position, so new samples essentially never fall inside their hull for d >= 4;
-    with several oscillations per coordinate the curve winds through its hull and the
-    probability is measurable on the workflow's grid (d = 2..8, N up to 10^4). The curve in
-    R^d is a coordinate projection of the curve in any higher dimension (same seed and
-    frequency range).
-
-    Returns
-    -------
-    samples : (n, d) float
-    """
-    n = _check_int(n, "n", 0)
-    d = _check_int(d, "d", 1)
-    curve_seed = _check_int(curve_seed, "curve_seed", 0)
-    omega, phases = _curve_parameters(d, curve_seed, frequencies)
-    t = rng.uniform(0.0, 2.0 * np.pi, size=n)
-    return np.cos(np.outer(t, omega) + phases)
-
-
-def low_rank_gaussian_samples(
-    n: int, d: int, rng: np.random.Generator, rank: int = 4, map_seed: int = 0
-) -> np.ndarray:
-    """n samples of a rank-dimensional standard Gaussian through a fixed linear map to R^d.
-
-    x = z A with z ~ N(0, I_rank) from ``rng`` and A: (rank, d) with i.i.d. N(0, 1 / rank)
-    entries fixed by (map_seed, rank, d). For d >= rank the samples span a rank-dimensional
-    subspace; hull membership is invariant under the injective map, so the probability that a
-    new sample lies in the hull equals that of N(0, I_rank) in R^rank, whatever d. For
-    d < rank the samples are a full-rank Gaussian in R^d (affinely equivalent to N(0, I_d)),
-    so the probability does move with d there; the workflow's grid leaves those cells out
-    (:func:`neuralhull.theory_experiments.hull_probability_table`).
-
-    Returns
-    -------
-    samples : (n, d) float
-    """
-    n = _check_int(n, "n", 0)
-    d = _check_int(d, "d", 1)
-    rank = _check_int(rank, "rank", 1)
-    map_seed = _check_int(map_seed, "map_seed", 0)
-    linear_map = np.random.default_rng([map_seed, rank, d]).standard_normal((rank, d))
-    linear_map /= np.sqrt(rank)
-    return rng.standard_normal((n, rank)) @ linear_map
-
-
-SAMPLERS: dict[str, Callable[[int, int, np.random.Generator], np.ndarray]] = {
-    "gaussian": gaussian_samples,
-    "curve": curve_samples,
-    "low-rank-gaussian": low_rank_gaussian_samples,
-}
-"""Sample kinds by name (Balestriero et al. 2021, Fig. 1): sampler(n, d, rng) -> (n, d)."""
-
-
 def inside_probability_bound(N: int) -> float:
     """``(N - 1) / (N + 1)``: an upper bound on P(a new sample lies inside the hull of N
     samples) for any distribution in any dimension whose first coordinate is continuous.
@@ -413,119 +291,11 @@ def inside_probability_bound(N: int) -> float:
     return (N - 1) / (N + 1)
 
 
-def inside_probability_theory(kind: str, N: int, d: int, *, rank: int = 4) -> float:
-    """Exact P(a new sample lies inside the hull of N samples), where a theorem gives it.
-
-    ``"gaussian"``: 1 - KZ(N, d, s=1). ``"low-rank-gaussian"``: 1 - KZ(N, min(d, rank), 1)
-    (see :func:`low_rank_gaussian_samples`; independent of d only for d >= rank).
-    ``"curve"``: in d = 1 its coordinate ``cos(w t + phi)`` has a continuous distribution,
-    so the probability is exactly ``(N - 1) / (N + 1)`` (:func:`inside_probability_bound`);
-    in d >= 2 no closed form is known for this curve: NaN (the bound still holds).
-    """
-    if kind == "gaussian":
-        return 1.0 - kz_outside_probability(N, d, 1.0)
-    if kind == "low-rank-gaussian":
-        return 1.0 - kz_outside_probability(N, min(d, rank), 1.0)
-    if kind == "curve":
-        return inside_probability_bound(N) if d == 1 else float("nan")
-    raise ValueError(f"unknown sample kind {kind!r}; expected one of {sorted(SAMPLERS)}")
-
-
-def _default_membership(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    from neuralhull import hull  # lazy: theory imports without the hull engine
-
-    return np.asarray(hull.in_hull(points, queries, n_jobs=1), dtype=bool)
-
-
-def hull_probability_mc(
-    sampler: str | Callable[[int, int, np.random.Generator], np.ndarray],
-    N: int,
-    d: int,
-    trials: int,
-    rng: np.random.Generator,
-    *,
-    queries_per_set: int = 1,
-    query_scale: float = 1.0,
-    membership: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-) -> tuple[float, float]:
-    """Monte-Carlo P(a new sample lies inside the convex hull of N samples).
-
-    Each trial draws a fresh training set of N samples and ``queries_per_set`` new samples
-    (one call ``sampler(N + q, d, rng)``, split), scales the new samples by ``query_scale``
-    and asks the hull oracle which lie inside.
-
-    Independence and standard error. Training sets are independent across trials, so the
-    per-trial fractions f_t are i.i.d. with mean p; the estimate is their mean and the
-    standard error is the cluster (between-trial) formula sd(f_t) / sqrt(trials). Queries
-    that share a training set are conditionally independent but correlated through the
-    set; the cluster formula accounts for that. With queries_per_set = 1 (the default) this
-    is the binomial standard error sqrt(p (1 - p) / (trials - 1)). Several queries per set
-    cost less per query (the hull engine re-uses one LP model) and reduce the within-set
-    part of the variance, not the between-set part. When every answer agrees (p = 0 or 1)
-    the standard error is 0; report the number of trials alongside.
-
-    Parameters
-    ----------
-    sampler : str or callable
-        A key of :data:`SAMPLERS` or a callable ``sampler(n, d, rng) -> (n, d)``.
-    N : int
-        Training-set size, N >= 1.
-    d : int
-        Dimension, d >= 1.
-    trials : int
-        Number of independent training sets, >= 2.
-    rng : numpy.random.Generator
-        Source of all randomness.
-    queries_per_set : int
-        New samples per training set, >= 1.
-    query_scale : float
-        The query is ``query_scale`` times a fresh sample: 1 is a new sample from the same
-        distribution; s gives the KZ setting N(0, s^2 I) for the Gaussian sampler; 0 is the
-        origin (Wendel's setting for symmetric samplers).
-    membership : callable, optional
-        ``membership(points (n, d), queries (m, d)) -> bool (m,)``. Defaults to
-        :func:`neuralhull.hull.in_hull`, which raises rather than guess when it cannot decide.
-
-    Returns
-    -------
-    p_inside : float
-        Estimated probability that the query lies inside the hull.
-    stderr : float
-        Its standard error (cluster formula over trials).
-    """
-    if isinstance(sampler, str):
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; expected one of {sorted(SAMPLERS)}")
-        sampler = SAMPLERS[sampler]
-    N = _check_int(N, "N", 1)
-    d = _check_int(d, "d", 1)
-    trials = _check_int(trials, "trials", 2)
-    queries_per_set = _check_int(queries_per_set, "queries_per_set", 1)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if membership is None:
-        membership = _default_membership
-    fractions = np.empty(trials)
-    for t in range(trials):
-        samples = np.asarray(sampler(N + queries_per_set, d, rng), dtype=float)
-        if samples.shape != (N + queries_per_set, d):
-            raise ValueError(
-                f"sampler returned shape {samples.shape}, expected {(N + queries_per_set, d)}"
-            )
-        inside = np.asarray(membership(samples[:N], query_scale * samples[N:]), dtype=bool)
-        if inside.shape != (queries_per_set,):
-            raise ValueError(
-                f"membership returned shape {inside.shape}, expected {(queries_per_set,)}"
-            )
-        fractions[t] = inside.mean()
-    p_inside = float(fractions.mean())
-    stderr = float(fractions.std(ddof=1) / np.sqrt(trials))
-    return p_inside, stderr
-
-
-# ---------------------------------------------------------------------------------------------
-# 2. Ridgeless least squares (Hastie, Montanari, Rosset & Tibshirani 2019)
-# ---------------------------------------------------------------------------------------------
+def _checked_gamma(gamma) -> np.ndarray:
+    g = np.asarray(gamma, dtype=float)
+    if np.any(~np.isfinite(g)) or np.any(g <= 0):
+        raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
+    return g
 
 
 def ridgeless_risk_theory(gamma, r2: float, sigma2: float):
@@ -552,9 +322,7 @@ def ridgeless_risk_theory(gamma, r2: float, sigma2: float):
     -------
     float or (k,) float
     """
-    g = np.asarray(gamma, dtype=float)
-    if np.any(~np.isfinite(g)) or np.any(g <= 0):
-        raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
+    g = _checked_gamma(gamma)
     if r2 < 0 or sigma2 < 0:
         raise ValueError(f"r2 and sigma2 must be >= 0, got r2={r2}, sigma2={sigma2}")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -582,7 +350,8 @@ def ridgeless_risk_finite_n(n: int, p: int, r2: float, sigma2: float) -> float:
     sigma^2 E tr (X X^T)^-1 = sigma^2 n / (p - n - 1). For n - 1 <= p <= n + 1 the inverse
     Wishart has no mean and the expected risk is infinite. As n, p -> inf with p / n ->
     gamma this tends to :func:`ridgeless_risk_theory`. It is what a finite simulation
-    (:func:`ridgeless_risk_simulation`, ``features="isotropic"``) estimates without bias.
+    (:func:`~neuralhull.theory.double_descent.ridgeless_risk_simulation`,
+    ``features="isotropic"``) estimates without bias.
 
     Parameters
     ----------
@@ -609,8 +378,12 @@ def ridgeless_risk_finite_n(n: int, p: int, r2: float, sigma2: float) -> float:
 
 RELU_MU0 = 1.0 / np.sqrt(2.0 * np.pi)
 """E relu(G) for G ~ N(0, 1)."""
+
+
 RELU_MU1 = 0.5
 """E[G relu(G)] for G ~ N(0, 1): the linear part of relu in the Hermite expansion."""
+
+
 RELU_MU_STAR2 = 0.25 - 1.0 / (2.0 * np.pi)
 """E relu(G)^2 - mu0^2 - mu1^2 = 1/2 - 1/(2 pi) - 1/4: the variance of relu's nonlinear part."""
 
@@ -647,12 +420,13 @@ def relu_features_risk_theory(
 ):
     """Asymptotic excess risk of min-norm least squares on random ReLU features.
 
-    The model of :func:`ridgeless_risk_simulation` with ``features="relu"``: z ~ N(0, I_d),
-    features x = phi(W z) with W (p x d) i.i.d. N(0, 1/d), target y = z^T theta + eps with
-    ||theta||^2 = r2 and eps ~ N(0, sigma2); n, p, d -> inf with p / n -> gamma and
-    d / n -> psi. This is the nonlinear model of Hastie, Montanari, Rosset & Tibshirani
-    (2019, Sec. 5; the random-features model of Mei & Montanari 2019). The risk is
-    E[(x^T beta_hat - z^T theta)^2] for a fresh z, without the test label's noise.
+    The model of :func:`~neuralhull.theory.double_descent.ridgeless_risk_simulation` with
+    ``features="relu"``: z ~ N(0, I_d), features x = phi(W z) with W (p x d) i.i.d.
+    N(0, 1/d), target y = z^T theta + eps with ||theta||^2 = r2 and eps ~ N(0, sigma2);
+    n, p, d -> inf with p / n -> gamma and d / n -> psi. This is the nonlinear model of
+    Hastie, Montanari, Rosset & Tibshirani (2019, Sec. 5; the random-features model of
+    Mei & Montanari 2019). The risk is E[(x^T beta_hat - z^T theta)^2] for a fresh z,
+    without the test label's noise.
 
     How it is computed (each step a theorem of those papers or of random-matrix theory):
 
@@ -685,9 +459,8 @@ def relu_features_risk_theory(
     linear activation (mu_star = 0) it is the linear model of covariance mu1^2 W W^T. The
     result agrees to 1e-9 with the ridgeless closed form of Mei & Montanari (2019,
     Theorem 3: psi1 = p / d, psi2 = n / d, zeta = mu1 / mu_star), reached by another route,
-    and with simulation at n = 1,000 (both tested). At small n the simulated risk lies
-    above it at large gamma (n = 200, gamma = 5: 0.68 against 0.54; n = 1,600: 0.56), a
-    finite-size effect.
+    and with simulation at n = 1,000 (both tested); at smaller n the simulated risk lies
+    above it at large gamma (docs/theory.md).
 
     Parameters
     ----------
@@ -705,20 +478,22 @@ def relu_features_risk_theory(
     float or (k,) float
         The asymptotic excess risk (inf at gamma = 1).
     """
-    g = np.asarray(gamma, dtype=float)
-    if np.any(~np.isfinite(g)) or np.any(g <= 0):
-        raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
+    g = _checked_gamma(gamma)
+    _check_relu_model(psi, r2, sigma2, mu1, mu_star2)
+    risk = np.array(
+        [_relu_risk_one(float(x), float(psi), r2, sigma2, mu1, mu_star2) for x in g.ravel()]
+    )
+    risk = risk.reshape(g.shape)
+    return float(risk) if risk.ndim == 0 else risk
+
+
+def _check_relu_model(psi, r2, sigma2, mu1, mu_star2) -> None:
     if not (np.isfinite(psi) and psi > 0):
         raise ValueError(f"psi must be finite and > 0, got {psi!r}")
     if r2 < 0 or sigma2 < 0 or mu1 < 0 or mu_star2 < 0:
         raise ValueError("r2, sigma2, mu1 and mu_star2 must be >= 0")
     if mu1 == 0 and mu_star2 == 0:
         raise ValueError("mu1 and mu_star2 are both 0: the features are constant")
-    risk = np.array(
-        [_relu_risk_one(float(x), float(psi), r2, sigma2, mu1, mu_star2) for x in g.ravel()]
-    )
-    risk = risk.reshape(g.shape)
-    return float(risk) if risk.ndim == 0 else risk
 
 
 def _relu_risk_one(gamma, psi, r2, sigma2, mu1, mu_star2) -> float:
@@ -760,160 +535,3 @@ def _relu_risk_one(gamma, psi, r2, sigma2, mu1, mu_star2) -> float:
     bias = kappa**2 * weight / (1.0 - d2)
     variance = noise * d2 / (1.0 - d2)
     return float(approx + bias + variance)
-
-
-def _min_norm_least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # pinv(X) y through a complete orthogonal decomposition (LAPACK gelsy): the minimum-norm
-    # least-squares solution, rank-revealing near gamma = 1, ~4x faster than the SVD (gelsd).
-    return linalg.lstsq(X, y, lapack_driver="gelsy")[0]
-
-
-def _unit_direction(p: int, rng: np.random.Generator) -> np.ndarray:
-    v = rng.standard_normal(p)
-    return v / np.linalg.norm(v)
-
-
-def ridgeless_risk_simulation(
-    n: int,
-    p: int,
-    r2: float,
-    sigma2: float,
-    rng: np.random.Generator,
-    *,
-    n_test: int = 2000,
-    features: str = "isotropic",
-    n_latent: int | None = None,
-) -> float:
-    """Excess test risk of min-norm least squares on one simulated data set.
-
-    beta_hat = pinv(X) y, the minimum-norm least-squares solution (LAPACK ``gelsy``).
-
-    ``features="isotropic"``: rows of X i.i.d. N(0, I_p), beta uniform on the sphere of
-    radius sqrt(r2), y = X beta + eps, eps ~ N(0, sigma2). The risk is computed exactly as
-    ||beta_hat - beta||^2 = E_x[(x^T (beta_hat - beta))^2] (no test sample needed); this is
-    the quantity :func:`ridgeless_risk_theory` describes asymptotically and
-    :func:`ridgeless_risk_finite_n` gives exactly in expectation.
-
-    ``features="relu"``: a random-features model. Latent z ~ N(0, I_{n_latent}), features
-    x = relu(W z) with W: (p, n_latent) i.i.d. N(0, 1 / n_latent) drawn once per call,
-    target y = z^T theta + eps with ||theta||^2 = r2. The risk is the mean over ``n_test``
-    fresh samples of (x^T beta_hat - z^T theta)^2 (again without the label noise); its
-    limit is :func:`relu_features_risk_theory` at psi = n_latent / n. ``n_latent``
-    defaults to n // 4.
-
-    Parameters
-    ----------
-    n, p : int
-        Training samples and features (>= 1).
-    r2, sigma2 : float
-        Signal strength and noise variance (>= 0).
-    rng : numpy.random.Generator
-    n_test : int
-        Test samples for the relu model (unused for isotropic features).
-    features : {"isotropic", "relu"}
-    n_latent : int, optional
-        Latent dimension of the relu model.
-
-    Returns
-    -------
-    float
-        The excess test risk.
-    """
-    n = _check_int(n, "n", 1)
-    p = _check_int(p, "p", 1)
-    if r2 < 0 or sigma2 < 0:
-        raise ValueError(f"r2 and sigma2 must be >= 0, got r2={r2}, sigma2={sigma2}")
-    if features == "isotropic":
-        beta = np.sqrt(r2) * _unit_direction(p, rng)
-        X = rng.standard_normal((n, p))
-        y = X @ beta + np.sqrt(sigma2) * rng.standard_normal(n)
-        beta_hat = _min_norm_least_squares(X, y)
-        return float(np.sum((beta_hat - beta) ** 2))
-    if features == "relu":
-        n_latent = max(1, n // 4) if n_latent is None else _check_int(n_latent, "n_latent", 1)
-        n_test = _check_int(n_test, "n_test", 1)
-        theta = np.sqrt(r2) * _unit_direction(n_latent, rng)
-        W = rng.standard_normal((p, n_latent)) / np.sqrt(n_latent)
-        Z = rng.standard_normal((n, n_latent))
-        y = Z @ theta + np.sqrt(sigma2) * rng.standard_normal(n)
-        beta_hat = _min_norm_least_squares(np.maximum(Z @ W.T, 0.0), y)
-        Z_test = rng.standard_normal((n_test, n_latent))
-        residual = np.maximum(Z_test @ W.T, 0.0) @ beta_hat - Z_test @ theta
-        return float(np.mean(residual**2))
-    raise ValueError(f"features must be 'isotropic' or 'relu', got {features!r}")
-
-
-def double_descent_table(
-    n: int,
-    gammas: Sequence[float],
-    snrs: Sequence[float],
-    seeds: Sequence[int],
-    *,
-    models: Sequence[str] = ("isotropic", "relu"),
-    sigma2: float = 1.0,
-    n_test: int = 2000,
-    n_latent: int | None = None,
-) -> pd.DataFrame:
-    """Simulated and theoretical ridgeless risk over a grid of gamma, SNR, seed and model.
-
-    For each cell p = round(gamma * n) (at least 1), r2 = snr * sigma2, and the data come
-    from ``numpy.random.default_rng([seed, model index, gamma index, snr index])``, so every
-    cell is reproducible on its own and independent of the others.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per (model, gamma, snr, seed), columns ``model, gamma, snr, r2, sigma2,
-        seed, n, p, n_latent, risk, theory, theory_finite_n`` (``n_latent`` NaN for
-        isotropic features). ``gamma`` is the realised p / n;
-        ``theory`` is the asymptotic risk :func:`ridgeless_risk_theory` at that gamma and
-        ``theory_finite_n`` the exact expected risk at this (n, p),
-        :func:`ridgeless_risk_finite_n` (inf for n - 1 <= p <= n + 1, where it diverges),
-        both for the isotropic model. For relu, ``theory`` is
-        :func:`relu_features_risk_theory` at (p / n, n_latent / n) and ``theory_finite_n``
-        is NaN (no exact finite-n value is known).
-    """
-    n = _check_int(n, "n", 1)
-    for model in models:
-        if model not in ("isotropic", "relu"):
-            raise ValueError(f"unknown model {model!r}; expected 'isotropic' or 'relu'")
-    if any(s < 0 for s in snrs):
-        raise ValueError(f"snrs must be >= 0, got {list(snrs)}")
-    rows = []
-    for i_model, model in enumerate(models):
-        for i_gamma, gamma in enumerate(gammas):
-            if not gamma > 0:
-                raise ValueError(f"gammas must be > 0, got {gamma}")
-            p = max(1, round(gamma * n))
-            for i_snr, snr in enumerate(snrs):
-                r2 = float(snr) * sigma2
-                for seed in seeds:
-                    rng = np.random.default_rng([int(seed), i_model, i_gamma, i_snr])
-                    risk = ridgeless_risk_simulation(
-                        n, p, r2, sigma2, rng, n_test=n_test, features=model, n_latent=n_latent
-                    )
-                    if model == "isotropic":
-                        theory = ridgeless_risk_theory(p / n, r2, sigma2)
-                        finite_n = ridgeless_risk_finite_n(n, p, r2, sigma2)
-                        latent = float("nan")
-                    else:
-                        latent = max(1, n // 4) if n_latent is None else int(n_latent)
-                        theory = relu_features_risk_theory(p / n, latent / n, r2, sigma2)
-                        finite_n = float("nan")
-                    rows.append(
-                        dict(
-                            model=model,
-                            gamma=p / n,
-                            snr=float(snr),
-                            r2=r2,
-                            sigma2=float(sigma2),
-                            seed=int(seed),
-                            n=n,
-                            p=p,
-                            n_latent=latent,
-                            risk=risk,
-                            theory=theory,
-                            theory_finite_n=finite_n,
-                        )
-                    )
-    return pd.DataFrame(rows)

@@ -1,7 +1,7 @@
 """Figures of the theory branch (PNG).
 
 Each function takes one summary table of the theory branch (see
-:func:`neuralhull.theory_experiments.collect_parts`) and an output path, and writes one PNG
+:func:`neuralhull.theory.summary.collect_parts`) and an output path, and writes one PNG
 atomically. As in :mod:`neuralhull.plots`, figures are :class:`matplotlib.figure.Figure`
 objects (no pyplot state) and seaborn styles are applied through context managers.
 """
@@ -17,7 +17,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from neuralhull.plots import _palette, _require, _save, _style
 from neuralhull.stats.intervals import wilson_interval
-from neuralhull.theory import relu_features_risk_theory, ridgeless_risk_theory
+from neuralhull.theory.formulas import relu_features_risk_theory, ridgeless_risk_theory
 
 __all__ = [
     "FIGURES",
@@ -272,7 +272,7 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
 
     Simulations: mean over seeds +- 1 standard error, a colour per SNR; the asymptotic
     theory as lines (isotropic features: Hastie et al. Theorem 1; ReLU features:
-    :func:`~neuralhull.theory.relu_features_risk_theory` at psi = n_latent / n), the exact
+    :func:`~neuralhull.theory.formulas.relu_features_risk_theory` at psi = n_latent / n), the exact
     expected risk at this finite n (column ``theory_finite_n``, where the table has it and
     it is finite) as crosses; the
     interpolation threshold gamma = 1 dashed. Both axes are logarithmic.
@@ -312,32 +312,9 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
                     color=colours[snr],
                 )
                 rows = df[(df["model"] == model) & (df["snr"] == snr)]
-                r2, sigma2 = float(rows["r2"].iloc[0]), float(rows["sigma2"].iloc[0])
-                lo, hi = df["gamma"].min(), df["gamma"].max()
-                segments = [np.geomspace(lo, 0.99, 200), np.geomspace(1.01, hi, 200)]
-                segments = [g[(g >= lo) & (g <= hi)] for g in segments]
-                if model == "relu" and "n_latent" in rows.columns:
-                    psi = float(rows["n_latent"].iloc[0]) / float(rows["n"].iloc[0])
-                    for segment in segments:
-                        if segment.size and np.isfinite(psi):
-                            theory = relu_features_risk_theory(segment, psi, r2, sigma2)
-                            ax.plot(segment, theory, "-", lw=1.2, color=colours[snr])
-                if model == "isotropic":
-                    if "theory_finite_n" in rows.columns:
-                        exact = rows.groupby("gamma")["theory_finite_n"].first()
-                        exact = exact[np.isfinite(exact.to_numpy(dtype=float))]
-                        ax.plot(
-                            exact.index, exact.to_numpy(), "x", ms=5, mew=1.2, color=colours[snr]
-                        )
-                    for segment in segments:
-                        if segment.size:
-                            ax.plot(
-                                segment,
-                                ridgeless_risk_theory(segment, r2, sigma2),
-                                "-",
-                                lw=1.2,
-                                color=colours[snr],
-                            )
+                _plot_risk_theory(
+                    ax, model, rows, (df["gamma"].min(), df["gamma"].max()), colours[snr]
+                )
             ax.axvline(1.0, color="black", ls="--", lw=0.8)
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -353,6 +330,31 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
         ]
         axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         _save(fig, path)
+
+
+def _plot_risk_theory(ax, model: str, rows: pd.DataFrame, gamma_range, colour) -> None:
+    """The theory of one model and SNR: the asymptotic risk as lines on either side of
+    gamma = 1 (where it diverges), and for isotropic features the exact finite-n risk."""
+    r2, sigma2 = float(rows["r2"].iloc[0]), float(rows["sigma2"].iloc[0])
+    lo, hi = gamma_range
+    segments = [np.geomspace(lo, 0.99, 200), np.geomspace(1.01, hi, 200)]
+    segments = [g[(g >= lo) & (g <= hi)] for g in segments]
+    if model == "relu" and "n_latent" in rows.columns:
+        psi = float(rows["n_latent"].iloc[0]) / float(rows["n"].iloc[0])
+        for segment in segments:
+            if segment.size and np.isfinite(psi):
+                theory = relu_features_risk_theory(segment, psi, r2, sigma2)
+                ax.plot(segment, theory, "-", lw=1.2, color=colour)
+    if model == "isotropic":
+        if "theory_finite_n" in rows.columns:
+            exact = rows.groupby("gamma")["theory_finite_n"].first()
+            exact = exact[np.isfinite(exact.to_numpy(dtype=float))]
+            ax.plot(exact.index, exact.to_numpy(), "x", ms=5, mew=1.2, color=colour)
+        for segment in segments:
+            if segment.size:
+                ax.plot(
+                    segment, ridgeless_risk_theory(segment, r2, sigma2), "-", lw=1.2, color=colour
+                )
 
 
 FIGURES = {
