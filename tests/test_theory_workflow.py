@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from neuralhull.analysis import read_provenance, read_table
+from neuralhull.io import read_provenance, read_table
 from neuralhull.theory import (
     kz_outside_probability,
     relu_features_risk_theory,

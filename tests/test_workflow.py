@@ -10,8 +10,8 @@ import yaml
 from scipy import stats
 from scipy.optimize import linprog
 
-from neuralhull.analysis import read_table
 from neuralhull.datasets import load
+from neuralhull.io import read_table
 from neuralhull.spaces import flatten_images, pca_project
 from tests.conftest import run_snakemake
 

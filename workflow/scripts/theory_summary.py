@@ -1,7 +1,7 @@
 """theory_summary: collect one theory experiment's parts into its table and draw its figure."""
 
 from neuralhull import theory_plots
-from neuralhull.analysis import read_table, write_table
+from neuralhull.io import read_table, write_table
 from neuralhull.provenance import job_log, software_versions
 from neuralhull.theory_experiments import collect_parts, hull_probability_outliers
 
