@@ -68,7 +68,6 @@ __all__ = [
     "load_mnist_offline",
     "read_idx",
     "sidecar_path",
-    "uint8_to_digits",
     "verify_reference",
 ]
 
@@ -390,8 +389,8 @@ def digits_to_uint8(values: np.ndarray) -> np.ndarray:
     """Map scikit-learn digits intensities 0..16 to 0..255.
 
     ``pixel = floor(v * 255 / 16 + 1/2)`` computed exactly in integers as
-    ``(255 * v + 8) // 16``: 0 -> 0, 16 -> 255, 8 -> 128. The map is injective, and
-    :func:`uint8_to_digits` inverts it.
+    ``(255 * v + 8) // 16``: 0 -> 0, 16 -> 255, 8 -> 128. The map is injective:
+    ``round(pixel * 16 / 255)`` inverts it.
 
     Parameters
     ----------
@@ -410,11 +409,6 @@ def digits_to_uint8(values: np.ndarray) -> np.ndarray:
     ):
         raise ValueError("digits intensities must be integers in 0..16")
     return ((255 * as_int + 8) // 16).astype(np.uint8)
-
-
-def uint8_to_digits(pixels: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`digits_to_uint8`: ``round(pixel * 16 / 255)`` as int64."""
-    return np.rint(np.asarray(pixels, dtype=np.float64) * 16.0 / 255.0).astype(np.int64)
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
