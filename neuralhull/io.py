@@ -3,7 +3,9 @@
 Every output is written to a temporary name in its final folder and renamed into place,
 so a job killed mid-write never leaves a file that looks finished. The workflow's own
 array files are read back through :func:`load_arrays`, which checks them and says how to
-remake a damaged one.
+remake a damaged one. Its tables are tab-separated files headed by ``# key: value``
+provenance lines: :func:`write_table` writes every one of them, :func:`read_table` and
+:func:`read_provenance` read them back.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import re
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pandas belongs to the workflow's extra; the array helpers need only NumPy
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -194,3 +200,60 @@ def load_arrays(
                     )
             arrays[name] = value
     return arrays
+
+
+def write_table(df: pd.DataFrame, path, provenance: Mapping[str, object]) -> None:
+    """Write ``df`` as a TSV file headed by ``# key: value`` provenance lines, atomically.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Written without its index.
+    path : str or Path
+    provenance : mapping
+        E.g. software versions, config hash, seeds. Keys must be free of ``:`` and line
+        breaks, values free of line breaks.
+    """
+    lines = []
+    for key, value in provenance.items():
+        key, value = str(key), str(value)
+        if ":" in key or "\n" in key or "\r" in key or not key.strip():
+            raise ValueError(f"provenance key {key!r} must be non-empty, without ':' or newline")
+        if "\n" in value or "\r" in value:
+            raise ValueError(f"provenance value for {key!r} contains a line break")
+        lines.append(f"# {key}: {value}\n")
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.writelines(lines)
+            df.to_csv(handle, sep="\t", index=False, lineterminator="\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def _provenance_lines(path) -> list[str]:
+    lines = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.startswith("#"):
+                break
+            lines.append(line.rstrip("\n"))
+    return lines
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read a table written by :func:`write_table`, skipping its leading comment lines.
+
+    Only the leading ``#`` lines are skipped, so a ``#`` inside a data field survives.
+    """
+    import pandas as pd
+
+    return pd.read_csv(path, sep="\t", skiprows=len(_provenance_lines(path)))
+
+
+def read_provenance(path) -> dict[str, str]:
+    """The ``# key: value`` provenance lines of a table written by :func:`write_table`."""
+    out = {}
+    for line in _provenance_lines(path):
+        key, _, value = line[1:].strip().partition(":")
+        out[key.strip()] = value.strip()
+    return out

@@ -1,6 +1,6 @@
 """Figures of the analysis tables (PNG).
 
-Every function takes a table from :mod:`neuralhull.analysis` (or the workflow's model and
+Every function takes a table from :mod:`neuralhull.measures` (or the workflow's model and
 latent tables) and an output path, and writes one PNG atomically. Figures are built as
 :class:`matplotlib.figure.Figure` objects, never through ``pyplot``: nothing is registered
 in pyplot's global figure list, no backend is switched, and PNG output is rendered by Agg.
@@ -19,8 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from neuralhull.analysis import MEASURES
+from neuralhull.checks import require_columns
 from neuralhull.io import atomic_path
+from neuralhull.measures import MEASURES
 
 DPI = 150
 
@@ -35,13 +36,8 @@ def _style() -> Iterator[None]:
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"{name} must be a DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {missing}")
-    if df.empty:
-        raise ValueError(f"{name} has no rows to plot")
+    """A figure's table: a DataFrame with ``columns`` and at least one row."""
+    require_columns(df, columns, name, nonempty="to plot")
 
 
 def _save(fig: Figure, path) -> None:
@@ -55,18 +51,6 @@ def _palette(names) -> dict:
     names = list(dict.fromkeys(names))
     scheme = "colorblind" if len(names) <= 10 else "husl"
     return dict(zip(names, sns.color_palette(scheme, len(names)), strict=True))
-
-
-def _maybe_log_x(ax, values, base: float = 10) -> None:
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values) & (values > 0)]
-    if values.size and values.max() / values.min() >= _LOG_SPAN:
-        ax.set_xscale("log", base=base)
-        if base == 2:
-            ticks = np.unique(values)
-            ax.set_xticks(ticks)
-            ax.xaxis.set_major_formatter(ScalarFormatter())
-            ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def over_seeds(df: pd.DataFrame, keys: Sequence[str], column: str) -> pd.DataFrame:
@@ -340,7 +324,7 @@ def _ordered(values, reference) -> list:
 def plot_accuracy_by_decile(decile_df: pd.DataFrame, path, *, models=None) -> None:
     """Accuracy within deciles of every measure: rows = models, columns = measures.
 
-    Bins are ordered by risk as in :func:`neuralhull.analysis.decile_table` (1 = least
+    Bins are ordered by risk as in :func:`neuralhull.measures.decile_table` (1 = least
     error-prone by the measure), colour = space. The dashed line is the model's accuracy
     over all binned samples of the panel. All models are shown by default because the
     question is how the relation changes with model quality; pass ``models`` to restrict.
@@ -348,7 +332,7 @@ def plot_accuracy_by_decile(decile_df: pd.DataFrame, path, *, models=None) -> No
     Parameters
     ----------
     decile_df : DataFrame
-        :func:`neuralhull.analysis.decile_table` output.
+        :func:`neuralhull.measures.decile_table` output.
     path : str or Path
         PNG to write.
     models : sequence of str, optional
@@ -411,7 +395,7 @@ def plot_auroc(measures_df: pd.DataFrame, path) -> None:
     Parameters
     ----------
     measures_df : DataFrame
-        :func:`neuralhull.analysis.measures_table` output.
+        :func:`neuralhull.measures.measures_table` output.
     path : str or Path
         PNG to write.
     """

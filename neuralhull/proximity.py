@@ -164,7 +164,6 @@ def proximity_scores(
     *,
     k: int = 10,
     scale: float | None = None,
-    neighbour_labels: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Nearest-neighbour proximity of each query to the training set.
@@ -172,7 +171,8 @@ def proximity_scores(
     Parameters
     ----------
     train : (n, d); train_labels : (n,) int (true labels).
-    queries : (m, d); query_labels : (m,) true labels; query_predictions : (m,) model output.
+    queries : (m, d); query_labels : (m,) true labels; query_predictions : (m,) model output,
+        or None for a space shared by several models (pixels), whose predictions differ.
     scale : distance unit; by default :func:`distance_scale` of ``train``.
 
     Returns
@@ -180,7 +180,9 @@ def proximity_scores(
     DataFrame with one row per query: ``nn_distance`` (normalised distance to the nearest
     training sample), ``knn_mean_distance`` (mean normalised distance to the k nearest),
     ``knn_label_agreement`` (fraction of the k nearest training labels equal to the query's
-    true label), ``knn_pred_agreement`` (... equal to the model's prediction).
+    true label), ``knn_pred_agreement`` (... equal to the model's prediction); without
+    predictions, the neighbours' labels ``nn_label_1`` .. ``nn_label_k`` instead, from
+    which :func:`prediction_agreement` gives each model's agreement later.
     """
     if scale is None:
         scale = distance_scale(train)
@@ -195,7 +197,7 @@ def proximity_scores(
     )
     if query_predictions is not None:
         out["knn_pred_agreement"] = prediction_agreement(nl, query_predictions)
-    if neighbour_labels:
+    else:
         for j in range(k):
             out[f"nn_label_{j + 1}"] = nl[:, j]
     return out

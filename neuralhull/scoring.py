@@ -2,8 +2,8 @@
 and their proximity to the training set, as the per-sample tables of the workflow.
 
 The workflow scores a space in one job (``workflow/scripts/score.py``): the space is loaded once and
-both tables are written from it. Each table is a tab-separated file whose header lines
-(``# key: value``) record what it was computed from.
+both tables are written from it by :func:`neuralhull.io.write_table`, whose header lines
+(``# key: value``) record what each was computed from.
 """
 
 from __future__ import annotations
@@ -16,21 +16,11 @@ import numpy as np
 import pandas as pd
 
 from neuralhull.hull import STATUS_NAMES, membership_and_distance, warm_nnls
-from neuralhull.io import atomic_path
 from neuralhull.provenance import progress_logger, software_versions
 from neuralhull.proximity import distance_scale, proximity_scores
 from neuralhull.spaces import query_subsample
 
 Log = Callable[[str], None]
-
-
-def write_commented_table(path: str, header: dict, table: pd.DataFrame) -> None:
-    """``table`` as TSV at ``path`` (atomically), after one ``# key: value`` line per entry
-    of ``header``."""
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        for key, value in header.items():
-            fh.write(f"# {key}: {value}\n")
-        table.to_csv(fh, sep="\t", index=False)
 
 
 def hull_table(
@@ -79,17 +69,7 @@ def hull_table(
     is_out = status == "outside"
     counts = {s: int((status == s).sum()) for s in ("inside", "outside", "undecided")}
     unconverged = int(np.sum(is_out & np.isnan(res.distance)))
-    log(f"{counts}; membership and distance {seconds:.1f} s")
-    if counts["undecided"]:
-        log(
-            f"WARNING: {counts['undecided']} queries undecided; they are counted as such "
-            "in hull.tsv"
-        )
-    if unconverged:
-        log(
-            f"WARNING: the distance of {unconverged} outside queries did not converge; "
-            "hull_distance is NaN there (bounds in hull_distance_lower / _upper)"
-        )
+    _log_outcome(log, counts, unconverged, seconds)
     header = {
         "space": space,
         "dimension": train.shape[1],
@@ -104,7 +84,28 @@ def hull_table(
         "n_distance_unconverged": unconverged,
         "software": json.dumps(software_versions(), sort_keys=True),
     }
-    table = pd.DataFrame(
+    return header, _query_table(idx, status, res)
+
+
+def _log_outcome(log: Log, counts: dict, unconverged: int, seconds: float) -> None:
+    """The hull job's counts, time and warnings, in its log."""
+    log(f"{counts}; membership and distance {seconds:.1f} s")
+    if counts["undecided"]:
+        log(
+            f"WARNING: {counts['undecided']} queries undecided; they are counted as such "
+            "in hull.tsv"
+        )
+    if unconverged:
+        log(
+            f"WARNING: the distance of {unconverged} outside queries did not converge; "
+            "hull_distance is NaN there (bounds in hull_distance_lower / _upper)"
+        )
+
+
+def _query_table(idx: np.ndarray, status: np.ndarray, res) -> pd.DataFrame:
+    """One row per query: its test-sample index, status, certified distance with bounds,
+    the method that settled it and its certificate's margin and residual."""
+    return pd.DataFrame(
         {
             "index": idx,
             "status": status,
@@ -116,7 +117,6 @@ def hull_table(
             "residual": res.residual,
         }
     )
-    return header, table
 
 
 def proximity_table(
@@ -144,7 +144,6 @@ def proximity_table(
         pred_test,
         k=k,
         scale=scale,
-        neighbour_labels=pred_test is None,
         progress=progress_logger(log, "nearest-neighbour queries"),
     )
     table.insert(0, "index", np.arange(len(test)))

@@ -27,15 +27,15 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from neuralhull.analysis import (
+from neuralhull.claims.table import findings_table, sensitivity_table
+from neuralhull.config_checks import lever_of
+from neuralhull.io import load_json, read_provenance, read_table
+from neuralhull.measures import (
     MEASURES,
     decile_table,
     hull_table,
     measures_table,
 )
-from neuralhull.claims.table import findings_table, sensitivity_table
-from neuralhull.config_checks import lever_of
-from neuralhull.io import load_json
 from neuralhull.proximity import prediction_agreement
 from neuralhull.spaces import parse_space
 from neuralhull.stats.intervals import wilson_interval
@@ -70,18 +70,6 @@ def split_run_column(df: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "seed", parts[1].astype(int))
     out.insert(0, "model", parts[0])
     return out
-
-
-def read_scored(path) -> tuple[dict, pd.DataFrame]:
-    """A per-sample score file: its ``# key: value`` header and its table."""
-    header = {}
-    with open(path) as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                break
-            key, _, value = line[1:].partition(":")
-            header[key.strip()] = value.strip()
-    return header, pd.read_csv(path, sep="\t", comment="#")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -320,7 +308,7 @@ def build_tables(inputs, params: Mapping, log: Callable[[str], None] = print):
     hull_files, proximity_files = {}, {}
     for paths, files in ((get("hull"), hull_files), (get("proximity"), proximity_files)):
         for path in paths:
-            header, table = read_scored(path)
+            header, table = read_provenance(path), read_table(path)
             owner = "input" if f"{os.sep}input{os.sep}" in path else run_key(*run_of(path))
             files[(owner, header["space"])] = (header, table)
             versions.append(json.loads(header.get("software", "{}")))

@@ -14,20 +14,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from neuralhull import analysis, plots
-from neuralhull.analysis import (
-    MEASURES,
-    accuracy_by_decile,
-    auroc,
-    bootstrap_interval,
-    decile_table,
-    hull_table,
-    measures_table,
-    rank_bins,
-    read_provenance,
-    read_table,
-    write_table,
-)
+from neuralhull import plots
+from neuralhull.io import read_provenance, read_table, write_table
+from neuralhull.measures import MEASURES, decile_table, hull_table, measures_table
+from neuralhull.stats.auroc import auroc, bootstrap_interval, delong_interval
+from neuralhull.stats.deciles import rank_bins
+from neuralhull.stats.intervals import weighted_auroc
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -78,9 +70,8 @@ def test_weighted_auroc_equals_sklearn_with_sample_weight():
     n = 40
     score = np.sort(rng.integers(0, 8, n).astype(float))
     is_error = rng.random(n) < 0.3
-    tie_group = np.r_[0, np.cumsum(score[1:] != score[:-1])]
     counts = rng.integers(0, 4, size=(6, n))
-    got = analysis._weighted_auroc(tie_group, is_error, counts)
+    got = weighted_auroc(score, is_error, counts)
     for row, value in zip(counts, got, strict=True):
         expected = roc_auc_score(is_error, score, sample_weight=row)
         assert value == pytest.approx(expected, abs=1e-12)
@@ -162,6 +153,15 @@ def test_rank_bins_keep_ties_together_and_ignore_input_order():
     assert set(bins[:30]) == {2} and set(bins[30:]) == {7}
     perm = np.random.default_rng(1).permutation(100)
     assert np.array_equal(rank_bins(score[perm], 10), bins[perm])
+
+
+def accuracy_by_decile(score, correct):
+    """The deciles table of one run and space whose only measure is ``score``."""
+    frame = pd.DataFrame(
+        {"correct": correct, "status": "inside", "nn_distance": np.asarray(score, float)}
+    )
+    table = decile_table({("m", "s"): frame}, measures={"nn_distance": +1})
+    return table.drop(columns=["model", "space", "measure"])
 
 
 def test_accuracy_by_decile_known_construction():
@@ -502,8 +502,6 @@ def _delong_brute_force(score, is_error, level=0.95):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_delong_interval_against_the_psi_matrix(seed):
-    from neuralhull.analysis import delong_interval
-
     rng = np.random.default_rng(seed)
     n = 300
     is_error = rng.random(n) < 0.2
@@ -516,8 +514,6 @@ def test_delong_interval_against_the_psi_matrix(seed):
 def test_delong_and_bootstrap_intervals_agree_at_the_workflows_sizes():
     """The summary's DeLong intervals replaced percentile bootstraps: at the workflow's
     sizes (1,000 to 10,000 test samples) the two differ by well under 0.01."""
-    from neuralhull.analysis import delong_interval
-
     rng = np.random.default_rng(0)
     for n, p_err in [(1000, 0.1), (10000, 0.03)]:
         is_error = rng.random(n) < p_err
@@ -527,7 +523,5 @@ def test_delong_and_bootstrap_intervals_agree_at_the_workflows_sizes():
 
 
 def test_delong_interval_of_a_constant_score_and_of_one_class():
-    from neuralhull.analysis import delong_interval
-
     assert delong_interval(np.zeros(50), np.arange(50) < 5) == (0.5, 0.5)
     assert all(np.isnan(delong_interval(np.arange(5.0), np.zeros(5, bool))))

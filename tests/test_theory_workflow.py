@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from neuralhull.analysis import read_provenance, read_table
+from neuralhull.io import read_provenance, read_table
 from neuralhull.learn.training import load_model
 from neuralhull.theory.formulas import (
     kz_outside_probability,

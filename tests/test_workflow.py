@@ -10,8 +10,8 @@ import yaml
 from scipy import stats
 from scipy.optimize import linprog
 
-from neuralhull.analysis import read_table
 from neuralhull.datasets import load
+from neuralhull.io import read_table
 from neuralhull.spaces import flatten_images, pca_project
 from tests.conftest import run_snakemake
 
@@ -192,9 +192,7 @@ def test_accuracy_inside_and_outside_recomputed_from_the_per_sample_files(tiny_r
                 if space == "input"
                 else base / f"hull/{space}.tsv"
             )
-            rows = pd.read_csv(path, sep="\t", comment="#").merge(
-                pred, on="index", validate="one_to_one"
-            )
+            rows = read_table(path).merge(pred, on="index", validate="one_to_one")
             row = hull.loc[(model, seed, space)]
             for status in ("inside", "outside"):
                 group = rows.loc[rows.status == status, "correct"]
@@ -210,7 +208,7 @@ def test_hull_rows_agree_with_an_independent_lp(tiny_run):
     ds = load(tiny_run / "resources/data/digits.npz")
     train, test = flatten_images(ds.x_train), flatten_images(ds.x_test)
     tr2, te2 = pca_project(train, test, 2)
-    rows = pd.read_csv(tiny_run / "results/digits/input/hull/input-pca2.tsv", sep="\t", comment="#")
+    rows = read_table(tiny_run / "results/digits/input/hull/input-pca2.tsv")
     assert len(rows) == 120
     for _, row in rows.iloc[::8].iterrows():
         assert lp_inside(tr2, te2[row["index"]]) == (row["status"] == "inside")
@@ -223,7 +221,7 @@ def test_hull_rows_agree_with_an_independent_lp(tiny_run):
 def test_proximity_rows_agree_with_brute_force(tiny_run):
     ds = load(tiny_run / "resources/data/digits.npz")
     train, test = flatten_images(ds.x_train), flatten_images(ds.x_test)
-    rows = pd.read_csv(tiny_run / "results/digits/input/proximity/input.tsv", sep="\t", comment="#")
+    rows = read_table(tiny_run / "results/digits/input/proximity/input.tsv")
     assert len(rows) == len(test)
     d = np.sqrt(((test[:50, None, :] - train[None, :, :]) ** 2).sum(-1))
     ratio = d.min(1) / rows["nn_distance"].to_numpy()[:50]

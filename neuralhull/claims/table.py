@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from neuralhull.analysis import MEASURES, measure_values
 from neuralhull.claims.registry import (
     CLAIMS,
     FAMILIES,
@@ -47,6 +46,7 @@ from neuralhull.claims.registry import (
     SUMMARY_RULE,
     summary_verdict,
 )
+from neuralhull.measures import MEASURES, measure_values
 from neuralhull.stats import intervals as iv
 from neuralhull.stats.correlation import spearman_test
 from neuralhull.stats.multiplicity import holm

@@ -5,6 +5,9 @@ have a structure that ordinary formulas ignore: every run scores the *same* test
 crossed random factor shared by all runs), and runs are seeds nested in models.  This
 subpackage owns the methods that respect that structure and the evidence that they do:
 
+* :mod:`neuralhull.stats.auroc`: the AUROC of one score for detecting errors, with DeLong's
+  and the percentile bootstrap's intervals over the test samples of one run;
+* :mod:`neuralhull.stats.deciles`: quantile bins of a score, ties never split;
 * :mod:`neuralhull.stats.intervals`: Wilson, t and BCa intervals for few units, and the
   two-way (images x seeds, images x models) bootstraps for per-model and zoo-level means
   and for paired AUROC differences;

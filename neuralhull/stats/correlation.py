@@ -20,8 +20,7 @@ import math
 import numpy as np
 from scipy.stats import rankdata
 
-from neuralhull.stats.intervals import check_count as _check_count
-from neuralhull.stats.intervals import check_level as _check_level
+from neuralhull.checks import check_count, check_level
 
 # Cells (rows x units) of one chunk of resamples.  Each chunk holds a handful of (b, n)
 # float64/int64 work arrays (indices, resampled values, ranks, masks), so 2**20 cells keep
@@ -229,9 +228,9 @@ def spearman_test(
     n = x.shape[0]
     if n < 3:
         raise ValueError(f"spearman_test needs at least 3 units, got {n}")
-    n_boot = _check_count(n_boot, "n_boot")
-    n_perm = _check_count(n_perm, "n_perm")
-    level = _check_level(level)
+    n_boot = check_count(n_boot, "n_boot")
+    n_perm = check_count(n_perm, "n_perm")
+    level = check_level(level)
     rng = np.random.default_rng(seed)
 
     exact = math.factorial(n) <= n_perm

@@ -71,13 +71,14 @@ within each drawn model, ``rng.random((n_boot, n_units, max_seeds))``).
 from __future__ import annotations
 
 import math
-import operator
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
+
+from neuralhull.checks import check_count, check_generator, check_level, one_of
 
 UNIT_COMPONENTS = ("t", "resample", "pigeonhole", "none")
 
@@ -150,36 +151,6 @@ class Interval:
 
 # ---------------------------------------------------------------------------------------------
 # input checks
-
-
-def check_level(level: float) -> float:
-    """``level`` as a float in (0, 1), or ValueError."""
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
-    return level
-
-
-def check_count(value, name: str, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum``, or ValueError (bools are refused)."""
-    if isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} must be an integer, got a bool")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def check_generator(rng) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"rng must be a numpy.random.Generator (numpy.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
 
 
 def _as_runs(values, name: str, n_images: int | None = None) -> np.ndarray:
@@ -414,12 +385,6 @@ def weighted_auroc(score, is_error, weights) -> np.ndarray:
 # the two-way bootstrap
 
 
-def _check_component(unit_component: str) -> str:
-    if unit_component not in UNIT_COMPONENTS:
-        raise ValueError(f"unit_component must be one of {UNIT_COMPONENTS}, got {unit_component!r}")
-    return unit_component
-
-
 def _resampled_units(
     rng: np.random.Generator,
     unit_reps: np.ndarray,
@@ -580,7 +545,7 @@ def model_mean_interval(
     level = check_level(level)
     n_boot = check_count(n_boot, "n_boot")
     rng = check_generator(rng)
-    _check_component(unit_component)
+    one_of(unit_component, UNIT_COMPONENTS, "unit_component")
     y = _as_runs(outcomes, "outcomes")
     binary = _is_binary([y])
     if binary:
@@ -632,7 +597,7 @@ def zoo_mean_interval(
     level = check_level(level)
     n_boot = check_count(n_boot, "n_boot")
     rng = check_generator(rng)
-    _check_component(unit_component)
+    one_of(unit_component, UNIT_COMPONENTS, "unit_component")
     models = _as_zoo(outcomes, "outcomes")
     if _is_binary(models):
         constant = _constant_binary(models, level, "every run and image")
@@ -724,7 +689,7 @@ def model_auroc_difference_interval(
     level = check_level(level)
     n_boot = check_count(n_boot, "n_boot")
     rng = check_generator(rng)
-    _check_component(unit_component)
+    one_of(unit_component, UNIT_COMPONENTS, "unit_component")
     n_images = np.shape(score_a)[-1]
     counts = image_counts(rng, n_images, n_boot)
     est, reps = _auroc_difference_reps(
@@ -772,7 +737,7 @@ def zoo_auroc_difference_interval(
     level = check_level(level)
     n_boot = check_count(n_boot, "n_boot")
     rng = check_generator(rng)
-    _check_component(unit_component)
+    one_of(unit_component, UNIT_COMPONENTS, "unit_component")
     a = _as_zoo(score_a, "score_a")
     b = _as_zoo(score_b, "score_b")
     e = _as_zoo(is_error, "is_error")

@@ -33,7 +33,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.stats import norm
 
-from neuralhull.stats.intervals import check_generator, weighted_auroc
+from neuralhull.checks import check_generator
+from neuralhull.stats.intervals import weighted_auroc
 
 
 @dataclass(frozen=True)

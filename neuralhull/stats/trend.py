@@ -33,7 +33,7 @@ import numpy as np
 from scipy import stats as sps
 from scipy.stats import rankdata
 
-from neuralhull.stats.intervals import check_count, check_generator
+from neuralhull.checks import check_count, check_generator, one_of
 
 ALTERNATIVES = ("increasing", "decreasing", "two-sided")
 METHODS = ("auto", "exact", "permutation", "normal")
@@ -69,12 +69,6 @@ class TrendResult:
     method: str
     n_permutations: int | None = None
     strata: tuple = ()
-
-
-def _check_choice(value: str, choices: tuple, name: str) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
 
 
 def _as_groups(groups, name: str = "groups") -> list[np.ndarray]:
@@ -249,8 +243,8 @@ def jonckheere_terpstra(
         ``statistic`` is J; ``z`` is ``(J - E J) / sd J`` under the null with the tie
         correction.
     """
-    _check_choice(alternative, ALTERNATIVES, "alternative")
-    _check_choice(method, METHODS, "method")
+    one_of(alternative, ALTERNATIVES, "alternative")
+    one_of(method, METHODS, "method")
     groups = _as_groups(groups)
     sizes = [g.size for g in groups]
     x = np.concatenate(groups)
@@ -314,8 +308,8 @@ def page_trend(
     TrendResult
         ``statistic`` is L = sum_j j R_j (R_j: the rank sum of level j, j = 1..k).
     """
-    _check_choice(alternative, ALTERNATIVES, "alternative")
-    _check_choice(method, ("auto", "exact", "normal"), "method")
+    one_of(alternative, ALTERNATIVES, "alternative")
+    one_of(method, ("auto", "exact", "normal"), "method")
     data = np.asarray(data, dtype=float)
     if data.ndim != 2 or data.shape[0] < 1 or data.shape[1] < 2 or not np.isfinite(data).all():
         raise ValueError(
@@ -410,8 +404,8 @@ def stratified_trend_test(
         standardised J; ``strata`` holds each lever's own test (same method, its own draws;
         each lever alone permuted whole, ``held`` or not).
     """
-    _check_choice(alternative, ALTERNATIVES, "alternative")
-    _check_choice(method, METHODS, "method")
+    one_of(alternative, ALTERNATIVES, "alternative")
+    one_of(method, METHODS, "method")
     levers = [_as_groups(g, f"levers[{i}]") for i, g in enumerate(levers)]
     if not levers:
         raise ValueError("levers is empty")

@@ -97,7 +97,7 @@ def write_count_row(row: dict, path: str, params) -> None:
     """One sweep cell's table: ``row`` under the header of its query subsample."""
     import pandas as pd
 
-    from neuralhull.analysis import write_table
+    from neuralhull.io import write_table
 
     header = {
         "subsample_seed": params["seed"],

@@ -339,7 +339,7 @@ def test_models_without_a_lever_plot(tmp_path):
     import pandas as pd
 
     from neuralhull import plots
-    from neuralhull.analysis import read_table
+    from neuralhull.io import read_table
 
     table = tmp_path / "models.tsv"
     pd.DataFrame(

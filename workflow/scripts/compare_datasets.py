@@ -1,8 +1,8 @@
 """compare_datasets: claim by claim, whether the datasets' verdicts agree
 (logic: neuralhull.claims.compare)."""
 
-from neuralhull.analysis import read_table, write_table
 from neuralhull.claims.compare import compare_verdicts
+from neuralhull.io import read_table, write_table
 from neuralhull.provenance import job_log
 from neuralhull.report_tables import write_pages
 

@@ -1,7 +1,7 @@
 """figures: the per-dataset figures of the report (per-run tables summarised over seeds)."""
 
 from neuralhull import plots
-from neuralhull.analysis import read_table
+from neuralhull.io import read_table
 from neuralhull.provenance import job_log
 
 log = job_log(snakemake.log[0])

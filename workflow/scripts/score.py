@@ -3,9 +3,9 @@ one load of the space: a model's space (activations, its intrinsic space, ...), 
 space shared by every model of the dataset."""
 
 from neuralhull.datasets import load
-from neuralhull.io import load_arrays
+from neuralhull.io import load_arrays, write_table
 from neuralhull.provenance import job_log
-from neuralhull.scoring import hull_table, proximity_table, write_commented_table
+from neuralhull.scoring import hull_table, proximity_table
 from neuralhull.spaces import load_space
 
 log = job_log(snakemake.log[0])
@@ -23,9 +23,9 @@ else:  # pixel space: model-free; each model's prediction agreement comes from n
 header, table = hull_table(
     space, train, test, snakemake.params.hull, n_jobs=snakemake.threads, log=log
 )
-write_commented_table(snakemake.output.hull, header, table)
+write_table(table, snakemake.output.hull, header)
 
 header, table = proximity_table(
     space, train, y_train, test, y_test, pred_test, k=snakemake.params.k, log=log
 )
-write_commented_table(snakemake.output.proximity, header, table)
+write_table(table, snakemake.output.proximity, header)

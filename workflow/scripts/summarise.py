@@ -1,7 +1,7 @@
 """summarise: per-dataset tables relating hull membership and proximity to test errors, and
 the findings table that tests the papers' claims (logic: neuralhull.summary)."""
 
-from neuralhull.analysis import write_table
+from neuralhull.io import write_table
 from neuralhull.provenance import job_log, merge_versions, software_versions
 from neuralhull.report_tables import write_pages
 from neuralhull.summary import build_tables

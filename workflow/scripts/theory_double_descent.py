@@ -1,7 +1,7 @@
 """theory_double_descent: simulated test risk of min-norm least squares over gamma = p / n,
 SNRs and seeds for one feature model, with the asymptotic theory where it exists."""
 
-from neuralhull.analysis import write_table
+from neuralhull.io import write_table
 from neuralhull.provenance import job_log
 from neuralhull.theory.double_descent import double_descent_table
 

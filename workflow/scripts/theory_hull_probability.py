@@ -5,7 +5,7 @@ Every setting comes from the config (params.grid): the grid keys, and under ``sa
 the settings of this kind's sampler (rank and map_seed of the low-rank Gaussian,
 curve_seed and curve_frequencies of the curve, none for the Gaussian)."""
 
-from neuralhull.analysis import write_table
+from neuralhull.io import write_table
 from neuralhull.provenance import job_log
 from neuralhull.theory.hull_probability import (
     HullProbabilityGrid,

@@ -1,6 +1,6 @@
 """theory_summary: collect one theory experiment's parts into its table and draw its figure."""
 
-from neuralhull.analysis import read_table, write_table
+from neuralhull.io import read_table, write_table
 from neuralhull.provenance import job_log, software_versions
 from neuralhull.theory import figures
 from neuralhull.theory.hull_probability import hull_probability_outliers
