@@ -55,4 +55,5 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 clean-results:
-	rm -rf results resources logs benchmarks checkpoints .snakemake
+	# the rules' benchmark files are the folders under benchmarks/; its .py files are code
+	rm -rf results resources logs benchmarks/*/ checkpoints .snakemake

@@ -3,8 +3,9 @@
 ``python -m neuralhull.plan --configfile config/paper.yaml --profile profiles/slurm`` builds
 the workflow's job graph exactly as ``snakemake --profile ...`` would (the same config, the
 same groups, group components, default and per-rule resources, the same cores per group
-job), evaluates every job's resource requests through the workflow's own resource model
-(``workflow/rules/resources.smk``), and prints, per rule and in total: jobs, sbatch
+job), evaluates every job's resource requests through the workflow's own cost model
+(:mod:`neuralhull.cost`, which the rules reach through ``workflow/rules/resources.smk``),
+and prints, per rule and in total: jobs, sbatch
 submissions (one per group job or ungrouped job; rules Snakemake runs locally submit
 nothing), requested CPU-hours and GPU-hours (each job's threads or GPUs x runtime) and the
 peak memory a job asks for.

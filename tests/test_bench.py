@@ -1,10 +1,11 @@
-"""The hull benchmark's harness: it compares the engine with one LP per query on the same
-queries, and its table reports what actually happened (agreement, undecided, inside)."""
+"""The benchmarks' harnesses: the hull benchmark compares the engine with one LP per query on
+the same queries, and its table reports what actually happened (agreement, undecided,
+inside); the command line reaches each benchmark; the training benchmark adds up a job."""
 
 import numpy as np
 import pytest
 
-from neuralhull import bench
+from benchmarks import hull as bench
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def small_pixels():
 @pytest.mark.parametrize("kind, n, d", [("gaussian", 400, 4), ("pca", 1500, 6)])
 def test_case_compares_every_query_with_the_lp_baseline(small_pixels, kind, n, d, capsys):
     rng = np.random.default_rng(0)
-    row = bench._run_case(kind, n, d, rng, small_pixels, 1e9, 1)
+    row = bench._run_case(kind, n, d, rng, small_pixels, bench.BaselinePlan(1e9), 1)
     assert row["n"] == n and row["d"] == d
     assert row["queries"] == 200 and row["base_q"] == 200  # unlimited budget: all timed
     assert row["agree"] == 1.0  # the engine and the LP agree on every query
@@ -61,7 +62,7 @@ def test_convex_combinations_are_inside():
 def test_baseline_subsample_always_has_five_fresh_and_five_combinations(small_pixels, kind):
     # a zero time budget: the baseline still runs on exactly the minimum, 5 + 5 queries
     rng = np.random.default_rng(3)
-    row = bench._run_case(kind, 600, 5, rng, small_pixels, 0.0, 1)
+    row = bench._run_case(kind, 600, 5, rng, small_pixels, bench.BaselinePlan(0.0), 1)
     assert row["base_q"] == 10
     assert row["base_fresh"] == 5 and row["base_combo"] == 5
     assert row["agree"] == 1.0 and row["undec_engine"] == 0 and row["verified"]
@@ -73,7 +74,8 @@ def test_a_baseline_slower_than_the_limit_runs_three_of_each_kind(small_pixels):
     # every LP "takes longer" than the limit (0 s): the minimum drops to 3 + 3, still
     # alternating fresh samples and combinations
     rng = np.random.default_rng(3)
-    row = bench._run_case("gaussian", 600, 5, rng, small_pixels, 0.0, 1, slow_baseline_s=0.0)
+    plan = bench.BaselinePlan(0.0, slow_s=0.0)
+    row = bench._run_case("gaussian", 600, 5, rng, small_pixels, plan, 1)
     assert row["base_q"] == 6
     assert row["base_fresh"] == 3 and row["base_combo"] == 3
     assert row["agree"] == 1.0 and row["verified"]
@@ -84,7 +86,7 @@ def test_case_option_parses_and_rejects_bad_cases(monkeypatch, capsys):
     assert bench._parse_case("gaussian:2000:5") == ("gaussian", 2000, 5)
     for bad in ("pixels:10000:50", "cifar:10:10", "gaussian:0:5", "gaussian:10", "pca:a:5"):
         with pytest.raises(SystemExit):
-            bench.main(["hull", "--case", bad])
+            bench.main(["--case", bad])
         err = capsys.readouterr().err
         assert "bad case" in err or "expected kind:n:d" in err, err
     seen = {}
@@ -94,7 +96,7 @@ def test_case_option_parses_and_rejects_bad_cases(monkeypatch, capsys):
         return [_row(10000, 50.0)], []
 
     monkeypatch.setattr(bench, "bench_hull", fake)
-    assert bench.main(["hull", "--case", "pca:2000:5", "--case", "pixels:10000:784"]) == 0
+    assert bench.main(["--case", "pca:2000:5", "--case", "pixels:10000:784"]) == 0
     assert seen["cases"] == [("pca", 2000, 5), ("pixels", 10000, 784)]
 
 
@@ -139,7 +141,7 @@ def test_verdict_checks_speed_agreement_and_undecided():
 def test_main_exit_code_follows_the_verdict(monkeypatch, capsys):
     for rows, code in (([_row(10000, 50.0)], 0), ([_row(10000, 10.0)], 1)):
         monkeypatch.setattr(bench, "bench_hull", lambda rows=rows, **kw: (rows, []))
-        assert bench.main(["hull", "--quick"]) == code
+        assert bench.main(["--quick"]) == code
         assert capsys.readouterr().out.strip().splitlines()[-1].startswith("VERDICT")
 
 
@@ -203,7 +205,7 @@ def test_clustered_data_has_tight_clusters_and_falling_scales():
     pair = np.linalg.norm(train[:200] - train[200:400], axis=1)
     assert np.median(nn) < 0.5 * np.median(pair)
     # its combinations are of exactly 3 points in the case runner
-    row = bench._run_case("clustered", 800, 6, rng, (None, None, "x"), 1e9, 1)
+    row = bench._run_case("clustered", 800, 6, rng, (None, None, "x"), bench.BaselinePlan(1e9), 1)
     assert row["kind"] == "clustered" and row["agree"] == 1.0 and row["agree_pers"] == 1.0
     assert row["inside"] >= 100 and row["verified"]
 
@@ -254,7 +256,7 @@ def test_goals_and_results_options_reach_the_benchmark(monkeypatch):
         return [_row(10000, 50.0)], []
 
     monkeypatch.setattr(bench, "bench_hull", fake)
-    assert bench.main(["hull", "--goals", "--results", "results/mnist"]) == 0
+    assert bench.main(["--goals", "--results", "results/mnist"]) == 0
     assert seen["cases"] == bench.GOAL_CASES and seen["results"] == "results/mnist"
 
 
@@ -291,3 +293,27 @@ def test_short_engine_calls_are_timed_by_the_median_of_repeats(
     assert len(made) == calls
     assert seconds == pytest.approx(median)
     assert first == 1  # the first call's result is the one reported and verified
+
+
+def test_the_command_line_reaches_each_benchmark(monkeypatch, capsys):
+    import benchmarks.__main__ as cli
+
+    seen = []
+    for name in cli.COMMANDS:
+        module = __import__(cli.COMMANDS[name], fromlist=["main"])
+        monkeypatch.setattr(module, "main", lambda argv, name=name: seen.append((name, argv)) or 0)
+    assert cli.main(["hull", "--quick"]) == 0 and cli.main(["train"]) == 0
+    assert seen == [("hull", ["--quick"]), ("train", [])]
+    assert cli.main(["nothing"]) == 2 and "hull|workflow|train" in capsys.readouterr().err
+
+
+def test_training_benchmark_adds_up_a_job():
+    from benchmarks import train
+
+    entry = {"arch": "mlp", "width": 8, "depth": 1, "epochs": 2, "batch_size": 64}
+    rows = train.bench_train([{**entry, "name": "a"}, {**entry, "name": "b"}], min_seconds=0.01)
+    assert len(rows) == 1 and rows[0]["models"] == ["a", "b"]  # one network, measured once
+    row = rows[0]
+    # 2 epochs of 60,000 images, then one pass over train and test
+    expected = 2 * 60_000 / row["train"] + 70_000 / row["eval"]
+    assert row["job_s"] == pytest.approx(expected)

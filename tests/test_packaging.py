@@ -82,6 +82,7 @@ def test_wheel_installs_the_engine_without_the_workflow_stack(tmp_path):
     packages = {n.rsplit("/", 1)[0] for n in names if n.endswith("/__init__.py")}
     on_disk = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "neuralhull").rglob("__init__.py")}
     assert packages == on_disk and "neuralhull/hull" in packages, (packages, on_disk)
+    assert not [n for n in names if n.startswith("benchmarks/")]  # run from a checkout only
 
     venv = tmp_path / "venv"  # outside the repository: nothing of the checkout on its path
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -1,7 +1,8 @@
-"""Resource requests grow with the work, and a finished run stays within what it asked for.
-
-A scheduler kills a job that outlives its `runtime` or exceeds its `mem_mb`; these tests
-read the requests from Snakemake's own dry-run plan (workflow/rules/resources.smk)."""
+"""The workflow's resource requests: the rules reach the cost model (neuralhull.cost, unit
+tests in tests/test_cost.py) through workflow/rules/resources.smk, so the requests in
+Snakemake's own dry-run plan grow with each config's data, and a finished run stays within
+what it asked for (a scheduler kills a job that outlives its `runtime` or exceeds its
+`mem_mb`)."""
 
 import csv
 import re
@@ -72,9 +73,8 @@ def test_a_finished_run_stayed_within_its_requests(tiny_run):
     assert checked >= 40, checked
 
 
-def test_the_cost_model_lives_in_one_file():
-    # Rules point at the cost model instead of writing numbers of their own for the steps
-    # whose cost depends on the data.
+def test_rules_whose_cost_depends_on_the_data_ask_the_cost_model():
+    # Rules name the adapter's callables instead of writing numbers of their own.
     scaled = [
         "train_model",
         "fit_autoencoder",
@@ -85,8 +85,11 @@ def test_the_cost_model_lives_in_one_file():
         "theory_embedding_hull",
     ]
     text = "\n".join(p.read_text() for p in (ROOT / "workflow/rules").glob("*.smk"))
+    adapter = (ROOT / "workflow/rules/resources.smk").read_text()
     for rule in scaled:
         block = text.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0]
         resources = block.split("resources:", 1)[1].split("params:", 1)[0]
-        assert re.search(r"mem_mb=[a-z_]+,", resources), (rule, resources)
-        assert re.search(r"runtime=[a-z_]+,", resources), (rule, resources)
+        named = re.findall(r"(?:mem_mb|runtime)=([a-z_]+),", resources)
+        assert len(named) == 2, (rule, resources)
+        for name in named:
+            assert f"def {name}(wildcards, attempt):" in adapter, (rule, name)

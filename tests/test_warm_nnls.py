@@ -337,7 +337,7 @@ def test_batched_rounds_in_few_coordinates_match_one_solver_per_query(monkeypatc
     """The batched rounds of few coordinates (neuralhull.hull.narrow) run each query's
     arithmetic as the per-query solvers do: the same statuses, rounds and weights to the
     last bit, in membership and in distance; and they are the path actually taken."""
-    from neuralhull.bench import clustered_data
+    from benchmarks.hull import clustered_data
     from neuralhull.hull import hull_distance, narrow
 
     rng = np.random.default_rng(21)

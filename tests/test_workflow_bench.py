@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from neuralhull.workflow_bench import critical_path, parse_log, per_rule, read_benchmarks, report
+from benchmarks.workflow import critical_path, parse_log, per_rule, read_benchmarks, report
 
 LOG = textwrap.dedent(
     """\
@@ -89,7 +89,7 @@ def test_reads_a_real_run(tiny_run):
 
 @pytest.mark.workflow
 def test_rerun_times_one_rule_on_a_finished_run_and_leaves_it_intact(tiny_run, tmp_path):
-    from neuralhull.workflow_bench import run_checkout
+    from benchmarks.workflow import run_checkout
 
     here = Path(__file__).resolve().parents[1]
     source = Path(tiny_run)

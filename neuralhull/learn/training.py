@@ -175,8 +175,8 @@ def corrupt_labels(
 
 
 # Inference batch: on one CPU thread a convolution's working set at 256 images stays in
-# cache; at 1,024 the same network ran 2.2x slower per image (``python -m neuralhull.bench
-# train`` measures it).
+# cache; at 1,024 the same network ran 2.2x slower per image (``python -m benchmarks train
+# --eval-batch 1024`` measures it).
 EVAL_BATCH = 256
 
 

@@ -1,21 +1,20 @@
-"""Throughput of ``train_model`` on the CPU, in images per second, old way against new.
+"""Throughput of ``train_model`` on the CPU, in images per second.
 
-Usage::
+Usage (from the repository root)::
 
-    python -m neuralhull.bench train [--config config/config.yaml] [--threads 1]
+    python -m benchmarks train [--config config/config.yaml] [--threads 1] [--eval-batch 256]
 
 For every distinct network of the config's zoo (same architecture, width, depth and
-channels as ``train_model`` builds for MNIST-shaped inputs), on the same seeded batches in
-one process, so the two columns share a machine and a moment:
+channels as ``train_model`` builds for MNIST-shaped inputs, in its memory layout,
+:func:`neuralhull.learn.training.fast_layout`), on seeded batches:
 
-- **train**: optimiser steps at the model's batch size (forward, backward, Adam), in the
-  default memory layout (``before``) and after :func:`neuralhull.training.fast_layout`;
-- **eval**: inference, at the old batch of 1,024 images in the default layout (``before``)
-  and at :data:`neuralhull.training.EVAL_BATCH` after ``fast_layout``;
-- **job**: the images a ``train_model`` job of the row's first model processes, weighted by these
-  rates: its training steps, plus, before, the final evaluation of train and test and a
-  separate extraction job's pass over both again; after, one final pass that is both.
-  (Startup, data loading and the per-epoch passes of multi-epoch models are left out.)
+- **train**: optimiser steps at the model's batch size (forward, backward, Adam);
+- **eval**: inference at :data:`neuralhull.learn.training.EVAL_BATCH` images (``--eval-batch``
+  tries another batch size);
+- **job**: the compute seconds of a ``train_model`` job of the row's first model at these
+  rates: its training steps, then one pass over train and test that scores the model and
+  keeps its last hidden layer. (Startup, data loading and the per-epoch passes of
+  multi-epoch models are left out.)
 
 The data are random tensors of MNIST's shape: throughput does not depend on the values.
 """
@@ -23,7 +22,6 @@ The data are random tensors of MNIST's shape: throughput does not depend on the 
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import time
 
@@ -33,7 +31,6 @@ from torch import nn
 from neuralhull.learn.models import ModelSpec, build_model
 from neuralhull.learn.training import EVAL_BATCH, fast_layout
 
-OLD_EVAL_BATCH = 1024
 N_TRAIN, N_TEST = 60_000, 10_000
 
 
@@ -78,8 +75,11 @@ def _eval_rate(model: nn.Module, batch: int, min_seconds: float) -> float:
     return _rate(step, batch, min_seconds)
 
 
-def bench_train(models: list[dict], min_seconds: float = 1.5) -> list[dict]:
-    """One row per distinct network of ``models`` (config entries): rates and ratios."""
+def bench_train(
+    models: list[dict], min_seconds: float = 1.5, eval_batch: int = EVAL_BATCH
+) -> list[dict]:
+    """One row per distinct network of ``models`` (config entries): its rates and the
+    compute seconds of one job."""
     rows, seen = [], {}
     for entry in models:
         key = (entry["arch"], entry["width"], entry["depth"], entry.get("channels", 16))
@@ -95,44 +95,31 @@ def bench_train(models: list[dict], min_seconds: float = 1.5) -> list[dict]:
             channels=entry.get("channels", 16),
         )
         torch.manual_seed(0)
-        base = build_model(spec)
-        fast = fast_layout(copy.deepcopy(base))
+        model = fast_layout(build_model(spec))
         batch = entry.get("batch_size", 128)
         row = {
             "models": [entry["name"]],
             "network": f"{spec.arch} w{spec.width} d{spec.depth}"
             + (f" c{spec.channels}" if spec.arch == "cnn" else ""),
-            "train_before": _train_rate(copy.deepcopy(base), batch, min_seconds),
-            "train_after": _train_rate(fast, batch, min_seconds),
-            "eval_before": _eval_rate(base, OLD_EVAL_BATCH, min_seconds),
-            "eval_after": _eval_rate(fast, EVAL_BATCH, min_seconds),
+            "train": _train_rate(model, batch, min_seconds),
+            "eval": _eval_rate(model, eval_batch, min_seconds),
         }
-        # images one job processes: the steps, then (before) final evaluation + extraction
-        # of train and test, (after) one pass that is both
         epochs = entry.get("epochs", 1)
         steps = entry.get("steps") or epochs * math.ceil(N_TRAIN / batch)
         trained = min(steps * batch, epochs * N_TRAIN)
-        passes = N_TRAIN + N_TEST
-        row["job_before_s"] = trained / row["train_before"] + 2 * passes / row["eval_before"]
-        row["job_after_s"] = trained / row["train_after"] + passes / row["eval_after"]
+        row["job_s"] = trained / row["train"] + (N_TRAIN + N_TEST) / row["eval"]
         seen[key] = row
         rows.append(row)
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
-    print(
-        "| network | models | train img/s before | after | ratio | eval img/s before | after "
-        "| ratio | job compute s before | after | ratio |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| network | models | train img/s | eval img/s | job compute s |")
+    print("|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['network']} | {', '.join(r['models'])} | {r['train_before']:.0f} | "
-            f"{r['train_after']:.0f} | {r['train_after'] / r['train_before']:.2f}x | "
-            f"{r['eval_before']:.0f} | {r['eval_after']:.0f} | "
-            f"{r['eval_after'] / r['eval_before']:.2f}x | {r['job_before_s']:.1f} | "
-            f"{r['job_after_s']:.1f} | {r['job_before_s'] / r['job_after_s']:.2f}x |",
+            f"| {r['network']} | {', '.join(r['models'])} | {r['train']:.0f} | "
+            f"{r['eval']:.0f} | {r['job_s']:.1f} |",
             flush=True,
         )
 
@@ -140,15 +127,25 @@ def print_table(rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> int:
     import yaml
 
-    parser = argparse.ArgumentParser(prog="python -m neuralhull.bench train", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (jobs use 1)")
     parser.add_argument("--min-seconds", type=float, default=1.5, help="timing per measurement")
+    parser.add_argument(
+        "--eval-batch", type=int, default=EVAL_BATCH, help="inference batch (images)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with open(args.config) as fh:
         cfg = yaml.safe_load(fh)
-    rows = bench_train(cfg["models"], min_seconds=args.min_seconds)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), config {args.config}")
+    rows = bench_train(cfg["models"], args.min_seconds, args.eval_batch)
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), eval batch {args.eval_batch}, "
+        f"config {args.config}"
+    )
     print_table(rows)
     return 0

@@ -3,10 +3,10 @@
 
 Usage::
 
-    python -m neuralhull.bench workflow                          # this checkout, default config
-    python -m neuralhull.bench workflow --against main           # and a git ref, side by side
-    python -m neuralhull.bench workflow --configfile config/tiny.yaml --cores 2
-    python -m neuralhull.bench workflow --against 8137cb5 --rerun summarise --from RUN_DIR
+    python -m benchmarks workflow                          # this checkout, default config
+    python -m benchmarks workflow --against main           # and a git ref, side by side
+    python -m benchmarks workflow --configfile config/tiny.yaml --cores 2
+    python -m benchmarks workflow --against 8137cb5 --rerun summarise --from RUN_DIR
 
 With ``--rerun RULE --from DIR`` nothing runs from empty results: each checkout gets the
 finished run in ``DIR`` (its ``results/``, hard-linked, so nothing in ``DIR`` changes) and
@@ -340,7 +340,7 @@ def report(results: list[RunResult]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m neuralhull.bench workflow",
+        prog="python -m benchmarks workflow",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

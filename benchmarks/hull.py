@@ -1,14 +1,12 @@
-"""Benchmarks of the library's numerical engines.
+"""Benchmark of the hull engine against one LP per query and a persistent LP model.
 
-Usage::
+Usage (from the repository root)::
 
-    python -m neuralhull.bench hull            # full table (about 35 minutes on 2 cores)
-    python -m neuralhull.bench hull --quick    # a small subset (a few minutes)
-    python -m neuralhull.bench hull --large    # only n=60,000, d=784 pixels / d=256 ReLU
-    python -m neuralhull.bench hull --goals    # only the cases the targets are read from
-    python -m neuralhull.bench hull --results results/mnist   # a run's own spaces
-    python -m neuralhull.bench workflow [--against REF]   # see neuralhull.workflow_bench
-    python -m neuralhull.bench train            # train_model images/s, see neuralhull.train_bench
+    python -m benchmarks hull            # full table (about 35 minutes on 2 cores)
+    python -m benchmarks hull --quick    # a small subset (a few minutes)
+    python -m benchmarks hull --large    # only n=60,000, d=784 pixels / d=256 ReLU
+    python -m benchmarks hull --goals    # only the cases the targets are read from
+    python -m benchmarks hull --results results/mnist   # a run's own spaces
 
 ``hull`` compares :func:`neuralhull.hull.membership` with two baselines on the same data:
 the obvious one, one ``scipy.optimize.linprog(method="highs")`` feasibility LP per query,
@@ -51,6 +49,7 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -139,17 +138,31 @@ class PersistentLP:
         return self._answer.get(status, UNDECIDED)
 
 
-def _run_baseline(solve, queries, order, must, budget_s, slow_s, n_fresh, n_combos):
-    """Answers of ``solve`` on ``queries`` in ``order``: at least ``must`` of them, then on
-    until ``budget_s`` is spent.  Returns ({query index: status}, seconds)."""
+@dataclass(frozen=True)
+class BaselinePlan:
+    """How many queries of a case each baseline answers: at least ``min_each`` fresh samples
+    and as many convex combinations (3 and 3 once its LPs average over ``slow_s`` seconds),
+    then on until ``budget_s`` seconds are spent."""
+
+    budget_s: float
+    min_each: int = 5
+    slow_s: float = 60.0
+
+
+def _run_baseline(solve, queries, order, n_fresh: int, plan: BaselinePlan):
+    """Answers of ``solve`` on ``queries`` (the first ``n_fresh`` rows fresh samples, the
+    rest convex combinations) in ``order``, as much as ``plan`` says.  Returns
+    ({query index: status}, seconds)."""
+    n_combos = len(queries) - n_fresh
+    must = 2 * min(plan.min_each, n_fresh, n_combos)
     status: dict = {}
     t0 = time.perf_counter()
     for j in order:
         spent = time.perf_counter() - t0
-        if status and spent / len(status) > slow_s:
+        if status and spent / len(status) > plan.slow_s:
             # minutes per LP (n = 60,000, d >= 200): 3 of each kind, not 5
             must = min(must, 2 * min(3, n_fresh, n_combos))
-        if len(status) >= must and spent > budget_s:
+        if len(status) >= must and spent > plan.budget_s:
             break
         status[int(j)] = solve(queries[j])
     return status, time.perf_counter() - t0
@@ -241,7 +254,8 @@ def _baseline_order(n_fresh: int, n_combos: int, rng, min_each: int = 5) -> np.n
     return np.concatenate([head, rng.permutation(tail)]).astype(np.int64)
 
 
-def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs, **kw):
+def _run_case(kind, n, d, rng, pixels, plan: BaselinePlan, n_jobs):
+    """One case of the grid: its data drawn from ``rng``, then :func:`_compare_case`."""
     points, fresh = _case_data(kind, n, d, rng, pixels)
     kinds = {
         "gaussian": "gaussian",
@@ -251,9 +265,7 @@ def _run_case(kind, n, d, rng, pixels, baseline_budget_s, n_jobs, **kw):
     }
     # clustered data: combinations of 3 training points (its spec); otherwise of 2..d+1
     k_max = 3 if kind == "clustered" else None
-    return _compare_case(
-        points, fresh, kinds[kind], rng, baseline_budget_s, n_jobs, k_max=k_max, **kw
-    )
+    return _compare_case(points, fresh, kinds[kind], rng, plan, n_jobs, k_max=k_max)
 
 
 # engine calls shorter than this are repeated (the same work each time: the engine keeps
@@ -274,48 +286,45 @@ def _time_engine(call) -> tuple[float, object]:
     return float(np.median(times)), first
 
 
-def _compare_case(
-    points,
-    fresh,
-    label,
-    rng,
-    baseline_budget_s,
-    n_jobs,
-    *,
-    k_max=None,
-    min_each=5,
-    slow_baseline_s=60.0,
-):
+def _compare_case(points, fresh, label, rng, plan: BaselinePlan, n_jobs, *, k_max=None):
     """Engine against both baselines on ``fresh`` queries plus 100 convex combinations."""
-    n = points.shape[0]
     queries = np.vstack([fresh, _convex_combinations(points, 100, rng, k_max=k_max)])
-    m = len(queries)
-
     engine_s, result = _time_engine(lambda: membership(points, queries, n_jobs=n_jobs))
+    baselines = _time_baselines(points, queries, len(fresh), rng, plan)
+    return _case_row(points, queries, len(fresh), label, (engine_s, result), baselines)
 
-    # baselines on a seeded order of the queries (at least min_each of each kind), then on
-    # until the time budget is spent; the persistent model's build counts in its time
-    order = _baseline_order(len(fresh), m - len(fresh), rng, min_each)
-    must = 2 * min(min_each, len(fresh), m - len(fresh))
-    args = (queries, order, must, baseline_budget_s, slow_baseline_s, len(fresh), m - len(fresh))
-    base_status, base_s = _run_baseline(lambda q: _baseline(points, q), *args)
+
+def _time_baselines(points, queries, n_fresh, rng, plan: BaselinePlan):
+    """Both baselines on a seeded order of the queries (:func:`_baseline_order`): ({query
+    index: status}, seconds) of ``linprog`` and of the persistent model, its build
+    included."""
+    order = _baseline_order(n_fresh, len(queries) - n_fresh, rng, plan.min_each)
+    linprog_run = _run_baseline(lambda q: _baseline(points, q), queries, order, n_fresh, plan)
     t0 = time.perf_counter()
     persistent = PersistentLP(points)
     build_s = time.perf_counter() - t0
-    pers_status, pers_s = _run_baseline(persistent, *args)
+    status, seconds = _run_baseline(persistent, queries, order, n_fresh, plan)
+    return linprog_run, (status, build_s + seconds)
+
+
+def _case_row(points, queries, n_fresh, label, engine, baselines) -> dict:
+    """One row of the table: ``engine`` = (median seconds, its result), ``baselines`` as
+    :func:`_time_baselines` returns them."""
+    engine_s, result = engine
+    (base_status, base_s), (pers_status, pers_s) = baselines
     agree, undec_base, done = _compare(base_status, result.status)
     agree_p, undec_p, done_p = _compare(pers_status, result.status)
     base_ms = 1e3 * base_s / len(done)
-    pers_ms = 1e3 * (build_s + pers_s) / len(done_p)
-    engine_ms = 1e3 * engine_s / m
+    pers_ms = 1e3 * pers_s / len(done_p)
+    engine_ms = 1e3 * engine_s / len(queries)
     return {
-        "n": n,
+        "n": points.shape[0],
         "d": points.shape[1],
         "kind": label,
-        "queries": m,
+        "queries": len(queries),
         "base_q": len(done),
-        "base_fresh": int(np.sum(done < len(fresh))),
-        "base_combo": int(np.sum(done >= len(fresh))),
+        "base_fresh": int(np.sum(done < n_fresh)),
+        "base_combo": int(np.sum(done >= n_fresh)),
         "base_ms": base_ms,
         "pers_q": len(done_p),
         "pers_ms": pers_ms,
@@ -334,8 +343,8 @@ def _compare_case(
         "prep_s": float(result.stats["preprocess_s"]),
         "cpu_s": {k: float(v) for k, v in result.stats["seconds"].items()},
         "lp_solves": int(result.stats["lp_solves"]),
-        "rounds_fresh": result.rounds[: len(fresh)],
-        "rounds_combo": result.rounds[len(fresh) :],
+        "rounds_fresh": result.rounds[:n_fresh],
+        "rounds_combo": result.rounds[n_fresh:],
     }
 
 
@@ -653,13 +662,13 @@ def bench_hull(
         )
         _print_header()
     for kind, n, d in cases or ():
-        row = _run_case(kind, n, d, rng, pixels, budget, n_jobs)
+        row = _run_case(kind, n, d, rng, pixels, BaselinePlan(budget), n_jobs)
         _print_row(row)
         rows.append(row)
     if results:
         for label, train, test in real_spaces(results):
             fresh = test[np.sort(rng.choice(len(test), min(100, len(test)), replace=False))]
-            row = _compare_case(train, fresh, label, rng, 20.0, n_jobs)
+            row = _compare_case(train, fresh, label, rng, BaselinePlan(20.0), n_jobs)
             _print_row(row)
             rows.append(row)
     if rows:
@@ -671,17 +680,11 @@ def bench_hull(
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["workflow"]:  # the whole workflow: neuralhull.workflow_bench
-        from neuralhull.workflow_bench import main as workflow_main
-
-        return workflow_main(argv[1:])
-    if argv[:1] == ["train"]:  # training throughput: neuralhull.train_bench
-        from neuralhull.train_bench import main as train_main
-
-        return train_main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m neuralhull.bench", description=__doc__)
-    parser.add_argument("what", choices=["hull", "workflow", "train"])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks hull",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="small subset, under 2 minutes")
     parser.add_argument("--large", action="store_true", help="only the n=60,000 large cases")
     parser.add_argument(
