@@ -370,11 +370,11 @@ def test_simulated_models_have_the_asked_rank_correlation():
 
 def test_power_holds_its_level_and_grows_with_models():
     noise = power.Noise()
-    rng = np.random.default_rng(0)
-    null = power.zoo_power(rng, 400, 12, 3, 0.0, noise, 400)
+    sim = power.Simulation(np.random.default_rng(0), 400, 400)
+    null = power.zoo_power(sim, 12, 3, 0.0, noise)
     assert null <= 0.05  # half of the two-sided 5 %: rho < 0 and p < 0.05
-    small = power.zoo_power(rng, 400, 8, 3, -0.6, noise, 400)
-    large = power.zoo_power(rng, 400, 24, 3, -0.6, noise, 400)
+    small = power.zoo_power(sim, 8, 3, -0.6, noise)
+    large = power.zoo_power(sim, 24, 3, -0.6, noise)
     assert 0.2 <= small <= 0.42 and 0.77 <= large <= 0.93, (small, large)
-    means, runs = power.trend_power(rng, 400, 8, 3, 0.0, 0.5, noise, 400)
+    means, runs = power.trend_power(sim, 8, 3, 0.0, 0.5, noise)
     assert means <= 0.08 < runs  # seeds of one model are not independent observations

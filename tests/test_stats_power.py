@@ -202,16 +202,8 @@ def test_each_lever_has_its_own_noise_and_the_findings_dimension_by_default(tmp_
     # smallest of its levers'
     noise = power.Noise(sd_seed_dimension=5.0, mean_dimension=6.0)
     own = {"width": (0.2, 0.3), "training length": (4.0, 2.0)}
-    values = power.simulate_levers(
-        np.random.default_rng(0),
-        20000,
-        design,
-        {},
-        9.0,
-        noise,
-        integer_dimension=False,
-        lever_noise=own,
-    )
+    sim = power.Simulation(np.random.default_rng(0), 20000, integer_dimension=False)
+    values = power.simulate_levers(sim, design, {}, 9.0, noise, lever_noise=own)
     for name, (scatter, seed) in own.items():
         sd = values[name].std(axis=0)
         ref = levers[name].index("mlp")
@@ -234,9 +226,8 @@ def test_simulated_levers_follow_their_lines_and_share_the_reference(tmp_path):
     design = power.read_design(write_config(tmp_path / "c.yaml"))
     noise = power.Noise(sd_seed_dimension=0.5, mean_dimension=6.0)
     deltas = {"training length": -2.0, "width": 1.5}
-    values = power.simulate_levers(
-        np.random.default_rng(0), 20000, design, deltas, 0.7, noise, integer_dimension=False
-    )
+    sim = power.Simulation(np.random.default_rng(0), 20000, integer_dimension=False)
+    values = power.simulate_levers(sim, design, deltas, 0.7, noise)
     ref = {name: list(models).index("mlp") for name, models in design.levers.items()}
     first = values["training length"][:, ref["training length"]]
     for name, v in values.items():
@@ -255,7 +246,7 @@ def test_trend_tests_hold_their_level_without_a_trend(tmp_path):
     design = power.read_design(write_config(tmp_path / "c.yaml", levers=separate))
     noise = power.Noise(sd_seed_dimension=0.5)
     per_lever, combined, held = power.design_trend_power(
-        np.random.default_rng(0), 1500, design, {}, 0.8, noise, 1000
+        power.Simulation(np.random.default_rng(0), 1500, 1000), design, {}, 0.8, noise
     )
     limit = 0.05 + 3 * math.sqrt(0.05 * 0.95 / 1500)
     assert max(per_lever.values()) <= limit and combined <= limit, (per_lever, combined)
@@ -263,7 +254,11 @@ def test_trend_tests_hold_their_level_without_a_trend(tmp_path):
     assert held is None
     # and a trend is found more often than the level
     per_lever, combined, _ = power.design_trend_power(
-        np.random.default_rng(1), 400, design, dict.fromkeys(separate, -3.0), 0.8, noise, 500
+        power.Simulation(np.random.default_rng(1), 400, 500),
+        design,
+        dict.fromkeys(separate, -3.0),
+        0.8,
+        noise,
     )
     assert min(per_lever.values()) > 0.3 and combined > max(per_lever.values())
 
@@ -272,7 +267,7 @@ def test_holding_the_shared_model_keeps_the_combined_tests_level(tmp_path):
     design = power.read_design(write_config(tmp_path / "c.yaml"))  # mlp in every lever
     noise = power.Noise(sd_seed_dimension=0.5)
     per_lever, _, held = power.design_trend_power(
-        np.random.default_rng(2), 1500, design, {}, 0.8, noise, 1000
+        power.Simulation(np.random.default_rng(2), 1500, 1000), design, {}, 0.8, noise
     )
     limit = 0.05 + 3 * math.sqrt(0.05 * 0.95 / 1500)
     assert max(per_lever.values()) <= limit and held <= limit, (per_lever, held)
@@ -289,7 +284,8 @@ def test_zoo_power_matches_the_normal_approximation():
     n, rho = 20, -0.6
     z = math.atanh(abs(rho)) * math.sqrt((n - 3) / 1.06)
     expected = sps.norm.cdf(z - sps.norm.ppf(0.975))
-    simulated = power.zoo_power(np.random.default_rng(0), 4000, n, 3, rho, noise, 2000, False)
+    sim = power.Simulation(np.random.default_rng(0), 4000, 2000, integer_dimension=False)
+    simulated = power.zoo_power(sim, n, 3, rho, noise)
     assert simulated == pytest.approx(expected, abs=0.02), (simulated, expected)  # 3 SE
 
 
@@ -402,7 +398,12 @@ def test_the_findings_two_sided_rule_is_the_one_sided_test_at_half_the_level(tmp
     deltas = dict.fromkeys(design.levers, -2.0)
     runs = {
         rule: power.design_trend_power(
-            np.random.default_rng(8), 1500, design, deltas, 0.8, noise, 2000, rule=rule
+            power.Simulation(np.random.default_rng(8), 1500, 2000),
+            design,
+            deltas,
+            0.8,
+            noise,
+            rule=rule,
         )
         for rule in (("two-sided", 0.05, 0.02), ("decreasing", 0.025, 0.01))
     }

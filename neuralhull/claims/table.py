@@ -417,105 +417,114 @@ def _lever_rows(means, levers, settings):
     the dimension, if the lever ordered the models by accuracy; then all levers combined."""
     rows, usable = [], []
     for lever, order in (levers or {}).items():
-        names = [m for m in order if m in means.index]
-        scope = f"lever {lever}: {' < '.join(names)}"
-        if len(names) < 3:
-            rows.append(
-                _row(
-                    3,
-                    "3: levers",
-                    scope,
-                    "Kendall tau of dimension along the lever",
-                    math.nan,
-                    len(names),
-                    threshold=0.0,
-                    testable=False,
-                    detail="fewer than 3 models with a dimension",
-                )
-            )
-            continue
-        part = means.loc[names]
-        rng = _rng(settings["seed"], scope)
-        acc = jonckheere_terpstra(
-            [[v] for v in part["accuracy"]],
-            alternative="increasing",
-            n_resamples=int(settings["n_perm"]),
-            rng=rng,
-        )
-        dim = jonckheere_terpstra(
-            [[v] for v in part["dimension"]],
-            alternative="two-sided",
-            n_resamples=int(settings["n_perm"]),
-            rng=rng,
-        )
-        pairs = len(names) * (len(names) - 1) / 2
-        tau = 2.0 * dim.statistic / pairs - 1.0
-        tau_acc = 2.0 * acc.statistic / pairs - 1.0
-        ordered = acc.p_value < 0.05
-        detail = (
-            f"accuracy along the lever: tau {tau_acc:.2f}, one-sided p {acc.p_value:.3g}"
-            f"{'' if ordered else ' (not ordered by accuracy as declared)'}; "
-            f"dimension {', '.join(f'{v:.3g}' for v in part['dimension'])}; {dim.method} test"
-        )
-        rows.append(
-            _row(
-                3,
-                "3: levers",
-                scope,
-                "Kendall tau of dimension along the lever",
-                tau,
-                len(names),
-                threshold=0.0,
-                p_value=dim.p_value,
-                testable=ordered,
-                detail=detail,
-                interval="",
-            )
-        )
-        if ordered:
-            usable.append((names, list(part["dimension"])))
-    scope = "levers combined (stratified trend)"
-    if usable:
-        # a model in several levers (the reference) puts the same values into each: its
-        # level stays in place in the null, which keeps the combined test at its level
-        counts = pd.Series([m for names, _ in usable for m in names]).value_counts()
-        held = [[i for i, m in enumerate(names) if counts[m] > 1] for names, _ in usable]
-        res = stratified_trend_test(
-            [[[v] for v in dims] for _, dims in usable],
-            alternative="two-sided",
-            n_resamples=int(settings["n_perm"]),
-            rng=_rng(settings["seed"], scope),
-            held=held,
-        )
-        rows.append(
-            _row(
-                3,
-                "3: secondary",
-                scope,
-                "combined z of the levers' trends",
-                res.statistic,
-                len(counts),
-                threshold=0.0,
-                p_value=res.p_value,
-                detail=f"{len(usable)} levers ordered by accuracy; {res.method} test, models "
-                "shared by levers held in place",
-            )
-        )
-    else:
-        rows.append(
-            _row(
-                3,
-                "3: secondary",
-                scope,
-                "combined z of the levers' trends",
-                math.nan,
-                0,
-                threshold=0.0,
-                testable=False,
-                detail="no lever of 3 or more models ordered by accuracy",
-            )
-        )
+        row, ordered = _lever_row(lever, order, means, settings)
+        rows.append(row)
+        if ordered is not None:
+            usable.append(ordered)
+    rows.append(_combined_lever_row(usable, settings))
     return rows
+
+
+def _lever_row(lever, order, means, settings):
+    """One lever's trend row, and ``(models, dimensions)`` for the combined test when its
+    models are ordered by accuracy as declared (else None)."""
+    names = [m for m in order if m in means.index]
+    scope = f"lever {lever}: {' < '.join(names)}"
+    statistic = "Kendall tau of dimension along the lever"
+    if len(names) < 3:
+        detail = "fewer than 3 models with a dimension"
+        row = _row(
+            3,
+            "3: levers",
+            scope,
+            statistic,
+            math.nan,
+            len(names),
+            threshold=0.0,
+            testable=False,
+            detail=detail,
+        )
+        return row, None
+    part = means.loc[names]
+    rng = _rng(settings["seed"], scope)
+    acc = jonckheere_terpstra(
+        [[v] for v in part["accuracy"]],
+        alternative="increasing",
+        n_resamples=int(settings["n_perm"]),
+        rng=rng,
+    )
+    dim = jonckheere_terpstra(
+        [[v] for v in part["dimension"]],
+        alternative="two-sided",
+        n_resamples=int(settings["n_perm"]),
+        rng=rng,
+    )
+    pairs = len(names) * (len(names) - 1) / 2
+    tau = 2.0 * dim.statistic / pairs - 1.0
+    tau_acc = 2.0 * acc.statistic / pairs - 1.0
+    ordered = acc.p_value < 0.05
+    detail = (
+        f"accuracy along the lever: tau {tau_acc:.2f}, one-sided p {acc.p_value:.3g}"
+        f"{'' if ordered else ' (not ordered by accuracy as declared)'}; "
+        f"dimension {', '.join(f'{v:.3g}' for v in part['dimension'])}; {dim.method} test"
+    )
+    row = _row(
+        3,
+        "3: levers",
+        scope,
+        statistic,
+        tau,
+        len(names),
+        threshold=0.0,
+        p_value=dim.p_value,
+        testable=ordered,
+        detail=detail,
+        interval="",
+    )
+    return row, ((names, list(part["dimension"])) if ordered else None)
+
+
+def _combined_lever_row(usable, settings):
+    """The stratified trend test over the levers ordered by accuracy (``usable``: their
+    ``(models, dimensions)``)."""
+    scope = "levers combined (stratified trend)"
+    statistic = "combined z of the levers' trends"
+    if not usable:
+        detail = "no lever of 3 or more models ordered by accuracy"
+        return _row(
+            3,
+            "3: secondary",
+            scope,
+            statistic,
+            math.nan,
+            0,
+            threshold=0.0,
+            testable=False,
+            detail=detail,
+        )
+    # a model in several levers (the reference) puts the same values into each: its
+    # level stays in place in the null, which keeps the combined test at its level
+    counts = pd.Series([m for names, _ in usable for m in names]).value_counts()
+    held = [[i for i, m in enumerate(names) if counts[m] > 1] for names, _ in usable]
+    res = stratified_trend_test(
+        [[[v] for v in dims] for _, dims in usable],
+        alternative="two-sided",
+        n_resamples=int(settings["n_perm"]),
+        rng=_rng(settings["seed"], scope),
+        held=held,
+    )
+    return _row(
+        3,
+        "3: secondary",
+        scope,
+        statistic,
+        res.statistic,
+        len(counts),
+        threshold=0.0,
+        p_value=res.p_value,
+        detail=f"{len(usable)} levers ordered by accuracy; {res.method} test, models "
+        "shared by levers held in place",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -199,11 +199,10 @@ def spearman_test(
         ``statistic``
             Spearman rho of (x, y).
         ``ci_low``, ``ci_high``
-            Percentile bootstrap interval over units.  Draws, in this order, from
-            ``rng = default_rng(seed)``: ``idx = rng.integers(0, n, size=(n_boot, n))`` (in
-            consecutive row chunks for large sizes, which yields the same numbers); replicate
-            ``j`` is ``spearman(x[idx[j]], y[idx[j]])``.  Replicates that are NaN (a resample
-            with zero rank variance in x or y) are dropped.
+            Percentile bootstrap interval over units: replicate ``j`` is
+            ``spearman(x[idx[j]], y[idx[j]])``, ``idx = rng.integers(0, n, size=(n_boot, n))``
+            drawn first from ``rng = default_rng(seed)`` (in row chunks: the same numbers).
+            NaN replicates (zero rank variance in x or y) are dropped.
         ``n_boot_used``
             Number of replicates kept.
         ``p_value``
@@ -237,42 +236,50 @@ def spearman_test(
     rx = rankdata(x)[None, :]
     ry = rankdata(y)[None, :]
     rho = float(_pearson_of_ranks(rx, ry)[0])
-    out = {
+    nan = float("nan")
+    low, high, n_boot_used, p_value = nan, nan, 0, nan
+    if np.isfinite(rho):  # the bootstrap draws first, the Monte Carlo permutations after
+        low, high, n_boot_used = _bootstrap_interval(x, y, rng, n_boot, level)
+        p_value = _permutation_p_value(rx, ry, rho, rng, None if exact else n_perm)
+    return {
         "statistic": rho,
-        "ci_low": float("nan"),
-        "ci_high": float("nan"),
-        "n_boot_used": 0,
-        "p_value": float("nan"),
+        "ci_low": low,
+        "ci_high": high,
+        "n_boot_used": n_boot_used,
+        "p_value": p_value,
         "permutation": "exact" if exact else "monte-carlo",
         "n_permutations": math.factorial(n) if exact else n_perm,
         "n": n,
     }
-    if not np.isfinite(rho):
-        return out
 
-    # bootstrap over units: resample (x_i, y_i) pairs
+
+def _bootstrap_interval(x, y, rng, n_boot: int, level: float) -> tuple[float, float, int]:
+    """Percentile interval of rho over units (resampling (x_i, y_i) pairs) and the number of
+    finite replicates it used; see :func:`spearman_test`."""
     replicates = []
-    for idx in _bootstrap_chunks(rng, n, n_boot):
+    for idx in _bootstrap_chunks(rng, x.shape[0], n_boot):
         replicates.append(_spearman_rows(x[idx], y[idx]))
     replicates = np.concatenate(replicates)
     replicates = replicates[np.isfinite(replicates)]
-    out["ci_low"], out["ci_high"] = _percentile_interval(replicates, level)
-    out["n_boot_used"] = int(replicates.size)
+    low, high = _percentile_interval(replicates, level)
+    return low, high, int(replicates.size)
 
-    # permutation test: permuting y permutes its ranks, x's ranks stay fixed
+
+def _permutation_p_value(rx, ry, rho: float, rng, n_perm: int | None) -> float:
+    """Two-sided p-value of ``|rho|`` permuting y's ranks ``ry (1, n)`` against x's ``rx
+    (1, n)``: over all n! permutations when ``n_perm`` is None, else Monte Carlo."""
     threshold = abs(rho) - _PERM_TOL
+    n = rx.shape[1]
     count = 0
-    if exact:
+    if n_perm is None:
         for perms in _exact_permutation_chunks(n):
             rho_perm = _pearson_of_ranks(np.broadcast_to(rx, perms.shape), ry[0][perms])
             count += int(np.count_nonzero(np.abs(rho_perm) >= threshold))
-        out["p_value"] = count / math.factorial(n)
-    else:
-        block = _chunk_rows(n)
-        for start in range(0, n_perm, block):
-            b = min(block, n_perm - start)
-            ry_perm = rng.permuted(np.tile(ry, (b, 1)), axis=1)
-            rho_perm = _pearson_of_ranks(np.broadcast_to(rx, ry_perm.shape), ry_perm)
-            count += int(np.count_nonzero(np.abs(rho_perm) >= threshold))
-        out["p_value"] = (count + 1) / (n_perm + 1)
-    return out
+        return count / math.factorial(n)
+    block = _chunk_rows(n)
+    for start in range(0, n_perm, block):
+        b = min(block, n_perm - start)
+        ry_perm = rng.permuted(np.tile(ry, (b, 1)), axis=1)
+        rho_perm = _pearson_of_ranks(np.broadcast_to(rx, ry_perm.shape), ry_perm)
+        count += int(np.count_nonzero(np.abs(rho_perm) >= threshold))
+    return (count + 1) / (n_perm + 1)

@@ -65,10 +65,21 @@ def scenarios(n_images: int, n_boot: int, truth_rng: np.random.Generator) -> lis
 
     ``truth_rng`` draws the Monte Carlo truths of the AUROC differences.
     """
-    out = []
-    components = ("t", "resample", "pigeonhole")
+    return [
+        *_fraction_scenarios(n_images, n_boot),
+        *_auroc_scenarios(n_images, n_boot, truth_rng),
+        *_model_level_scenarios(n_boot),
+    ]
 
-    # a model's fraction inside: one model, its term fixed, 3 seeds
+
+COMPONENTS = ("t", "resample", "pigeonhole")  # the two-way intervals' unit parts
+
+
+def _fraction_scenarios(n_images: int, n_boot: int) -> list[Scenario]:
+    """A model's fraction of images inside (one model, its term fixed, 3 seeds), once with
+    the images dominating and once with the seeds mattering; then the zoo's fraction (8
+    models drawn afresh each time)."""
+    out = []
     for label, sd_seed in (("images dominate", 0.1), ("seeds matter", 0.4)):
         design = sim.CrossedDesign(n_models=1, n_seeds=3, n_images=n_images, sd_seed=sd_seed)
         model = np.zeros(1)
@@ -78,7 +89,7 @@ def scenarios(n_images: int, n_boot: int, truth_rng: np.random.Generator) -> lis
                     d[0], rng=r, n_boot=n_boot, unit_component=c
                 )
             )
-            for c in components
+            for c in COMPONENTS
         }
         methods["images only (seeds fixed)"] = lambda d, r: iv.model_mean_interval(
             d[0], rng=r, n_boot=n_boot, unit_component="none"
@@ -93,13 +104,12 @@ def scenarios(n_images: int, n_boot: int, truth_rng: np.random.Generator) -> lis
             )
         )
 
-    # the zoo's fraction: 8 models drawn afresh each time
     design = sim.CrossedDesign(n_models=8, n_seeds=3, n_images=n_images)
     methods = {
         f"two-way, {c} model part": (
             lambda d, r, c=c: iv.zoo_mean_interval(d, rng=r, n_boot=n_boot, unit_component=c)
         )
-        for c in components
+        for c in COMPONENTS
     }
     methods["Wilson on pooled counts"] = _pooled_wilson
     out.append(
@@ -110,8 +120,13 @@ def scenarios(n_images: int, n_boot: int, truth_rng: np.random.Generator) -> lis
             methods,
         )
     )
+    return out
 
-    # paired AUROC differences, one model and the zoo
+
+def _auroc_scenarios(n_images: int, n_boot: int, truth_rng) -> list[Scenario]:
+    """Paired AUROC differences of one model and of the zoo; their truths are Monte Carlo
+    draws from ``truth_rng``."""
+    out = []
     design = sim.CrossedDesign(n_models=1, n_seeds=3, n_images=n_images, sd_seed=0.3)
     truth, _ = sim.true_auroc_difference(truth_rng, design, 0.0)
     methods = {
@@ -120,7 +135,7 @@ def scenarios(n_images: int, n_boot: int, truth_rng: np.random.Generator) -> lis
                 d[0][0], d[1][0], d[2][0], rng=r, n_boot=n_boot, unit_component=c
             )
         )
-        for c in (*components, "none")
+        for c in (*COMPONENTS, "none")
     }
     out.append(
         Scenario(
@@ -149,8 +164,12 @@ def scenarios(n_images: int, n_boot: int, truth_rng: np.random.Generator) -> lis
             share=0.25,
         )
     )
+    return out
 
-    # model-level values (one per model, e.g. intrinsic dimension / width)
+
+def _model_level_scenarios(n_boot: int) -> list[Scenario]:
+    """Means of one value per model (e.g. intrinsic dimension / width), normal and skewed."""
+    out = []
     for label, n_models, sigma in (
         ("normal", 8, 0.0),
         ("skewed: lognormal(0, 0.5)", 8, 0.5),

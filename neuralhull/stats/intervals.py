@@ -74,6 +74,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats as sps
@@ -418,20 +419,30 @@ def _resampled_units(
     return deviation
 
 
+class _TwoWayData(NamedTuple):
+    """What a two-way interval is built from: the estimate, each unit's statistic on the
+    data, ``unit_est (R,)``, and on every image resample, ``unit_reps (R, b)`` (the same
+    resample for every unit); for units made of runs (a model's seeds), each unit's runs on
+    the resamples, ``nested``: R arrays ``(S_k, b)``."""
+
+    estimate: float
+    unit_est: np.ndarray
+    unit_reps: np.ndarray
+    nested: list[np.ndarray] | None = None
+
+
 def _two_way_interval(
     rng: np.random.Generator,
-    estimate: float,
-    unit_est: np.ndarray,
-    unit_reps: np.ndarray,
+    data: _TwoWayData,
     *,
     unit_component: str,
     level: float,
     bounds: tuple[float, float] | None,
     method: str,
-    nested: list[np.ndarray] | None = None,
 ) -> Interval:
-    """The interval from each unit's statistic on the data, ``unit_est (R,)``, and on every
-    image resample, ``unit_reps (R, b)`` (the same resample for every unit)."""
+    """The interval of ``data``'s estimate: its image part from the units' resamples, its
+    unit part as ``unit_component`` says."""
+    estimate, unit_est, unit_reps, nested = data
     n_units, n_boot = unit_reps.shape
     image_part = unit_reps.mean(axis=0) - estimate
     if unit_component == "none":
@@ -560,9 +571,7 @@ def model_mean_interval(
     method = f"two-way bootstrap, {n_images} images x {n_seeds} seeds, {unit_component} seed part"
     return _two_way_interval(
         rng,
-        estimate,
-        y.mean(axis=1),
-        seed_reps,
+        _TwoWayData(estimate, y.mean(axis=1), seed_reps),
         unit_component=unit_component,
         level=level,
         bounds=bounds,
@@ -615,14 +624,11 @@ def zoo_mean_interval(
     )
     return _two_way_interval(
         rng,
-        estimate,
-        np.array([m.mean() for m in models]),
-        model_reps,
+        _TwoWayData(estimate, np.array([m.mean() for m in models]), model_reps, run_reps),
         unit_component=unit_component,
         level=level,
         bounds=bounds,
         method=method,
-        nested=run_reps,
     )
 
 
@@ -703,9 +709,7 @@ def model_auroc_difference_interval(
     )
     return _two_way_interval(
         rng,
-        estimate,
-        est,
-        reps,
+        _TwoWayData(estimate, est, reps),
         unit_component=unit_component,
         level=level,
         bounds=(-1.0, 1.0),
@@ -766,12 +770,9 @@ def zoo_auroc_difference_interval(
     )
     return _two_way_interval(
         rng,
-        estimate,
-        model_est,
-        model_reps,
+        _TwoWayData(estimate, model_est, model_reps, run_reps),
         unit_component=unit_component,
         level=level,
         bounds=(-1.0, 1.0),
         method=method,
-        nested=run_reps,
     )

@@ -91,6 +91,24 @@ class Noise:
     mean_dimension: float = 6.0
 
 
+@dataclass(frozen=True)
+class Simulation:
+    """What the power estimates of one report share: the generator (a seed reproduces the
+    whole report, its draws taken in the report's order), the simulated datasets per
+    estimate, the permutations per test, and whether the dimension is a whole number (as
+    the autoencoder's: rounded after the noise, at least 1)."""
+
+    rng: np.random.Generator
+    n_sims: int
+    n_perms: int = 2000
+    integer_dimension: bool = True
+    seed: int | None = None  # the generator's seed, for a report's header
+
+    @classmethod
+    def from_seed(cls, seed: int, n_sims: int, n_perms: int, integer_dimension: bool = True):
+        return cls(np.random.default_rng(seed), n_sims, n_perms, integer_dimension, seed)
+
+
 def pearson_for_spearman(rho: float) -> float:
     """Pearson correlation of a bivariate normal whose Spearman correlation is ``rho``."""
     return 2.0 * math.sin(math.pi * rho / 6.0)
@@ -217,48 +235,52 @@ def stratified_jt_permutation(
     return z_obs, (1 + count) / (1 + n_perms)
 
 
-def zoo_power(
-    rng, n_sims, n_models, n_seeds, rho, noise, n_perms, integer_dimension=True, alpha=ALPHA
-):
+def zoo_power(sim: Simulation, n_models, n_seeds, rho, noise, alpha=ALPHA) -> float:
     """Power of "rho < 0 and two-sided p < alpha" for Spearman's rho across the zoo."""
     acc, dim = simulate_zoo(
-        rng, n_sims, n_models, n_seeds, rho, noise, integer_dimension=integer_dimension
+        sim.rng, sim.n_sims, n_models, n_seeds, rho, noise, integer_dimension=sim.integer_dimension
     )
-    r, p = spearman_permutation(acc, dim, rng, n_perms)
+    r, p = spearman_permutation(acc, dim, sim.rng, sim.n_perms)
     return float(np.mean((p < alpha) & (r < 0)))
 
 
-def lever_power(rng, n_sims, levels, n_seeds, rho, noise, n_perms, lever_shift):
+def lever_power(sim: Simulation, levels, n_seeds, rho, noise, lever_shift):
     """Power of the pooled Spearman and of the stratified trend test on a zoo of levers
     with ``levels[l]`` models each; returns ``(pooled, stratified)``."""
     accs, dims = [], []
     for n_l in levels:
-        acc, dim = simulate_zoo(rng, n_sims, n_l, n_seeds, rho, noise)
-        dims.append(dim + rng.normal(0.0, lever_shift, (n_sims, 1)))
+        acc, dim = simulate_zoo(
+            sim.rng, sim.n_sims, n_l, n_seeds, rho, noise, integer_dimension=sim.integer_dimension
+        )
+        dims.append(dim + sim.rng.normal(0.0, lever_shift, (sim.n_sims, 1)))
         accs.append(acc)
-    r, p = spearman_permutation(np.hstack(accs), np.hstack(dims), rng, n_perms)
+    r, p = spearman_permutation(np.hstack(accs), np.hstack(dims), sim.rng, sim.n_perms)
     pooled = float(np.mean((p < ALPHA) & (r < 0)))
     strata = []
     for acc, dim in zip(accs, dims, strict=True):
         order = np.argsort(acc, axis=1, kind="stable")  # the lever's models by accuracy
         strata.append((np.arange(acc.shape[1]), np.take_along_axis(dim, order, axis=1)))
-    z, p = stratified_jt_permutation(strata, rng, n_perms)
+    z, p = stratified_jt_permutation(strata, sim.rng, sim.n_perms)
     return pooled, float(np.mean((p < ALPHA) & (z < 0)))
 
 
-def trend_power(rng, n_sims, n_levels, n_seeds, delta, scatter, noise, n_perms):
+def trend_power(sim: Simulation, n_levels, n_seeds, delta, scatter, noise):
     """Power of Jonckheere-Terpstra along one lever whose true dimension changes by
     ``delta`` over its levels; returns ``(on level means, on runs)``."""
+    n_sims = sim.n_sims
     line = noise.mean_dimension + delta * np.linspace(0.0, 1.0, n_levels)
-    true = line + rng.normal(0.0, scatter, (n_sims, n_levels))
-    runs = true[..., None] + rng.normal(0.0, noise.sd_seed_dimension, (n_sims, n_levels, n_seeds))
-    runs = np.maximum(np.rint(runs), 1.0)
+    true = line + sim.rng.normal(0.0, scatter, (n_sims, n_levels))
+    runs = true[..., None] + sim.rng.normal(
+        0.0, noise.sd_seed_dimension, (n_sims, n_levels, n_seeds)
+    )
+    if sim.integer_dimension:
+        runs = np.maximum(np.rint(runs), 1.0)
     out = []
     for labels, values in (
         (np.arange(n_levels), runs.mean(axis=2)),
         (np.repeat(np.arange(n_levels), n_seeds), runs.reshape(n_sims, -1)),
     ):
-        z, p = stratified_jt_permutation([(labels, values)], rng, n_perms)
+        z, p = stratified_jt_permutation([(labels, values)], sim.rng, sim.n_perms)
         right_way = np.sign(z) == np.sign(delta) if delta else True  # delta 0: any rejection
         out.append(float(np.mean((p < ALPHA) & right_way)))
     return tuple(out)
@@ -442,9 +464,54 @@ def read_noise(path, design: Design | None = None, dimension: str | None = None)
     ``reference``; they are taken in ``design``'s order when ``design`` lists that lever
     with all of them, else in the order of their mean test accuracy.
     """
+    path = str(path)
+    table, dimension = _read_models_table(path, dimension)
+    by_model = table.groupby("model", sort=False)
+    sizes = by_model.size()
+    if len(sizes) < 2 or sizes.min() < 2:
+        raise ValueError(
+            f"{path}: the noise needs at least 2 models with at least 2 seeds each; it has "
+            f"{len(sizes)} models with {sizes.min() if len(sizes) else 0} to "
+            f"{sizes.max() if len(sizes) else 0} seeds"
+        )
+    n_seeds = int(round(sizes.mean()))
+    dim = table[dimension].to_numpy(float)
+    integer = bool(np.all(dim == np.rint(dim)))
+    rounding = 1.0 / 12.0 if integer else 0.0  # Sheppard's correction of a whole number
+
+    def components(column: str, rounding: float = 0.0) -> tuple[float, float]:
+        within = float(by_model[column].var(ddof=1).mean())
+        between = float(by_model[column].mean().var(ddof=1)) - within / n_seeds
+        seed = max(within - rounding, 0.0)
+        return math.sqrt(max(between, 0.0)), math.sqrt(seed)
+
+    sd_model_acc, sd_seed_acc = components("test_accuracy")
+    sd_model_dim, sd_seed_dim = components(dimension, rounding)
+    noise = Noise(
+        sd_model_accuracy=sd_model_acc,
+        sd_model_dimension=sd_model_dim,
+        sd_seed_accuracy=sd_seed_acc,
+        sd_seed_dimension=sd_seed_dim,
+        mean_accuracy=float(table["test_accuracy"].mean()),
+        mean_dimension=float(dim.mean()),
+    )
+    levers = []
+    if "lever" in table.columns:
+        levers = _observed_levers(by_model, design, dimension, n_seeds, rounding)
+    within_dim = float(by_model[dimension].var(ddof=1).mean())
+    resid = [(lev, len(lev.models) - 2) for lev in levers if len(lev.models) >= 3]
+    scatter = 0.0
+    if resid:
+        ss = sum(_residual_ss(lev) for lev, _ in resid)
+        scatter = math.sqrt(max(ss / sum(d for _, d in resid) - within_dim / n_seeds, 0.0))
+    return ObservedNoise(noise, scatter, tuple(levers), len(sizes), n_seeds, integer, path)
+
+
+def _read_models_table(path: str, dimension: str | None):
+    """The rows of ``models.tsv`` with an accuracy and a dimension, and the dimension's
+    column (``dimension``, or the first of ``PRIMARY_DIMENSIONS`` the file has)."""
     import pandas as pd
 
-    path = str(path)
     try:
         table = pd.read_csv(path, sep="\t", comment="#")
     except FileNotFoundError:
@@ -460,68 +527,38 @@ def read_noise(path, design: Design | None = None, dimension: str | None = None)
             f"{path}: no column {', '.join(missing)}; --noise needs a models.tsv with "
             f"columns {', '.join((*REQUIRED_COLUMNS, dimension))} (and lever)"
         )
-    table = table.dropna(subset=["test_accuracy", dimension])
-    by_model = table.groupby("model", sort=False)
-    sizes = by_model.size()
-    if len(sizes) < 2 or sizes.min() < 2:
-        raise ValueError(
-            f"{path}: the noise needs at least 2 models with at least 2 seeds each; it has "
-            f"{len(sizes)} models with {sizes.min() if len(sizes) else 0} to "
-            f"{sizes.max() if len(sizes) else 0} seeds"
-        )
-    n_seeds = int(round(sizes.mean()))
-    dim = table[dimension].to_numpy(float)
-    integer = bool(np.all(dim == np.rint(dim)))
+    return table.dropna(subset=["test_accuracy", dimension]), dimension
 
-    def components(column: str, rounding: float = 0.0) -> tuple[float, float]:
-        within = float(by_model[column].var(ddof=1).mean())
-        between = float(by_model[column].mean().var(ddof=1)) - within / n_seeds
-        seed = max(within - rounding, 0.0)
-        return math.sqrt(max(between, 0.0)), math.sqrt(seed)
 
-    sd_model_acc, sd_seed_acc = components("test_accuracy")
-    sd_model_dim, sd_seed_dim = components(dimension, 1.0 / 12.0 if integer else 0.0)
-    noise = Noise(
-        sd_model_accuracy=sd_model_acc,
-        sd_model_dimension=sd_model_dim,
-        sd_seed_accuracy=sd_seed_acc,
-        sd_seed_dimension=sd_seed_dim,
-        mean_accuracy=float(table["test_accuracy"].mean()),
-        mean_dimension=float(dim.mean()),
-    )
+def _observed_levers(by_model, design, dimension, n_seeds, rounding) -> list:
+    """Each lever of the run (``lever`` column; see :func:`read_noise`) with 2 or more
+    models, with its own seed SD and, from 3 models, its own scatter."""
     means = by_model[["test_accuracy", dimension]].mean()
     variances = by_model[dimension].var(ddof=1)
-    rounding = 1.0 / 12.0 if integer else 0.0
+    lever_of = by_model["lever"].first()
+    reference = [m for m, lev in lever_of.items() if lev == "reference"]
     levers = []
-    if "lever" in table.columns:
-        lever_of = by_model["lever"].first()
-        reference = [m for m, lev in lever_of.items() if lev == "reference"]
-        for name in dict.fromkeys(lever_of.dropna()):
-            if name == "reference":
-                continue
-            members = [m for m, lev in lever_of.items() if lev == name] + reference
-            planned = design.levers.get(name, ()) if design is not None else ()
-            if set(members) <= set(planned):
-                models, order = [m for m in planned if m in members], "config"
-            else:
-                acc = means.loc[members, "test_accuracy"]
-                models, order = list(acc.sort_values(kind="stable").index), "accuracy"
-            if len(models) >= 2:
-                lever = _observed_lever(name, models, means, dimension, order)
-                within = float(variances.loc[list(models)].mean())
-                seed_sd = math.sqrt(max(within - rounding, 0.0))
-                scatter = float("nan")
-                if len(models) >= 3:
-                    resid = _residual_ss(lever) / (len(models) - 2)
-                    scatter = math.sqrt(max(resid - within / n_seeds, 0.0))
-                levers.append(replace(lever, seed_sd=seed_sd, scatter=scatter))
-    within_dim = float(by_model[dimension].var(ddof=1).mean())
-    resid = [(lev, len(lev.models) - 2) for lev in levers if len(lev.models) >= 3]
-    scatter = 0.0
-    if resid:
-        ss = sum(_residual_ss(lev) for lev, _ in resid)
-        scatter = math.sqrt(max(ss / sum(d for _, d in resid) - within_dim / n_seeds, 0.0))
-    return ObservedNoise(noise, scatter, tuple(levers), len(sizes), n_seeds, integer, path)
+    for name in dict.fromkeys(lever_of.dropna()):
+        if name == "reference":
+            continue
+        members = [m for m, lev in lever_of.items() if lev == name] + reference
+        planned = design.levers.get(name, ()) if design is not None else ()
+        if set(members) <= set(planned):
+            models, order = [m for m in planned if m in members], "config"
+        else:
+            acc = means.loc[members, "test_accuracy"]
+            models, order = list(acc.sort_values(kind="stable").index), "accuracy"
+        if len(models) < 2:
+            continue
+        lever = _observed_lever(name, models, means, dimension, order)
+        within = float(variances.loc[list(models)].mean())
+        seed_sd = math.sqrt(max(within - rounding, 0.0))
+        scatter = float("nan")
+        if len(models) >= 3:
+            resid = _residual_ss(lever) / (len(models) - 2)
+            scatter = math.sqrt(max(resid - within / n_seeds, 0.0))
+        levers.append(replace(lever, seed_sd=seed_sd, scatter=scatter))
+    return levers
 
 
 def _line(n_levels: int) -> np.ndarray:
@@ -545,32 +582,33 @@ def _observed_lever(name, models, means, dimension, order) -> ObservedLever:
 
 
 def simulate_levers(
-    rng: np.random.Generator,
-    n_sims: int,
+    sim: Simulation,
     design: Design,
     deltas: dict,
     scatter: float,
     noise: Noise,
     *,
-    integer_dimension: bool = True,
     lever_noise: dict | None = None,
 ) -> dict:
-    """Seed-mean dimension of every lever's models in ``n_sims`` simulated runs of ``design``.
+    """Seed-mean dimension of every lever's models in ``sim.n_sims`` simulated runs of
+    ``design``.
 
     A model's true dimension is ``mean_dimension + delta_l (i - i_ref) / (L - 1) + e``: on
     lever l's line (its ``deltas[l]`` from the first of its L models to the last, linear in
     the position i), anchored at the model it shares with other levers (position i_ref;
     the last model when it shares none), with its own departure ``e ~ N(0, scatter)``.  A
     model in several levers is one model: one departure, one set of runs, seen by each.
-    Each run adds ``N(0, sd_seed_dimension)``; a whole-number dimension is rounded (at least
-    1).  ``lever_noise`` (``{lever: (scatter, seed SD)}``, e.g.
-    :meth:`ObservedNoise.lever_noise`) gives a lever's own models their lever's scatter and
-    seed SD; a lever it does not name keeps ``scatter`` and ``noise.sd_seed_dimension``.  A
+    Each run adds ``N(0, sd_seed_dimension)``; a whole-number dimension
+    (``sim.integer_dimension``) is rounded (at least 1).  ``lever_noise`` (``{lever:
+    (scatter, seed SD)}``, e.g. :meth:`ObservedNoise.lever_noise`) gives a lever's own
+    models their lever's scatter and seed SD; a lever it does not name keeps ``scatter``
+    and ``noise.sd_seed_dimension``.  A
     shared model (the fully trained reference) takes the smallest scatter and seed SD of the
     levers it is in: each lever's line passes near it, and the pooled values would give it
     the noise of the noisiest lever (the early training-length snapshots).  Returns
     ``{lever: (n_sims, L) array}``, the models in the lever's order.
     """
+    rng, n_sims = sim.rng, sim.n_sims
     shared = design.shared()
     lever_noise = lever_noise or {}
     true: dict = {}
@@ -599,7 +637,7 @@ def simulate_levers(
     seed_means = {}
     for m, t in true.items():
         runs = t[:, None] + rng.normal(0.0, seed_sd[m], (n_sims, design.n_seeds))
-        if integer_dimension:
+        if sim.integer_dimension:
             runs = np.maximum(np.rint(runs), 1.0)
         seed_means[m] = runs.mean(axis=1)
     return {
@@ -609,15 +647,12 @@ def simulate_levers(
 
 
 def design_trend_power(
-    rng,
-    n_sims,
+    sim: Simulation,
     design,
     deltas,
     scatter,
     noise,
-    n_perms,
     *,
-    integer_dimension=True,
     rule=("decreasing", ALPHA, ALPHA),
     lever_noise=None,
 ) -> tuple[dict, float, float | None]:
@@ -637,20 +672,11 @@ def design_trend_power(
     not (the shared model's value enters each), which makes the first test reject too
     often when there is no trend.
     """
-    values = simulate_levers(
-        rng,
-        n_sims,
-        design,
-        deltas,
-        scatter,
-        noise,
-        integer_dimension=integer_dimension,
-        lever_noise=lever_noise,
-    )
+    values = simulate_levers(sim, design, deltas, scatter, noise, lever_noise=lever_noise)
     alternative, alpha_lever, alpha_combined = rule
 
     def power_of(strata, alpha):
-        z, p = stratified_jt_permutation(strata, rng, n_perms, alternative)
+        z, p = stratified_jt_permutation(strata, sim.rng, sim.n_perms, alternative)
         return float(np.mean((p < alpha) & (z < 0)))
 
     strata = [(np.arange(v.shape[1]), v) for v in values.values()]
@@ -668,26 +694,56 @@ def design_trend_power(
     return per_lever, combined, power_of(held, alpha_combined)
 
 
+@dataclass(frozen=True)
+class ReportSettings:
+    """The effects the ``--design`` report simulates and the findings' families it bounds.
+
+    ``rho``: the true Spearman rho across the zoo; ``standard``: the standard trend, the
+    dimension's change over a lever in between-model SDs; ``primary_tests`` and
+    ``secondary_tests``: the sizes of claim 3's two findings families (their Holm
+    adjustment is bounded by Bonferroni).
+    """
+
+    rho: float = -0.6
+    standard: float = 1.0
+    primary_tests: int = 1
+    secondary_tests: int = 2
+
+
 def print_design_report(
     design: Design,
     observed: ObservedNoise | None,
     noise: Noise,
     scatter: float,
-    *,
-    rho: float,
-    standard: float,
-    n_sims: int,
-    n_perms: int,
-    seed: int,
-    integer_dimension: bool,
-    primary_tests: int = 1,
-    secondary_tests: int = 2,
+    sim: Simulation,
+    settings: ReportSettings = ReportSettings(),
 ) -> None:
-    """The Markdown tables of ``--design`` (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    se = 0.5 / math.sqrt(n_sims)
-    shared = sorted(design.shared())
+    """The Markdown tables of ``--design`` (see the module docstring); every power estimate
+    draws from ``sim.rng`` in the order the tables print."""
     lever_noise = observed.lever_noise() if observed is not None else {}
+    _print_design_header(design, observed, noise, scatter, sim)
+    observed_delta = _print_observed_levers(observed)
+    _print_zoo_power(design, noise, sim, settings.rho)
+
+    def trend(deltas, rule=("decreasing", ALPHA, ALPHA)):
+        return design_trend_power(
+            sim, design, deltas, scatter, noise, rule=rule, lever_noise=lever_noise
+        )
+
+    matched = {k: observed_delta[k] for k in design.levers if k in observed_delta}
+    std_delta = -abs(settings.standard) * noise.sd_model_dimension
+    deltas = {
+        "observed": {k: -abs(v) for k, v in matched.items()},
+        "standard": dict.fromkeys(design.levers, std_delta),
+        "none": {},
+    }
+    _print_lever_power(design, noise, settings.standard, matched, deltas, trend)
+    _print_findings_rule_power(design, noise, sim, settings, deltas, trend)
+
+
+def _print_design_header(design, observed, noise, scatter, sim) -> None:
+    se = 0.5 / math.sqrt(sim.n_sims)
+    shared = sorted(design.shared())
     print(
         f"Design: {design.source}, dataset {design.dataset}: {len(design.models)} models x "
         f"{design.n_seeds} seeds, {len(design.levers)} levers "
@@ -701,36 +757,43 @@ def print_design_report(
         + ".\n"
     )
     source = observed.source if observed is not None else "the --sd-* options"
-    kind = "whole-number" if integer_dimension else "continuous"
+    kind = "whole-number" if sim.integer_dimension else "continuous"
+    own_noise = observed is not None and observed.lever_noise()
     print(
         f"Noise from {source}: between models SD {noise.sd_model_accuracy:.4f} accuracy, "
         f"{noise.sd_model_dimension:.3f} dimension; between seeds SD "
         f"{noise.sd_seed_accuracy:.4f}, {noise.sd_seed_dimension:.3f}; a lever's models "
         f"scatter around its line with SD {scatter:.3f} (pooled over levers"
-        + ("; each lever of the run below has its own seed SD and scatter" if lever_noise else "")
+        + ("; each lever of the run below has its own seed SD and scatter" if own_noise else "")
         + f"); mean dimension "
-        f"{noise.mean_dimension:.2f} ({kind}).  Power at alpha {ALPHA}, {n_sims} simulated "
-        f"runs per row (standard error at most {se:.3f}), {n_perms} permutations, "
-        f"seed {seed}.\n"
+        f"{noise.mean_dimension:.2f} ({kind}).  Power at alpha {ALPHA}, {sim.n_sims} simulated "
+        f"runs per row (standard error at most {se:.3f}), {sim.n_perms} permutations, "
+        f"seed {sim.seed}.\n"
     )
-    observed_delta = {}
-    if observed is not None and observed.levers:
-        print(f"Levers of {observed.source} (models in order, seed-mean accuracy, dimension):\n")
-        print(
-            "| lever | order | models | accuracy | dimension | change over the lever | "
-            "p (decreasing) | seed SD | scatter |"
-        )
-        print("|---|---|---|---|---|---|---|---|---|")
-        for lev in observed.levers:
-            observed_delta[lev.name] = lev.delta
-            print(
-                f"| {lev.name} | {lev.order} | {', '.join(lev.models)} | "
-                f"{', '.join(f'{a:.3f}' for a in lev.accuracy)} | "
-                f"{', '.join(f'{d:.2f}' for d in lev.dimension)} | {lev.delta:+.2f} | "
-                f"{lev.p_decreasing:.3f} | {lev.seed_sd:.3f} | {lev.scatter:.3f} |"
-            )
-        print()
 
+
+def _print_observed_levers(observed) -> dict:
+    """The run's levers as a table; returns each one's observed change ``{lever: delta}``."""
+    if observed is None or not observed.levers:
+        return {}
+    print(f"Levers of {observed.source} (models in order, seed-mean accuracy, dimension):\n")
+    print(
+        "| lever | order | models | accuracy | dimension | change over the lever | "
+        "p (decreasing) | seed SD | scatter |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for lev in observed.levers:
+        print(
+            f"| {lev.name} | {lev.order} | {', '.join(lev.models)} | "
+            f"{', '.join(f'{a:.3f}' for a in lev.accuracy)} | "
+            f"{', '.join(f'{d:.2f}' for d in lev.dimension)} | {lev.delta:+.2f} | "
+            f"{lev.p_decreasing:.3f} | {lev.seed_sd:.3f} | {lev.scatter:.3f} |"
+        )
+    print()
+    return {lev.name: lev.delta for lev in observed.levers}
+
+
+def _print_zoo_power(design, noise, sim, rho) -> None:
     print(
         f"Across the zoo: Spearman's rho over the {len(design.models)} models' seed means, "
         "permutation test (significant at 0.05 and rho < 0):\n"
@@ -738,18 +801,13 @@ def print_design_report(
     print("| true rho | power |")
     print("|---|---|")
     for r in (rho, 0.0):
-        power = zoo_power(
-            rng,
-            n_sims,
-            len(design.models),
-            design.n_seeds,
-            r,
-            noise,
-            n_perms,
-            integer_dimension,
-        )
+        power = zoo_power(sim, len(design.models), design.n_seeds, r, noise)
         print(f"| {r:g} | {power:.2f} |", flush=True)
 
+
+def _print_lever_power(design, noise, standard, matched, deltas, trend) -> None:
+    """The within-lever table, one-sided (decreasing) at ``ALPHA``; ``matched``: the run's
+    observed changes with their signs, ``deltas``: the simulated changes of each column."""
     std_delta = -abs(standard) * noise.sd_model_dimension
     print(
         f"\nWithin levers: Jonckheere-Terpstra on the levels' seed means, decreasing; the "
@@ -763,39 +821,8 @@ def print_design_report(
         "| no trend (level) |"
     )
     print("|---|---|---|---|---|---|")
-    matched = {k: observed_delta[k] for k in design.levers if k in observed_delta}
-    rows = {
-        "observed": {k: -abs(v) for k, v in matched.items()},
-        "standard": dict.fromkeys(design.levers, std_delta),
-        "none": {},
-    }
-    results = {
-        key: design_trend_power(
-            rng,
-            n_sims,
-            design,
-            deltas,
-            scatter,
-            noise,
-            n_perms,
-            integer_dimension=integer_dimension,
-            lever_noise=lever_noise,
-        )
-        for key, deltas in rows.items()
-    }
-    signed = None
-    if matched and any(v > 0 for v in matched.values()):
-        signed = design_trend_power(
-            rng,
-            n_sims,
-            design,
-            matched,
-            scatter,
-            noise,
-            n_perms,
-            integer_dimension=integer_dimension,
-            lever_noise=lever_noise,
-        )
+    results = {key: trend(lever_deltas) for key, lever_deltas in deltas.items()}
+    signed = trend(matched) if matched and any(v > 0 for v in matched.values()) else None
     for name, models in design.levers.items():
         obs = f"{matched[name]:+.2f}" if name in matched else "not in the run"
         pw_obs = f"{results['observed'][0][name]:.2f}" if name in matched else "-"
@@ -823,55 +850,33 @@ def print_design_report(
             f"the combined test's power is {signed[1]:.2f}{held}."
         )
 
-    a_zoo, a_lever = ALPHA / primary_tests, ALPHA / len(design.levers)
-    a_combined = ALPHA / secondary_tests
+
+def _print_findings_rule_power(design, noise, sim, settings, deltas, trend) -> None:
+    """The table at the findings' rule: two-sided, at the Bonferroni bound of each family's
+    Holm adjustment."""
+    matched = deltas["observed"]  # the levers of the run that the design has
+    primary, secondary = settings.primary_tests, settings.secondary_tests
+    a_zoo, a_lever = ALPHA / primary, ALPHA / len(design.levers)
+    a_combined = ALPHA / secondary
     print(
         f"\nAt the findings' rule: two-sided p-values, Holm-adjusted within each family, "
         f"bounded here by Bonferroni (power under Holm is at least this): the across-zoo "
-        f"Spearman in a family of {primary_tests} (p < {a_zoo:.4g}), the combined trend in "
-        f"one of {secondary_tests} (p < {a_combined:.4g}), each lever in a family of "
+        f"Spearman in a family of {primary} (p < {a_zoo:.4g}), the combined trend in "
+        f"one of {secondary} (p < {a_combined:.4g}), each lever in a family of "
         f"{len(design.levers)} (p < {a_lever:.4g}); a test counts when its estimate falls:\n"
     )
     print(
-        "| test | power: rho = " + f"{rho:g}" + " / standard trend | power, observed size "
-        "| no effect (level) |"
+        "| test | power: rho = " + f"{settings.rho:g}" + " / standard trend | power, observed "
+        "size | no effect (level) |"
     )
     print("|---|---|---|---|")
     zoo = [
-        zoo_power(
-            rng,
-            n_sims,
-            len(design.models),
-            design.n_seeds,
-            r,
-            noise,
-            n_perms,
-            integer_dimension,
-            a_zoo,
-        )
-        for r in (rho, 0.0)
+        zoo_power(sim, len(design.models), design.n_seeds, r, noise, a_zoo)
+        for r in (settings.rho, 0.0)
     ]
     print(f"| across the zoo (Spearman) | {zoo[0]:.2f} | - | {zoo[1]:.2f} |")
     rule = ("two-sided", a_lever, a_combined)
-    strict = {
-        key: design_trend_power(
-            rng,
-            n_sims,
-            design,
-            deltas,
-            scatter,
-            noise,
-            n_perms,
-            integer_dimension=integer_dimension,
-            rule=rule,
-            lever_noise=lever_noise,
-        )
-        for key, deltas in (
-            ("standard", rows["standard"]),
-            ("observed", rows["observed"]),
-            ("none", {}),
-        )
-    }
+    strict = {key: trend(deltas[key], rule) for key in ("standard", "observed", "none")}
     for name in design.levers:
         pw_obs = f"{strict['observed'][0][name]:.2f}" if name in matched else "-"
         print(
@@ -887,7 +892,7 @@ def print_design_report(
             )
 
 
-def main(argv=None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m neuralhull.stats.power",
         description="Power of the across-zoo and within-lever tests of the central claim.",
@@ -939,6 +944,11 @@ def main(argv=None) -> None:
         help="with --design: tests in the findings' secondary family of claim 3 (the slope "
         "and the combined trend)",
     )
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = _parser()
     args = parser.parse_args(argv)
     threadpool_limits(1)
     noise = replace(
@@ -960,27 +970,23 @@ def main(argv=None) -> None:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
     if observed is not None:
         noise, scatter, integer = observed.noise, observed.scatter, observed.integer_dimension
-    if design is not None:
-        print_design_report(
-            design,
-            observed,
-            noise,
-            scatter,
-            rho=args.rho,
-            standard=args.standard_trend,
-            n_sims=args.sims,
-            n_perms=args.perms,
-            seed=args.seed,
-            integer_dimension=integer,
-            primary_tests=args.primary_tests,
-            secondary_tests=args.secondary_tests,
-        )
+    sim = Simulation.from_seed(args.seed, args.sims, args.perms, integer)
+    if design is None:
+        print_generic_report(sim, noise, args)
         return
-    rng = np.random.default_rng(args.seed)
-    se = 0.5 / math.sqrt(args.sims)
+    settings = ReportSettings(
+        args.rho, args.standard_trend, args.primary_tests, args.secondary_tests
+    )
+    print_design_report(design, observed, noise, scatter, sim, settings)
+
+
+def print_generic_report(sim: Simulation, noise: Noise, args: argparse.Namespace) -> None:
+    """The tables without ``--design`` (see the module docstring); ``args``: the command's
+    options (``rho``, ``seeds``, ``levers``, ``lever_shift``, ``lever_scatter``)."""
+    se = 0.5 / math.sqrt(sim.n_sims)
     print(
-        f"Power at alpha {ALPHA}, {args.sims} simulated datasets per design (standard error "
-        f"at most {se:.3f}), {args.perms} permutations, seed {args.seed}; noise: between "
+        f"Power at alpha {ALPHA}, {sim.n_sims} simulated datasets per design (standard error "
+        f"at most {se:.3f}), {sim.n_perms} permutations, seed {sim.seed}; noise: between "
         f"models SD {noise.sd_model_accuracy} accuracy, {noise.sd_model_dimension} dimension;"
         f" between seeds {noise.sd_seed_accuracy}, {noise.sd_seed_dimension}.\n"
     )
@@ -988,11 +994,11 @@ def main(argv=None) -> None:
     print("| design | power |")
     print("|---|---|")
     for k in (8, 12, 16, 20, 24, 28):
-        power = zoo_power(rng, args.sims, k, args.seeds, args.rho, noise, args.perms)
+        power = zoo_power(sim, k, args.seeds, args.rho, noise)
         print(f"| {k} models x {args.seeds} seeds | {power:.2f} |", flush=True)
-    power = zoo_power(rng, args.sims, 8, 10, args.rho, noise, args.perms)
+    power = zoo_power(sim, 8, 10, args.rho, noise)
     print(f"| 8 models x 10 seeds | {power:.2f} |")
-    power = zoo_power(rng, args.sims, 8, args.seeds, args.rho, noise, args.perms, False)
+    power = zoo_power(replace(sim, integer_dimension=False), 8, args.seeds, args.rho, noise)
     print(f"| 8 models x {args.seeds} seeds, continuous dimension | {power:.2f} |\n", flush=True)
 
     print(
@@ -1003,9 +1009,7 @@ def main(argv=None) -> None:
     print("|---|---|---|")
     for n_l in (8, 10):
         levels = [n_l] * args.levers
-        pooled, strat = lever_power(
-            rng, args.sims, levels, args.seeds, args.rho, noise, args.perms, args.lever_shift
-        )
+        pooled, strat = lever_power(sim, levels, args.seeds, args.rho, noise, args.lever_shift)
         print(f"| {args.levers} levers x {n_l} models | {pooled:.2f} | {strat:.2f} |", flush=True)
 
     print(
@@ -1017,16 +1021,7 @@ def main(argv=None) -> None:
     print("|---|---|---|---|")
     for n_levels in (6, 8, 10):
         for delta in (0.0, -1.0, -2.0):
-            means, runs = trend_power(
-                rng,
-                args.sims,
-                n_levels,
-                args.seeds,
-                delta,
-                args.lever_scatter,
-                noise,
-                args.perms,
-            )
+            means, runs = trend_power(sim, n_levels, args.seeds, delta, args.lever_scatter, noise)
             print(f"| {n_levels} | {delta:g} | {means:.2f} | {runs:.2f} |", flush=True)
 
 

@@ -28,6 +28,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats as sps
@@ -365,6 +366,47 @@ def _held_tail(null, z_obs, alternative, held, plus_one) -> float:
     return min(n, 2 * min(low, high)) - plus_one
 
 
+class _Lever(NamedTuple):
+    """One lever of :func:`stratified_trend_test`, ready for its null distribution."""
+
+    sizes: list  # of its groups, in level order
+    x: np.ndarray  # its values, group after group
+    lo: np.ndarray  # the ordered pairs (lower level, higher level) J counts
+    hi: np.ndarray
+    mean: float  # J's null mean and SD (inf for a constant lever: it adds nothing)
+    sd: float
+    j_obs: float
+    held: tuple  # levels left in place
+    free: np.ndarray | None  # positions of the values not held (None: all free)
+
+
+def _lever(groups, held: tuple) -> _Lever:
+    sizes = [g.size for g in groups]
+    x = np.concatenate(groups)
+    labels = np.repeat(np.arange(len(groups)), sizes)
+    lo, hi = _ordered_pairs(labels)
+    mean, var = jt_null_moments(sizes, x)
+    sd = math.sqrt(var) if var > 0 else math.inf
+    j_obs = float(_jt_rows(x[None, :], lo, hi)[0])
+    free = np.flatnonzero(~np.isin(labels, held)) if held else None
+    return _Lever(sizes, x, lo, hi, mean, sd, j_obs, held, free)
+
+
+def _checked_held(held, levers) -> list[tuple]:
+    """``held`` as one tuple of level indices per lever (empty when None)."""
+    n_lev = len(levers)
+    if held is None:
+        held = [()] * n_lev
+    held = [tuple(int(h) for h in hs) for hs in held]
+    if len(held) != n_lev or any(
+        h < 0 or h >= len(g) for hs, g in zip(held, levers, strict=False) for h in hs
+    ):
+        raise ValueError(
+            f"held must give, for each of the {n_lev} levers, indices of its levels; got {held}"
+        )
+    return held
+
+
 def stratified_trend_test(
     levers,
     *,
@@ -409,43 +451,25 @@ def stratified_trend_test(
     levers = [_as_groups(g, f"levers[{i}]") for i, g in enumerate(levers)]
     if not levers:
         raise ValueError("levers is empty")
-    n_lev = len(levers)
-    if held is None:
-        held = [()] * n_lev
-    held = [tuple(int(h) for h in hs) for hs in held]
-    if len(held) != n_lev or any(
-        h < 0 or h >= len(g) for hs, g in zip(held, levers, strict=False) for h in hs
-    ):
-        raise ValueError(
-            f"held must give, for each of the {n_lev} levers, indices of its levels; got {held}"
-        )
+    held = _checked_held(held, levers)
     if method == "normal" and any(held):
         raise ValueError("held levels need method 'exact', 'permutation' or 'auto', not 'normal'")
-    parts = []
-    for groups, hs in zip(levers, held, strict=True):
-        sizes = [g.size for g in groups]
-        x = np.concatenate(groups)
-        labels = np.repeat(np.arange(len(groups)), sizes)
-        lo, hi = _ordered_pairs(labels)
-        mean, var = jt_null_moments(sizes, x)
-        sd = math.sqrt(var) if var > 0 else math.inf  # a constant lever adds nothing
-        j_obs = float(_jt_rows(x[None, :], lo, hi)[0])
-        free = np.flatnonzero(~np.isin(labels, hs)) if hs else None
-        parts.append((sizes, x, lo, hi, mean, sd, j_obs, hs, free))
-    z_obs = sum((j - m) / sd for _, _, _, _, m, sd, j, _, _ in parts) / math.sqrt(n_lev)
+    parts = [_lever(groups, hs) for groups, hs in zip(levers, held, strict=True)]
+    n_lev = len(levers)
+    z_obs = sum((p.j_obs - p.mean) / p.sd for p in parts) / math.sqrt(n_lev)
     n_comb = math.prod(
-        _n_arrangements([n for g, n in enumerate(p[0]) if g not in p[7]]) for p in parts
+        _n_arrangements([n for g, n in enumerate(p.sizes) if g not in p.held]) for p in parts
     )
     method = _resolve_method(method, n_comb, max_exact)
-    sub_rng = rng if method == "permutation" else None
+    # each lever's own test; with permutations it draws from rng before the combined null
     strata = tuple(
         jonckheere_terpstra(
             groups,
             alternative=alternative,
-            method=method if method != "exact" else "exact",
+            method=method,
             n_resamples=n_resamples,
-            rng=sub_rng,
-            max_exact=max(max_exact, n_comb, *(_n_arrangements(p[0]) for p in parts)),
+            rng=rng if method == "permutation" else None,
+            max_exact=max(max_exact, n_comb, *(_n_arrangements(p.sizes) for p in parts)),
         )
         for groups in levers
     )
@@ -453,19 +477,26 @@ def stratified_trend_test(
         return TrendResult(
             z_obs, z_obs, _normal_p(z_obs, alternative), alternative, "normal", strata=strata
         )
+    null = _combined_null(parts, method, rng, n_resamples)
     if method == "exact":
-        null = np.zeros(1)
-        for sizes, x, _, _, mean, sd, _, hs, _ in parts:
-            z_l = (_exact_jt(x, sizes, hs) - mean) / sd
-            null = (null[:, None] + z_l[None, :]).ravel()
-        null /= math.sqrt(n_lev)
         p = _held_tail(null, z_obs, alternative, any(held), 0) / null.size
         return TrendResult(z_obs, z_obs, p, alternative, "exact", int(null.size), strata)
+    p = (1 + _held_tail(null, z_obs, alternative, any(held), 1)) / (1 + null.size)
+    return TrendResult(z_obs, z_obs, p, alternative, "permutation", null.size, strata)
+
+
+def _combined_null(parts: list[_Lever], method: str, rng, n_resamples: int) -> np.ndarray:
+    """Null distribution of the combined z: over every combination of the levers'
+    arrangements ("exact"), else over ``n_resamples`` permutations within each lever."""
+    if method == "exact":
+        null = np.zeros(1)
+        for part in parts:
+            z_l = (_exact_jt(part.x, part.sizes, part.held) - part.mean) / part.sd
+            null = (null[:, None] + z_l[None, :]).ravel()
+        return null / math.sqrt(len(parts))
     rng = check_generator(rng)
-    n_resamples = check_count(n_resamples, "n_resamples")
-    null = np.zeros(n_resamples)
-    for _, x, lo, hi, mean, sd, _, _, free in parts:
-        null += (_permuted_jt(rng, x, lo, hi, n_resamples, free) - mean) / sd
-    null /= math.sqrt(n_lev)
-    p = (1 + _held_tail(null, z_obs, alternative, any(held), 1)) / (1 + n_resamples)
-    return TrendResult(z_obs, z_obs, p, alternative, "permutation", n_resamples, strata)
+    null = np.zeros(check_count(n_resamples, "n_resamples"))
+    for part in parts:
+        permuted = _permuted_jt(rng, part.x, part.lo, part.hi, null.size, part.free)
+        null += (permuted - part.mean) / part.sd
+    return null / math.sqrt(len(parts))
