@@ -101,3 +101,11 @@ def as_bool(values, name: str, n: int) -> np.ndarray:
     ):
         return values.astype(bool)
     raise ValueError(f"{name} must be boolean (or 0/1), got dtype {values.dtype}")
+
+
+def as_images(images, name: str) -> np.ndarray:
+    """``images`` as an array of shape ``(n, C, H, W)``, or ValueError."""
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"{name} must be images (n, C, H, W), got shape {images.shape}")
+    return images

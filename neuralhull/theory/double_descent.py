@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from neuralhull.theory._checks import _check_int
+from neuralhull.checks import check_count
 from neuralhull.theory.formulas import (
     relu_features_risk_theory,
     ridgeless_risk_finite_n,
@@ -78,8 +78,8 @@ def ridgeless_risk_simulation(
     float
         The excess test risk.
     """
-    n = _check_int(n, "n", 1)
-    p = _check_int(p, "p", 1)
+    n = check_count(n, "n", 1)
+    p = check_count(p, "p", 1)
     if r2 < 0 or sigma2 < 0:
         raise ValueError(f"r2 and sigma2 must be >= 0, got r2={r2}, sigma2={sigma2}")
     if features == "isotropic":
@@ -89,8 +89,8 @@ def ridgeless_risk_simulation(
         beta_hat = _min_norm_least_squares(X, y)
         return float(np.sum((beta_hat - beta) ** 2))
     if features == "relu":
-        n_latent = max(1, n // 4) if n_latent is None else _check_int(n_latent, "n_latent", 1)
-        n_test = _check_int(n_test, "n_test", 1)
+        n_latent = max(1, n // 4) if n_latent is None else check_count(n_latent, "n_latent", 1)
+        n_test = check_count(n_test, "n_test", 1)
         theta = np.sqrt(r2) * _unit_direction(n_latent, rng)
         W = rng.standard_normal((p, n_latent)) / np.sqrt(n_latent)
         Z = rng.standard_normal((n, n_latent))
@@ -132,7 +132,7 @@ def double_descent_table(
         :func:`relu_features_risk_theory` at (p / n, n_latent / n) and ``theory_finite_n``
         is NaN (no exact finite-n value is known).
     """
-    n = _check_int(n, "n", 1)
+    n = check_count(n, "n", 1)
     for model in models:
         if model not in ("isotropic", "relu"):
             raise ValueError(f"unknown model {model!r}; expected 'isotropic' or 'relu'")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neuralhull.theory._checks import _check_positive_int
+from neuralhull.checks import check_count
 
 if TYPE_CHECKING:  # torch-dependent: imported where it is used
     from neuralhull.learn.training import TrainConfig
@@ -45,10 +45,10 @@ def bottleneck_spec(
     return ModelSpec(
         arch=arch,
         in_shape=tuple(int(s) for s in image_shape),
-        n_classes=_check_positive_int(n_classes, "n_classes"),
-        width=_check_positive_int(k, "bottleneck size k"),
-        depth=_check_positive_int(depth, "depth"),
-        channels=_check_positive_int(channels, "channels"),
+        n_classes=check_count(n_classes, "n_classes"),
+        width=check_count(k, "bottleneck size k"),
+        depth=check_count(depth, "depth"),
+        channels=check_count(channels, "channels"),
     )
 
 

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 from scipy import integrate, optimize, special
 
-from neuralhull.theory._checks import _check_int
+from neuralhull.checks import check_count
 
 __all__ = [
     "RELU_MU0",
@@ -68,8 +68,8 @@ def wendel_outside_probability(N: int, d: int) -> float:
     float
         The probability, in [0, 1].
     """
-    N = _check_int(N, "N", 1)
-    d = _check_int(d, "d", 1)
+    N = check_count(N, "N", 1)
+    d = check_count(d, "d", 1)
     if N <= d:
         return 1.0
     k = np.arange(d)
@@ -184,7 +184,7 @@ def kz_g(n: int, r: float, *, return_error: bool = False):
     float, or (float, float)
         g_n(r), optionally with its absolute error bound.
     """
-    n = _check_int(n, "n", 0)
+    n = check_count(n, "n", 0)
     r = float(r)
     if not np.isfinite(r):
         raise ValueError(f"r must be finite, got {r}")
@@ -244,8 +244,8 @@ def kz_outside_probability(
     float, or (float, float)
         The probability, optionally with its absolute error bound.
     """
-    N = _check_int(N, "N", 1)
-    d = _check_int(d, "d", 1)
+    N = check_count(N, "N", 1)
+    d = check_count(d, "d", 1)
     s = float(s)
     if not np.isfinite(s) or s < 0:
         raise ValueError(f"s must be a finite number >= 0, got {s}")
@@ -287,7 +287,7 @@ def inside_probability_bound(N: int) -> float:
     exchangeable samples without ties the new one is the smallest or the largest with
     probability ``2 / (N + 1)``. In d = 1 the bound is the exact probability.
     """
-    N = _check_int(N, "N", 1)
+    N = check_count(N, "N", 1)
     return (N - 1) / (N + 1)
 
 
@@ -365,8 +365,8 @@ def ridgeless_risk_finite_n(n: int, p: int, r2: float, sigma2: float) -> float:
     float
         The expected excess risk (inf where it diverges).
     """
-    n = _check_int(n, "n", 1)
-    p = _check_int(p, "p", 1)
+    n = check_count(n, "n", 1)
+    p = check_count(p, "p", 1)
     if r2 < 0 or sigma2 < 0:
         raise ValueError(f"r2 and sigma2 must be >= 0, got r2={r2}, sigma2={sigma2}")
     if p < n - 1:

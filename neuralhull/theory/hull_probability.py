@@ -17,7 +17,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from neuralhull.theory._checks import _check_int, _check_positive_int, _check_seed
+from neuralhull.checks import check_count
 from neuralhull.theory.formulas import inside_probability_bound, kz_outside_probability
 from neuralhull.theory.samplers import (
     CURVE_FREQUENCIES,
@@ -152,10 +152,10 @@ def hull_probability_mc(
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; expected one of {sorted(SAMPLERS)}")
         sampler = SAMPLERS[sampler]
-    N = _check_int(N, "N", 1)
-    d = _check_int(d, "d", 1)
-    trials = _check_int(trials, "trials", 2)
-    queries_per_set = _check_int(queries_per_set, "queries_per_set", 1)
+    N = check_count(N, "N", 1)
+    d = check_count(d, "d", 1)
+    trials = check_count(trials, "trials", 2)
+    queries_per_set = check_count(queries_per_set, "queries_per_set", 1)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     membership = _default_membership if membership is None else membership
@@ -221,10 +221,10 @@ def hull_probability_cell(
     """
     from neuralhull.hull import INSIDE, OUTSIDE, UNDECIDED
 
-    trials = _check_positive_int(trials, "trials")
+    trials = check_count(trials, "trials")
     if trials < 2:
         raise ValueError(f"trials must be >= 2, got {trials}")
-    queries_per_set = _check_positive_int(queries_per_set, "queries_per_set")
+    queries_per_set = check_count(queries_per_set, "queries_per_set")
     inside = np.empty(trials)
     decided = np.empty(trials)
     for t in range(trials):
@@ -269,9 +269,9 @@ class SampleKind:
             raise ValueError(
                 f"unknown sample kind {self.name!r}; expected one of {list(SAMPLE_KINDS)}"
             )
-        object.__setattr__(self, "rank", _check_positive_int(self.rank, "rank"))
-        object.__setattr__(self, "map_seed", _check_seed(self.map_seed, "map_seed"))
-        object.__setattr__(self, "curve_seed", _check_seed(self.curve_seed, "curve_seed"))
+        object.__setattr__(self, "rank", check_count(self.rank, "rank"))
+        object.__setattr__(self, "map_seed", check_count(self.map_seed, "map_seed", 0))
+        object.__setattr__(self, "curve_seed", check_count(self.curve_seed, "curve_seed", 0))
         if self.name == "curve":
             _curve_parameters(1, self.curve_seed, self.curve_frequencies)  # checks the range
 
@@ -309,13 +309,13 @@ class HullProbabilityGrid:
     tol: float = 1e-7
 
     def __post_init__(self):
-        dimensions = tuple(_check_positive_int(d, "dimension") for d in self.dimensions)
-        sizes = tuple(_check_positive_int(n, "training-set size N") for n in self.sizes)
+        dimensions = tuple(check_count(d, "dimension") for d in self.dimensions)
+        sizes = tuple(check_count(n, "training-set size N") for n in self.sizes)
         if not dimensions or not sizes:
             raise ValueError("dimensions and sizes must each hold at least one value")
         object.__setattr__(self, "dimensions", dimensions)
         object.__setattr__(self, "sizes", sizes)
-        object.__setattr__(self, "seed", _check_seed(self.seed, "seed"))
+        object.__setattr__(self, "seed", check_count(self.seed, "seed", 0))
 
     @classmethod
     def from_config(cls, grid: Mapping) -> HullProbabilityGrid:

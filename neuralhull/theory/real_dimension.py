@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuralhull.theory._checks import _check_images, _check_positive_int
+from neuralhull.checks import as_images, check_count
 
 __all__ = [
     "REAL_DIMENSION_METHODS",
@@ -37,7 +37,7 @@ def grid_side(k: int, image_shape: tuple[int, int, int]) -> int:
         Target dimension, >= 1.
     image_shape : (C, H, W)
     """
-    k = _check_positive_int(k, "target dimension k")
+    k = check_count(k, "target dimension k")
     c, h, w = image_shape
     return int(np.clip(round(np.sqrt(k / c)), 1, min(h, w)))
 
@@ -59,9 +59,9 @@ def centre_crop(images: np.ndarray, side: int) -> np.ndarray:
     -------
     (n, C, side, side) array, same dtype
     """
-    images = _check_images(images, "images")
+    images = as_images(images, "images")
     _, _, h, w = images.shape
-    side = _check_positive_int(side, "crop side")
+    side = check_count(side, "crop side")
     if side > min(h, w):
         raise ValueError(f"crop side {side} exceeds the image size {h}x{w}")
     top, left = (h - side) // 2, (w - side) // 2
@@ -89,8 +89,8 @@ def smoothing_matrix(size: int, side: int) -> np.ndarray:
     -------
     (side, size) float64
     """
-    size = _check_positive_int(size, "size")
-    side = _check_positive_int(side, "side")
+    size = check_count(size, "size")
+    side = check_count(side, "side")
     if side > size:
         raise ValueError(f"cannot subsample {size} pixels to more samples ({side})")
     factor = size / side
@@ -132,9 +132,9 @@ def smooth_subsample(images: np.ndarray, side: int, *, chunk: int = 8192) -> np.
     -------
     (n, C, side, side) float64, in the units of ``images``
     """
-    images = _check_images(images, "images")
+    images = as_images(images, "images")
     n, c, h, w = images.shape
-    side = _check_positive_int(side, "grid side")
+    side = check_count(side, "grid side")
     if side > min(h, w):
         raise ValueError(f"grid side {side} exceeds the image size {h}x{w}")
     rows, cols = smoothing_matrix(h, side), smoothing_matrix(w, side)
@@ -176,7 +176,7 @@ def reduce_dimensions(method: str, x_train: np.ndarray, x_test: np.ndarray, ks):
     ``(k, train, test)``: the inputs are checked, and the principal axes found, once.
     Each k's arrays are those :func:`reduce_dimension` gives for it alone (PCA: the same
     axes, projected with that k's first rows)."""
-    x_train, x_test = _check_images(x_train, "x_train"), _check_images(x_test, "x_test")
+    x_train, x_test = as_images(x_train, "x_train"), as_images(x_test, "x_test")
     if x_train.shape[1:] != x_test.shape[1:]:
         raise ValueError(
             f"training and test images differ in shape: {x_train.shape[1:]} vs {x_test.shape[1:]}"
@@ -185,7 +185,7 @@ def reduce_dimensions(method: str, x_train: np.ndarray, x_test: np.ndarray, ks):
         raise ValueError(
             f"unknown method {method!r}; expected one of {list(REAL_DIMENSION_METHODS)}"
         )
-    ks = [_check_positive_int(k, "target dimension k") for k in ks]
+    ks = [check_count(k, "target dimension k") for k in ks]
     image_shape = tuple(x_train.shape[1:])
     total = int(np.prod(image_shape))
     for k in ks:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from neuralhull.theory._checks import _check_int
+from neuralhull.checks import check_count
 
 __all__ = [
     "CURVE_FREQUENCIES",
@@ -28,8 +28,8 @@ def gaussian_samples(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
     -------
     samples : (n, d) float
     """
-    n = _check_int(n, "n", 0)
-    d = _check_int(d, "d", 1)
+    n = check_count(n, "n", 0)
+    d = check_count(d, "d", 1)
     return rng.standard_normal((n, d))
 
 
@@ -78,9 +78,9 @@ def curve_samples(
     -------
     samples : (n, d) float
     """
-    n = _check_int(n, "n", 0)
-    d = _check_int(d, "d", 1)
-    curve_seed = _check_int(curve_seed, "curve_seed", 0)
+    n = check_count(n, "n", 0)
+    d = check_count(d, "d", 1)
+    curve_seed = check_count(curve_seed, "curve_seed", 0)
     omega, phases = _curve_parameters(d, curve_seed, frequencies)
     t = rng.uniform(0.0, 2.0 * np.pi, size=n)
     return np.cos(np.outer(t, omega) + phases)
@@ -103,10 +103,10 @@ def low_rank_gaussian_samples(
     -------
     samples : (n, d) float
     """
-    n = _check_int(n, "n", 0)
-    d = _check_int(d, "d", 1)
-    rank = _check_int(rank, "rank", 1)
-    map_seed = _check_int(map_seed, "map_seed", 0)
+    n = check_count(n, "n", 0)
+    d = check_count(d, "d", 1)
+    rank = check_count(rank, "rank", 1)
+    map_seed = check_count(map_seed, "map_seed", 0)
     linear_map = np.random.default_rng([map_seed, rank, d]).standard_normal((rank, d))
     linear_map /= np.sqrt(rank)
     return rng.standard_normal((n, rank)) @ linear_map
