@@ -1158,7 +1158,7 @@ def test_a_query_solved_off_its_faces_goes_on_in_every_coordinate_when_they_run_
 def test_first_working_sets_are_the_nearest_points_or_nearest_face_points():
     """Brute force: each query's first working set is its k_init nearest points; for a
     query on faces that enough points share, its k_init nearest points on them."""
-    from neuralhull.hull.column_generation import Faces, _Group
+    from neuralhull.hull.column_generation import EngineOptions, Faces, _Batch, _Group
 
     rng = np.random.default_rng(36)
     n, r, m = 3000, 6, 40
@@ -1168,8 +1168,9 @@ def test_first_working_sets_are_the_nearest_points_or_nearest_face_points():
     Z[::2, 0] = Y[:, 0].min()  # every other query on that face
     on_face = Y[:, 0] == Y[:, 0].min()
     faces = Faces(on_face[None, :], (Z[:, 0] == Y[:, 0].min())[:, None], np.array([0]))
-    group = _Group(Y, Z, np.zeros(m), np.zeros(m), mode="membership", rtol=0.0, seed=0,
-                   use_warm=True)  # fmt: skip
+    group = _Group(
+        Y, _Batch(Z, np.zeros(m), np.zeros(m)), EngineOptions("membership", use_warm=True)
+    )
     group.faces = faces
     group.initial_working_sets()
     for j in range(m):
@@ -1199,7 +1200,7 @@ def test_inside_certificates_for_many_queries_match_one_at_a_time(monkeypatch, b
     points[::7] = points[1::7]  # duplicates: the unique rows are what idx refers to
     k = 40
     supports, weights, queries = [], [], np.empty((k, 6))
-    prep0 = _setup(points, points[:1], 1e-7, 10, 1)[0]
+    prep0 = _setup(points, points[:1], 1e-7, 10, 1).problem.prep
     n_unique = prep0.unique_index.size
     for a in range(k):
         idx = rng.choice(n_unique, int(rng.integers(1, 9)), replace=False)
@@ -1222,12 +1223,12 @@ def test_inside_certificates_for_many_queries_match_one_at_a_time(monkeypatch, b
             lam, idx = lam[:0], idx[:0]
         supports.append(idx.astype(np.int64))
         weights.append(lam)
-    prep, qc = _setup(points, queries, 1e-7, 10, 1)[:2]
+    problem = _setup(points, queries, 1e-7, 10, 1).problem
     one = certificates._Certificates.empty(k, 6)
     many = certificates._Certificates.empty(k, 6)
     for j in range(k):
-        one.try_inside(prep, qc, 1e-7, j, supports[j], weights[j], "m")
-    many.try_inside_many(prep, qc, 1e-7, np.arange(k), supports, weights, "m")
+        one.try_inside(problem, j, supports[j], weights[j], "m")
+    many.try_inside_many(problem, np.arange(k), supports, weights, "m")
     assert np.array_equal(one.status, many.status)
     accepted = np.flatnonzero(one.status == INSIDE)
     assert 10 <= accepted.size < k  # both answers occur

@@ -21,10 +21,12 @@ arrays per call) and the call was no faster on two cores.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from neuralhull.hull import warm_nnls
-from neuralhull.hull.column_generation import _fresh_solve, _Group
+from neuralhull.hull.column_generation import EngineOptions, _Batch, _fresh_solve, _Group
 from neuralhull.hull.numerics import INSIDE
 
 
@@ -41,11 +43,12 @@ class NarrowGroup(_Group):
     """:class:`_Group` with its warm state in arrays and its rounds' solves and candidate
     picks as batched compiled calls."""
 
-    def __init__(self, Y, Z, tol_in, tol_out, *, mode, rtol, seed):
-        super().__init__(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed, use_warm=False)
+    def __init__(self, Y: np.ndarray, batch: _Batch, options: EngineOptions):
+        # no WarmNNLS objects: the warm state lives in the arrays below
+        super().__init__(Y, batch, dataclasses.replace(options, use_warm=False))
         self.out.warm = True
         self.compiled = True
-        m, r = Z.shape[0], Y.shape[1]
+        m, r = batch.Z.shape[0], Y.shape[1]
         M = r + 1
         if m == 0:
             return
