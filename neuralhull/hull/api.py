@@ -242,7 +242,7 @@ def membership(
         The spread around their mean must lie within about 1e-280 .. 1e280.
     queries : (m, d) float
         float32 queries are taken as the exact numbers given; see "Floating-point
-        policy" in the module docstring for what their own rounding means.
+        policy" in ``docs/hull-engine.md`` for what their own rounding means.
     tol : float
         Relative tolerance: inside means within ``tol * scale`` (Euclidean) of the hull,
         ``scale`` the radius of the points (see :func:`hull_scale`).

@@ -112,8 +112,8 @@ class _Certificates:
 
     def try_inside_many(self, problem: _Problem, js, supports, weights, method) -> None:
         """:meth:`try_inside` for many queries: the same checks and bounds, vectorised
-        over the queries (one call per query cost about 90 us of numpy overhead, a tenth
-        of a call on clustered data at n = 10,000, d = 20), in batches of at most
+        over the queries (a call per query costs more in numpy overhead than its checks
+        in few dimensions), in batches of at most
         :data:`INSIDE_BATCH` gathered numbers.  The residuals are summed in another order
         than :meth:`try_inside` sums them, within the same rounding bound."""
         prep = problem.prep

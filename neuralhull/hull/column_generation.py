@@ -100,11 +100,9 @@ def _fresh_solve(Y: np.ndarray, S: np.ndarray, z: np.ndarray):
 
 
 # columns one warm solve may add before its query is priced against all points again: the
-# working set's own optimum is not needed while better points are still outside it (on
-# MNIST pixels at n = 10,000, supports of ~600 points in 675 dimensions, the solver time
-# fell 1.4x with 64, and with the box faces a further 1.2x with 40; 24-40 were alike, 100
-# slower; statuses unchanged); lifted in the second half of ``max_rounds``, where every
-# round runs to the end
+# working set's own optimum is not worth computing while better points are still outside
+# it; lifted in the second half of ``max_rounds``, where every round runs to the end (how
+# the value was chosen: docs/performance.md, "The hull engine")
 ROUND_ADDS = 40
 
 

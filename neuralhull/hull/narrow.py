@@ -8,15 +8,12 @@ compiled call with a dozen arguments, the bookkeeping) cost as much again.  Here
 query's warm state lives in arrays with one row per query, sized once for the most any
 query can need (a passive set of at most ``r + 1`` columns), and each half of a round is
 one compiled call over all active queries (:func:`~neuralhull.hull.warm_nnls._solve_batch`,
-:func:`~neuralhull.hull.warm_nnls._extend_batch`).  On clustered data at n = 10,000,
-d = 20 (200 queries, one core) the engine's time fell from 0.50 to 0.43 ms per query.
+:func:`~neuralhull.hull.warm_nnls._extend_batch`).
 
 Each query's arithmetic is that of :class:`_Group` (the same kernel on the same numbers,
-in the same order), so the answers, rounds and weights are the same.
-
-Splitting a round's queries across two threads (the compiled calls release the GIL) was
-measured and left out: each solve then cost 1.5x as much (the kernel allocates its work
-arrays per call) and the call was no faster on two cores.
+in the same order), so the answers, rounds and weights are the same.  The calls stay on
+one thread: the kernel allocates its work arrays per call, which makes solves in two
+threads at once slower than one after the other (docs/performance.md, "The hull engine").
 """
 
 from __future__ import annotations

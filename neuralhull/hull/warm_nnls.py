@@ -844,9 +844,8 @@ def one_blas_thread(M: int):
 
     Above :data:`LOOP_COORDINATES` the kernel's products are BLAS calls on blocks of 16
     columns: too small to split, and a multi-threaded BLAS (OpenBLAS takes every core by
-    default) spends more on its threads than on the work.  On MNIST pixels (25 convex
-    combinations, n = 10,000, 2 cores) the solves took 8.0 s with two BLAS threads and
-    4.7 s with one.  The engine's worker processes already run on one BLAS thread; a
+    default) spends more on its threads than on the work (docs/performance.md, "The hull
+    engine").  The engine's worker processes already run on one BLAS thread; a
     serial call (``n_jobs=1`` or too small for a pool) gets the same here, while its
     pricing products, large enough to split, keep every thread."""
     controller = _blas_controller() if M > LOOP_COORDINATES else None
