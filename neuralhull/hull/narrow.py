@@ -62,6 +62,9 @@ class NarrowGroup(_Group):
         self.lam = np.zeros((m, M + 1))
         self.perm = np.zeros((m, M + 1), dtype=np.int64)
         self.MU = np.zeros((m, self.cap))
+        # the arguments of the batched solve (:func:`~neuralhull.hull.warm_nnls._solve_batch`)
+        self.sets = (self.S, self.size, self.npass, self.K, self.MU)
+        self.factors = (self.Qt, self.Rt, self.c, self.lam, self.perm)
         self.solved = np.zeros(m, dtype=bool)  # at least one solve gave weights
         self.cold = np.zeros(m, dtype=bool)  # broke down: fresh (scipy) solves from then on
 
@@ -84,9 +87,9 @@ class NarrowGroup(_Group):
             caps = np.full(active.size, cap, dtype=np.int64)
         else:  # what WarmNNLS.solve allows without a cap
             caps = 20 * (self.size[active] + M)
+        results = (P, dist, usable)
         warm_nnls._solve_batch(
-            Y, Z, active[warm], warm, self.S, self.size, self.npass, self.K, self.Qt, self.Rt,
-            self.c, self.lam, self.perm, self.MU, P, dist, usable, caps[warm], 16,
+            Y, Z, active[warm], warm, self.sets, self.factors, results, caps[warm], 16
         )  # fmt: skip
         self.solved[active[usable]] = True
         for a in np.flatnonzero(~usable).tolist():  # breakdowns and cold queries: scipy

@@ -655,12 +655,13 @@ def _top_new(prices, floor, support, count, mark):  # pragma: no cover - compile
 
 
 def _solve_batch(  # pragma: no cover - compiled
-    points, query_rows, queries, pos, work_sets, size, npass, n_warm, Qt, Rt, qt_e, lam,
-    passive, weights, nearest, dist, usable, caps, block_size,
-):  # fmt: skip
+    points, query_rows, queries, pos, sets, factors, out, caps, block_size
+):
     """:func:`_solve` for many queries in one call, their warm state in arrays with one
     row per query (few coordinates: :class:`~neuralhull.hull.narrow.NarrowGroup`).
 
+    ``sets`` is ``(work_sets, size, npass, n_warm, weights)``, ``factors`` the kernel's
+    ``(Qt, Rt, qt_e, lam, passive)`` per query, ``out`` ``(nearest, dist, usable)``.
     Query ``j = queries[a]`` (row ``query_rows[j]``, working set
     ``work_sets[j, :size[j]]``, its first ``n_warm[j]`` entries the kernel's passive set)
     is solved with at most ``caps[a]`` columns added; its nearest point goes to
@@ -669,6 +670,9 @@ def _solve_batch(  # pragma: no cover - compiled
     (``work_sets`` and ``weights``); otherwise the query is left for the caller's
     fresh solve.  Returns the columns added.  Queries share nothing, so calls on disjoint
     sets of queries may run in threads at once (the GIL is released)."""
+    work_sets, size, npass, n_warm, weights = sets
+    Qt, Rt, qt_e, lam, passive = factors
+    nearest, dist, usable = out
     coords = np.arange(points.shape[1])
     added = 0
     for a in range(queries.size):
@@ -890,11 +894,10 @@ def warm_up() -> str:
     S = np.array([[0, 1, 2, 0, 0, 0, 0, 0, 0]])
     size = np.full(1, 3, dtype=np.int64)
     z, Qt, Rt = np.array([[0.25, 0.25]]), np.zeros((1, 4, 3)), np.zeros((1, 4, 4))
-    _solve_batch(
-        Y, z, one, one, S, size, one.copy(), one.copy(), Qt, Rt, np.zeros((1, 4)),
-        np.zeros((1, 4)), np.zeros((1, 4), dtype=np.int64), np.zeros((1, 9)), np.zeros((1, 2)),
-        np.zeros(1), np.zeros(1, dtype=bool), 60 * i1, 16,
-    )  # fmt: skip
+    sets = (S, size, one.copy(), one.copy(), np.zeros((1, 9)))
+    factors = (Qt, Rt, np.zeros((1, 4)), np.zeros((1, 4)), np.zeros((1, 4), dtype=np.int64))
+    out = (np.zeros((1, 2)), np.zeros(1), np.zeros(1, dtype=bool))
+    _solve_batch(Y, z, one, one, sets, factors, out, 60 * i1, 16)
     _extend_batch(
         np.array([[0.5, 1.0, 0.0]]), one, one, np.zeros(1), i1, S, size, np.zeros(3, bool),
         np.zeros(1, dtype=bool),
