@@ -428,6 +428,33 @@ def test_distance_zero_inside_and_positive_outside():
     assert (result.margin[10:] * result.scale <= dist[10:] * (1 + 1e-9)).all()
 
 
+@pytest.mark.parametrize("d", [10, 80])
+def test_distance_whose_rounds_run_out_gives_valid_bounds(d):
+    """A query still unsettled when max_rounds runs out (its working set was extended
+    after its last solve) gets that solve's weights and bounds, not an error; in few
+    coordinates (batched rounds) and in many. Truth: scipy's NNLS over all points."""
+    from scipy.optimize import nnls
+
+    rng = np.random.default_rng(41)
+    points = rng.standard_normal((400, d))
+    queries = 0.8 * rng.standard_normal((6, d))
+    res = hull_distance(points, queries, max_rounds=2, full_output=True)
+    assert not res.converged.all()  # some rounds did run out
+    for j, q in enumerate(queries):
+        A = np.vstack([(points - q).T, np.ones(len(points))])
+        b = np.zeros(d + 1)
+        b[-1] = 1.0
+        lam = nnls(A, b, maxiter=50 * len(points))[0]
+        truth = np.linalg.norm(lam / lam.sum() @ points - q)
+        assert res.lower[j] <= truth * (1 + 1e-9) + 1e-12
+        assert truth <= res.upper[j] * (1 + 1e-9) + 1e-12
+        lo, hi = res.weight_indptr[j], res.weight_indptr[j + 1]
+        w = res.weight_values[lo:hi]
+        assert w.size and (w >= 0).all() and abs(w.sum() - 1) < 1e-12
+        p = w @ points[res.weight_indices[lo:hi]]
+        assert np.linalg.norm(p - q) <= res.upper[j] * (1 + 1e-9) + 1e-12
+
+
 # ---------------------------------------------------------------------------
 # degenerate inputs and the API
 
@@ -477,38 +504,6 @@ def test_in_hull_and_progress():
     assert (got == truth).all()
     assert calls and calls[-1] == (50, 50)
     assert all(done <= total for done, total in calls)
-
-
-def test_small_work_runs_without_a_worker_pool(monkeypatch):
-    import concurrent.futures
-
-    def no_pool(*args, **kwargs):
-        raise AssertionError("a worker pool was started for a small problem")
-
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
-    rng = np.random.default_rng(9)
-    points = rng.standard_normal((3000, 8))
-    queries = np.vstack([rng.standard_normal((40, 8)), rng.dirichlet(np.ones(9), 40) @ points[:9]])
-    result = membership(points, queries, n_jobs=2)
-    assert_certified(result, points, queries)
-    from neuralhull.hull import parallel
-
-    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)  # the pool is really asked for
-    with pytest.raises(AssertionError, match="worker pool"):
-        membership(points, queries, n_jobs=2)
-
-
-def test_parallel_matches_serial(monkeypatch):
-    from neuralhull.hull import parallel
-
-    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)
-    rng = np.random.default_rng(8)
-    points = rng.standard_normal((3000, 8))
-    queries = np.vstack([rng.standard_normal((40, 8)), rng.dirichlet(np.ones(9), 40) @ points[:9]])
-    serial = membership(points, queries)
-    parallel = membership(points, queries, n_jobs=2)
-    assert (serial.status == parallel.status).all()
-    assert_certified(parallel, points, queries)
 
 
 def test_verify_rejects_forged_certificates():
@@ -564,7 +559,7 @@ def test_bad_input_raises_in_distance_and_verify_too():
 
 
 # ---------------------------------------------------------------------------
-# hard cases: flat and far-off hulls, extreme magnitudes, exact certificates, one pass, many cores
+# hyperplanes that separate in exact arithmetic: flat and far-off hulls, the bounding box
 
 
 def exact_dot(a, b) -> Fraction:
@@ -612,6 +607,244 @@ def test_just_outside_a_flat_hull_is_outside(rotate):
         assert_hyperplane_exact(
             points, queries[0], result.hyperplane_normal[0], result.hyperplane_offset[0], tol * s
         )
+
+
+@pytest.mark.parametrize("centre", [1e6, 1e8])
+def test_hyperplane_separates_in_exact_arithmetic_far_from_the_origin(centre):
+    rng = np.random.default_rng(24)
+    tol = 1e-7
+    for _ in range(4):
+        points = centre + rng.standard_normal((30, 3))
+        _, s = hull_scale(points)
+        q = points[np.argmax(points[:, 0])].copy()
+        q[0] += 3e-7 * s  # distance 3 tol * scale (the vertex moved along x, as above)
+        result = membership(points, q[None], tol=tol)
+        assert result.status[0] == OUTSIDE
+        assert result.verify(points, q[None]).all()
+        assert_hyperplane_exact(
+            points, q, result.hyperplane_normal[0], result.hyperplane_offset[0], tol * s
+        )
+        # verify() is strict: an offset at or beyond q.w is rejected
+        forged = copy.deepcopy(result)
+        forged.hyperplane_offset[0] = float(q @ result.hyperplane_normal[0])
+        assert not forged.verify(points, q[None]).any()
+
+
+def test_far_centre_never_publishes_a_wrong_hyperplane():
+    # |centre| / scale = 1e10: the offset cannot be placed for a query 3 tol * scale out,
+    # so the engine must say undecided (or give a hyperplane that is exactly right)
+    rng = np.random.default_rng(25)
+    points = 1e10 + rng.standard_normal((30, 3))
+    _, s = hull_scale(points)
+    q = points[np.argmax(points[:, 0])].copy()
+    q[0] += 3e-7 * s
+    result = membership(points, q[None])
+    assert result.status[0] != INSIDE
+    if result.status[0] == OUTSIDE:
+        assert_hyperplane_exact(
+            points, q, result.hyperplane_normal[0], result.hyperplane_offset[0], 1e-7 * s
+        )
+
+
+def test_bounding_box_certifies_outside_with_an_axis_hyperplane():
+    # Truth by geometry: a query whose k-th coordinate exceeds every point's k-th
+    # coordinate by more than tol * scale is outside, and the axis separates.
+    rng = np.random.default_rng(28)
+    points = rng.standard_normal((500, 6)) + 50.0
+    _, s = hull_scale(points)
+    queries = rng.dirichlet(np.ones(6), 8) @ points[:6]
+    for j in range(8):
+        k = j % 6
+        sign = 1 if j < 6 else -1
+        edge = points[:, k].max() if sign > 0 else points[:, k].min()
+        queries[j, k] = edge + sign * 2e-7 * s
+    result = membership(points, queries)
+    assert result.outside.all()
+    assert (result.method == "bounding-box").all()
+    assert_certified(result, points, queries)
+    for j in range(8):
+        w = result.hyperplane_normal[j]
+        assert np.count_nonzero(w) == 1 and abs(w[j % 6]) == 1.0
+        assert_hyperplane_exact(points, queries[j], w, result.hyperplane_offset[j], 1e-7 * s)
+
+
+# ---------------------------------------------------------------------------
+# magnitudes: data from about 1e-280 to 1e280 behave like unit data, beyond that raise
+
+
+@pytest.mark.parametrize("magnitude", [2.0**-565, 1e-170, 1e160, 2.0**530])
+def test_extreme_magnitudes_behave_like_unit_data(magnitude):
+    # Membership is invariant under scaling; the truth comes from the LP on unit data.
+    rng = np.random.default_rng(26)
+    base = rng.standard_normal((40, 4))
+    queries = np.vstack([rng.dirichlet(np.ones(5), 5) @ base[:5], rng.standard_normal((6, 4))])
+    truth = [lp_inside(base, q) for q in queries]
+    points = base * magnitude
+    result = membership(points, queries * magnitude)
+    assert result.inside.tolist() == truth
+    assert_certified(result, points, queries * magnitude)
+    # the scale is the radius, computed without squaring the raw numbers
+    _, unit_scale = hull_scale(base)
+    assert hull_scale(points)[1] == pytest.approx(unit_scale * magnitude, rel=1e-12)
+    # a query 10 radii off a vertex is outside however small the numbers are
+    far = points[:1] + np.array([[10 * unit_scale * magnitude, 0, 0, 0]])
+    assert membership(points, far).status[0] == OUTSIDE
+
+
+def test_tiny_data_does_not_make_the_tolerance_absolute():
+    rng = np.random.default_rng(27)
+    points = 1e-170 * rng.standard_normal((20, 3))
+    query = points[:1] + np.array([[1e-160, 0.0, 0.0]])  # 1e10 radii away
+    result = membership(points, query)
+    assert result.status[0] == OUTSIDE
+    assert result.scale < 1e-165
+    assert_hyperplane_exact(
+        points, query[0], result.hyperplane_normal[0], result.hyperplane_offset[0], 0.0
+    )
+
+
+def test_unrepresentable_magnitudes_raise_a_clear_error():
+    with pytest.raises(ValueError, match="cannot be represented"):
+        membership(np.array([[-1e300], [1e300]]), np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="cannot be represented"):
+        membership(np.array([[0.0], [1e-300]]), np.zeros((1, 1)))
+    with pytest.raises(ValueError, match="too far"):
+        membership(np.array([[0.0], [1e-200]]), np.array([[1e200]]))
+
+
+# ---------------------------------------------------------------------------
+# preprocessing: one copy of the points, exact column extremes, radius and norms
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_preprocessing_makes_one_copy_of_the_points(dtype):
+    import tracemalloc
+
+    from neuralhull.hull.prepare import _prepare
+
+    rng = np.random.default_rng(30)
+    points = rng.standard_normal((20000, 50)).astype(dtype)
+    one_copy = points.shape[0] * points.shape[1] * 8
+    tracemalloc.start()
+    prep = _prepare(points, 1e-7)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert prep.rank == 50
+    assert peak < 1.3 * one_copy  # the centred float64 copy and small blocks, no more
+
+
+def test_row_norms_skip_the_rescaling_only_where_it_changes_nothing():
+    from neuralhull.hull.numerics import _row_norms
+
+    def rescaled(a):  # the always-safe formula: an exact power of two per row first
+        big = np.maximum(np.abs(a).max(axis=1), np.finfo(float).tiny)
+        big = np.ldexp(1.0, np.frexp(big)[1])
+        s = a / big[:, None]
+        return big * np.sqrt(np.einsum("ij,ij->i", s, s))
+
+    rng = np.random.default_rng(31)
+    ordinary = rng.standard_normal((500, 7)) * 10.0 ** rng.uniform(-100, 100, (500, 1))
+    np.testing.assert_array_equal(_row_norms(ordinary), rescaled(ordinary))  # bitwise
+    # rows whose squares would overflow or underflow take the rescaled route, and are right
+    extreme = np.array([[3e200, 4e200], [3e-200, 4e-200], [0.0, 0.0], [1e-310, 0.0]])
+    np.testing.assert_allclose(_row_norms(extreme), [5e200, 5e-200, 0.0, 1e-310], rtol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (7, 1), (40000, 3), (300, 31), (300, 40)])
+def test_column_extremes_equal_numpys(shape):
+    from neuralhull.hull.numerics import _column_max, _column_min
+
+    a = np.random.default_rng(32).standard_normal(shape)  # (40000, 3) spans 3 blocks
+    np.testing.assert_array_equal(_column_max(a), a.max(axis=0))
+    np.testing.assert_array_equal(_column_min(a), a.min(axis=0))
+
+
+@pytest.mark.parametrize("case", ["plain", "duplicates", "constant column", "tiny", "huge"])
+def test_prepared_extremes_and_radius_are_those_of_the_centred_points(case):
+    """_prepare derives the centred points' column extremes and radius from the raw
+    extremes and _frame's radius instead of measuring them again: the same numbers."""
+    from neuralhull.hull.numerics import _max_row_norm
+    from neuralhull.hull.prepare import _prepare
+
+    rng = np.random.default_rng(33)
+    x = rng.standard_normal((3000, 6)) * np.array([1.0, 3.0, 1e-3, 7.0, 0.5, 2.0])
+    if case == "duplicates":
+        x = np.vstack([x, x[:500]])
+    elif case == "constant column":
+        x[:, 2] = 4.25
+    elif case == "tiny":
+        x *= 1e-200
+    elif case == "huge":
+        x = x * 1e200 + 3e200
+    prep = _prepare(x, 1e-7)
+    np.testing.assert_array_equal(prep.colmax, prep.centred.max(axis=0))
+    np.testing.assert_array_equal(prep.colmin, prep.centred.min(axis=0))
+    assert prep.radius == _max_row_norm(prep.centred)
+    if case == "duplicates":
+        assert prep.unique_index.size == 3000
+    if case == "constant column":
+        assert prep.colmax[2] == prep.colmin[2] == 0.0 and 2 not in prep.columns
+
+
+# ---------------------------------------------------------------------------
+# points on a line: the closed form instead of column generation
+
+
+@pytest.mark.parametrize("where", ["the real line", "a line in R^5", "near a line in R^5"])
+def test_points_on_a_line_take_the_closed_form_and_agree_with_brute_force(where):
+    """Rank 1: the hull is a segment, the engine's candidates come in closed form; every
+    answer is still certified, and agrees with HiGHS and with the brute-force distance."""
+    rng = np.random.default_rng(34)
+    for _ in range(30):
+        n = int(rng.integers(2, 40))
+        t, tq = rng.standard_normal(n), 1.5 * rng.standard_normal(8)
+        if where == "the real line":
+            points, queries = t[:, None], tq[:, None]
+        else:
+            a, b = rng.standard_normal(5), rng.standard_normal(5)
+            points, queries = a + np.outer(t, b), a + np.outer(tq, b)
+            if where == "near a line in R^5":  # off the line by less than the tolerance
+                queries = queries + 1e-9 * rng.standard_normal(queries.shape)
+        queries[0] = points[int(rng.integers(n))]  # a training point itself
+        result = membership(points, queries, n_jobs=1)
+        assert_certified(result, points, queries)
+        assert result.stats["rank"] == 1 and result.stats["lp_solves"] == 0
+        distance = hull_distance(points, queries, n_jobs=1)
+        # the nearest point of a segment: the nearest of the points and of every pair's
+        # orthogonal projection (brute force over subsets of size <= 2)
+        exact = (
+            [brute_force_distance(points, q) for q in queries]
+            if n <= 6
+            else [
+                min(
+                    float(np.linalg.norm(q - p))
+                    for i, j in itertools.combinations(range(n), 2)
+                    for p in [
+                        points[i]
+                        + np.clip(
+                            (q - points[i])
+                            @ (points[j] - points[i])
+                            / max((points[j] - points[i]) @ (points[j] - points[i]), 1e-300),
+                            0,
+                            1,
+                        )
+                        * (points[j] - points[i])
+                    ]
+                )
+                for q in queries
+            ]
+        )
+        # within tol * scale counts as inside, distance 0
+        scale = np.linalg.norm(points - points.mean(axis=0), axis=1).max()
+        np.testing.assert_allclose(distance, exact, atol=1e-7 * scale)
+        if where == "near a line in R^5":  # 1e-9 off the line: inside within the tolerance
+            assert result.inside.tolist() == [e <= 1e-7 * scale for e in exact]
+        else:
+            assert result.inside.tolist() == [lp_inside(points, q) for q in queries]
+
+
+# ---------------------------------------------------------------------------
+# the exact LP: it settles what column generation leaves
 
 
 def test_exact_lp_keeps_inside_weights_with_a_nonzero_optimum(monkeypatch):
@@ -670,166 +903,70 @@ def test_one_lp_model_settles_what_column_generation_leaves(monkeypatch):
     assert result.inside.tolist() == [lp_inside(points, q) for q in queries]
 
 
-@pytest.mark.parametrize("centre", [1e6, 1e8])
-def test_hyperplane_separates_in_exact_arithmetic_far_from_the_origin(centre):
-    rng = np.random.default_rng(24)
-    tol = 1e-7
-    for _ in range(4):
-        points = centre + rng.standard_normal((30, 3))
-        _, s = hull_scale(points)
-        q = points[np.argmax(points[:, 0])].copy()
-        q[0] += 3e-7 * s  # distance 3 tol * scale (the vertex moved along x, as above)
-        result = membership(points, q[None], tol=tol)
-        assert result.status[0] == OUTSIDE
-        assert result.verify(points, q[None]).all()
-        assert_hyperplane_exact(
-            points, q, result.hyperplane_normal[0], result.hyperplane_offset[0], tol * s
-        )
-        # verify() is strict: an offset at or beyond q.w is rejected
-        forged = copy.deepcopy(result)
-        forged.hyperplane_offset[0] = float(q @ result.hyperplane_normal[0])
-        assert not forged.verify(points, q[None]).any()
+# ---------------------------------------------------------------------------
+# inside certificates checked for many queries at once
 
 
-def test_far_centre_never_publishes_a_wrong_hyperplane():
-    # |centre| / scale = 1e10: the offset cannot be placed for a query 3 tol * scale out,
-    # so the engine must say undecided (or give a hyperplane that is exactly right)
-    rng = np.random.default_rng(25)
-    points = 1e10 + rng.standard_normal((30, 3))
-    _, s = hull_scale(points)
-    q = points[np.argmax(points[:, 0])].copy()
-    q[0] += 3e-7 * s
-    result = membership(points, q[None])
-    assert result.status[0] != INSIDE
-    if result.status[0] == OUTSIDE:
-        assert_hyperplane_exact(
-            points, q, result.hyperplane_normal[0], result.hyperplane_offset[0], 1e-7 * s
-        )
+@pytest.mark.parametrize("batch", [None, 64])
+def test_inside_certificates_for_many_queries_match_one_at_a_time(monkeypatch, batch):
+    """try_inside_many against try_inside, query by query: the same accepted queries,
+    published weights and points, residuals within rounding; on exact combinations,
+    near misses, far misses, non-convex or non-finite weights and empty supports, in
+    one batch and in batches of a few queries (INSIDE_BATCH small)."""
+    from neuralhull.hull import certificates
+    from neuralhull.hull.api import _setup
 
-
-@pytest.mark.parametrize("magnitude", [2.0**-565, 1e-170, 1e160, 2.0**530])
-def test_extreme_magnitudes_behave_like_unit_data(magnitude):
-    # Membership is invariant under scaling; the truth comes from the LP on unit data.
-    rng = np.random.default_rng(26)
-    base = rng.standard_normal((40, 4))
-    queries = np.vstack([rng.dirichlet(np.ones(5), 5) @ base[:5], rng.standard_normal((6, 4))])
-    truth = [lp_inside(base, q) for q in queries]
-    points = base * magnitude
-    result = membership(points, queries * magnitude)
-    assert result.inside.tolist() == truth
-    assert_certified(result, points, queries * magnitude)
-    # the scale is the radius, computed without squaring the raw numbers
-    _, unit_scale = hull_scale(base)
-    assert hull_scale(points)[1] == pytest.approx(unit_scale * magnitude, rel=1e-12)
-    # a query 10 radii off a vertex is outside however small the numbers are
-    far = points[:1] + np.array([[10 * unit_scale * magnitude, 0, 0, 0]])
-    assert membership(points, far).status[0] == OUTSIDE
-
-
-def test_tiny_data_does_not_make_the_tolerance_absolute():
-    rng = np.random.default_rng(27)
-    points = 1e-170 * rng.standard_normal((20, 3))
-    query = points[:1] + np.array([[1e-160, 0.0, 0.0]])  # 1e10 radii away
-    result = membership(points, query)
-    assert result.status[0] == OUTSIDE
-    assert result.scale < 1e-165
-    assert_hyperplane_exact(
-        points, query[0], result.hyperplane_normal[0], result.hyperplane_offset[0], 0.0
-    )
-
-
-def test_unrepresentable_magnitudes_raise_a_clear_error():
-    with pytest.raises(ValueError, match="cannot be represented"):
-        membership(np.array([[-1e300], [1e300]]), np.zeros((1, 1)))
-    with pytest.raises(ValueError, match="cannot be represented"):
-        membership(np.array([[0.0], [1e-300]]), np.zeros((1, 1)))
-    with pytest.raises(ValueError, match="too far"):
-        membership(np.array([[0.0], [1e-200]]), np.array([[1e200]]))
-
-
-def test_bounding_box_certifies_outside_with_an_axis_hyperplane():
-    # Truth by geometry: a query whose k-th coordinate exceeds every point's k-th
-    # coordinate by more than tol * scale is outside, and the axis separates.
-    rng = np.random.default_rng(28)
-    points = rng.standard_normal((500, 6)) + 50.0
-    _, s = hull_scale(points)
-    queries = rng.dirichlet(np.ones(6), 8) @ points[:6]
-    for j in range(8):
-        k = j % 6
-        sign = 1 if j < 6 else -1
-        edge = points[:, k].max() if sign > 0 else points[:, k].min()
-        queries[j, k] = edge + sign * 2e-7 * s
-    result = membership(points, queries)
-    assert result.outside.all()
-    assert (result.method == "bounding-box").all()
-    assert_certified(result, points, queries)
-    for j in range(8):
-        w = result.hyperplane_normal[j]
-        assert np.count_nonzero(w) == 1 and abs(w[j % 6]) == 1.0
-        assert_hyperplane_exact(points, queries[j], w, result.hyperplane_offset[j], 1e-7 * s)
-
-
-def test_default_uses_every_core_and_n_jobs_does_not_change_the_result(monkeypatch):
-    from neuralhull.hull import parallel
-
-    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)  # a pool even for small work
-    rng = np.random.default_rng(29)
-    points = rng.standard_normal((2000, 10))
-    queries = np.vstack(
-        [rng.standard_normal((40, 10)), rng.dirichlet(np.ones(11), 40) @ points[:11]]
-    )
-    default = membership(points, queries)
-    assert default.stats["n_jobs"] == len(os.sched_getaffinity(0))
-    serial = membership(points, queries, n_jobs=1)
-    three = membership(points, queries, n_jobs=3)
-    for other in (serial, three):
-        for name in (
-            "status",
-            "weight_indptr",
-            "weight_indices",
-            "weight_values",
-            "hyperplane_normal",
-            "hyperplane_offset",
-            "method",
-            "rounds",
-        ):
-            np.testing.assert_array_equal(getattr(default, name), getattr(other, name))
-    assert_certified(default, points, queries)
-    assert default.inside.tolist() == [lp_inside(points, q) for q in queries]
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_preprocessing_makes_one_copy_of_the_points(dtype):
-    import tracemalloc
-
-    from neuralhull.hull.prepare import _prepare
-
-    rng = np.random.default_rng(30)
-    points = rng.standard_normal((20000, 50)).astype(dtype)
-    one_copy = points.shape[0] * points.shape[1] * 8
-    tracemalloc.start()
-    prep = _prepare(points, 1e-7)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert prep.rank == 50
-    assert peak < 1.3 * one_copy  # the centred float64 copy and small blocks, no more
-
-
-def test_row_norms_skip_the_rescaling_only_where_it_changes_nothing():
-    from neuralhull.hull.numerics import _row_norms
-
-    def rescaled(a):  # the always-safe formula: an exact power of two per row first
-        big = np.maximum(np.abs(a).max(axis=1), np.finfo(float).tiny)
-        big = np.ldexp(1.0, np.frexp(big)[1])
-        s = a / big[:, None]
-        return big * np.sqrt(np.einsum("ij,ij->i", s, s))
-
+    if batch is not None:
+        monkeypatch.setattr(certificates, "INSIDE_BATCH", batch)
     rng = np.random.default_rng(31)
-    ordinary = rng.standard_normal((500, 7)) * 10.0 ** rng.uniform(-100, 100, (500, 1))
-    np.testing.assert_array_equal(_row_norms(ordinary), rescaled(ordinary))  # bitwise
-    # rows whose squares would overflow or underflow take the rescaled route, and are right
-    extreme = np.array([[3e200, 4e200], [3e-200, 4e-200], [0.0, 0.0], [1e-310, 0.0]])
-    np.testing.assert_allclose(_row_norms(extreme), [5e200, 5e-200, 0.0, 1e-310], rtol=1e-15)
+    points = rng.standard_normal((300, 6)) * 3.0 + 10.0  # off-centre: the sum term counts
+    points[::7] = points[1::7]  # duplicates: the unique rows are what idx refers to
+    k = 40
+    supports, weights, queries = [], [], np.empty((k, 6))
+    prep0 = _setup(points, points[:1], 1e-7, 10, 1).problem.prep
+    n_unique = prep0.unique_index.size
+    for a in range(k):
+        idx = rng.choice(n_unique, int(rng.integers(1, 9)), replace=False)
+        lam = rng.dirichlet(np.ones(idx.size))
+        queries[a] = lam @ points[prep0.unique_index[idx]]
+        kind = a % 8
+        if kind == 1:
+            queries[a] += 1e-9 * rng.standard_normal(6)  # within tol * scale
+        elif kind == 2:
+            queries[a] += 1e-3  # far outside the tolerance
+        elif kind == 3:
+            lam = lam * 3.7  # not normalised: both normalise
+        elif kind == 4:
+            lam = np.append(lam, 0.0)  # a zero weight, dropped
+            idx = np.append(idx, (idx[0] + 1) % n_unique)
+        elif kind == 5:
+            lam = lam.copy()
+            lam[0] = np.inf
+        elif kind == 6:
+            lam, idx = lam[:0], idx[:0]
+        supports.append(idx.astype(np.int64))
+        weights.append(lam)
+    problem = _setup(points, queries, 1e-7, 10, 1).problem
+    one = certificates._Certificates.empty(k, 6)
+    many = certificates._Certificates.empty(k, 6)
+    for j in range(k):
+        one.try_inside(problem, j, supports[j], weights[j], "m")
+    many.try_inside_many(problem, np.arange(k), supports, weights, "m")
+    assert np.array_equal(one.status, many.status)
+    accepted = np.flatnonzero(one.status == INSIDE)
+    assert 10 <= accepted.size < k  # both answers occur
+    assert not (one.status[2::8] == INSIDE).any() and not (one.status[5::8] == INSIDE).any()
+    # summed in another order: equal up to rounding (the residuals of exact combinations
+    # are themselves rounding, about 1e-15 of the scale)
+    np.testing.assert_allclose(many.residual, one.residual, rtol=1e-6, atol=1e-14)
+    for j in accepted:
+        assert np.array_equal(one.weights_idx[j], many.weights_idx[j])
+        np.testing.assert_allclose(many.weights_val[j], one.weights_val[j], rtol=1e-15)
+        assert many.method[j] == "m"
+
+
+# ---------------------------------------------------------------------------
+# membership and distance from one pass of the engine
 
 
 @pytest.mark.parametrize("rank_deficient", [False, True])
@@ -888,93 +1025,69 @@ def test_membership_and_distance_send_unsettled_queries_to_the_membership_engine
     assert (both.distance[:4] == 0).all()  # the four are inside: distance 0, not a guess
 
 
-@pytest.mark.parametrize("shape", [(1, 5), (7, 1), (40000, 3), (300, 31), (300, 40)])
-def test_column_extremes_equal_numpys(shape):
-    from neuralhull.hull.numerics import _column_max, _column_min
-
-    a = np.random.default_rng(32).standard_normal(shape)  # (40000, 3) spans 3 blocks
-    np.testing.assert_array_equal(_column_max(a), a.max(axis=0))
-    np.testing.assert_array_equal(_column_min(a), a.min(axis=0))
+# ---------------------------------------------------------------------------
+# several cores: the answers do not depend on n_jobs
 
 
-@pytest.mark.parametrize("case", ["plain", "duplicates", "constant column", "tiny", "huge"])
-def test_prepared_extremes_and_radius_are_those_of_the_centred_points(case):
-    """_prepare derives the centred points' column extremes and radius from the raw
-    extremes and _frame's radius instead of measuring them again: the same numbers."""
-    from neuralhull.hull.numerics import _max_row_norm
-    from neuralhull.hull.prepare import _prepare
+def test_small_work_runs_without_a_worker_pool(monkeypatch):
+    import concurrent.futures
 
-    rng = np.random.default_rng(33)
-    x = rng.standard_normal((3000, 6)) * np.array([1.0, 3.0, 1e-3, 7.0, 0.5, 2.0])
-    if case == "duplicates":
-        x = np.vstack([x, x[:500]])
-    elif case == "constant column":
-        x[:, 2] = 4.25
-    elif case == "tiny":
-        x *= 1e-200
-    elif case == "huge":
-        x = x * 1e200 + 3e200
-    prep = _prepare(x, 1e-7)
-    np.testing.assert_array_equal(prep.colmax, prep.centred.max(axis=0))
-    np.testing.assert_array_equal(prep.colmin, prep.centred.min(axis=0))
-    assert prep.radius == _max_row_norm(prep.centred)
-    if case == "duplicates":
-        assert prep.unique_index.size == 3000
-    if case == "constant column":
-        assert prep.colmax[2] == prep.colmin[2] == 0.0 and 2 not in prep.columns
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started for a small problem")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    rng = np.random.default_rng(9)
+    points = rng.standard_normal((3000, 8))
+    queries = np.vstack([rng.standard_normal((40, 8)), rng.dirichlet(np.ones(9), 40) @ points[:9]])
+    result = membership(points, queries, n_jobs=2)
+    assert_certified(result, points, queries)
+    from neuralhull.hull import parallel
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)  # the pool is really asked for
+    with pytest.raises(AssertionError, match="worker pool"):
+        membership(points, queries, n_jobs=2)
 
 
-@pytest.mark.parametrize("where", ["the real line", "a line in R^5", "near a line in R^5"])
-def test_points_on_a_line_take_the_closed_form_and_agree_with_brute_force(where):
-    """Rank 1: the hull is a segment, the engine's candidates come in closed form; every
-    answer is still certified, and agrees with HiGHS and with the brute-force distance."""
-    rng = np.random.default_rng(34)
-    for _ in range(30):
-        n = int(rng.integers(2, 40))
-        t, tq = rng.standard_normal(n), 1.5 * rng.standard_normal(8)
-        if where == "the real line":
-            points, queries = t[:, None], tq[:, None]
-        else:
-            a, b = rng.standard_normal(5), rng.standard_normal(5)
-            points, queries = a + np.outer(t, b), a + np.outer(tq, b)
-            if where == "near a line in R^5":  # off the line by less than the tolerance
-                queries = queries + 1e-9 * rng.standard_normal(queries.shape)
-        queries[0] = points[int(rng.integers(n))]  # a training point itself
-        result = membership(points, queries, n_jobs=1)
-        assert_certified(result, points, queries)
-        assert result.stats["rank"] == 1 and result.stats["lp_solves"] == 0
-        distance = hull_distance(points, queries, n_jobs=1)
-        # the nearest point of a segment: the nearest of the points and of every pair's
-        # orthogonal projection (brute force over subsets of size <= 2)
-        exact = (
-            [brute_force_distance(points, q) for q in queries]
-            if n <= 6
-            else [
-                min(
-                    float(np.linalg.norm(q - p))
-                    for i, j in itertools.combinations(range(n), 2)
-                    for p in [
-                        points[i]
-                        + np.clip(
-                            (q - points[i])
-                            @ (points[j] - points[i])
-                            / max((points[j] - points[i]) @ (points[j] - points[i]), 1e-300),
-                            0,
-                            1,
-                        )
-                        * (points[j] - points[i])
-                    ]
-                )
-                for q in queries
-            ]
-        )
-        # within tol * scale counts as inside, distance 0
-        scale = np.linalg.norm(points - points.mean(axis=0), axis=1).max()
-        np.testing.assert_allclose(distance, exact, atol=1e-7 * scale)
-        if where == "near a line in R^5":  # 1e-9 off the line: inside within the tolerance
-            assert result.inside.tolist() == [e <= 1e-7 * scale for e in exact]
-        else:
-            assert result.inside.tolist() == [lp_inside(points, q) for q in queries]
+def test_parallel_matches_serial(monkeypatch):
+    from neuralhull.hull import parallel
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)
+    rng = np.random.default_rng(8)
+    points = rng.standard_normal((3000, 8))
+    queries = np.vstack([rng.standard_normal((40, 8)), rng.dirichlet(np.ones(9), 40) @ points[:9]])
+    serial = membership(points, queries)
+    parallel = membership(points, queries, n_jobs=2)
+    assert (serial.status == parallel.status).all()
+    assert_certified(parallel, points, queries)
+
+
+def test_default_uses_every_core_and_n_jobs_does_not_change_the_result(monkeypatch):
+    from neuralhull.hull import parallel
+
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_WORK", 0)  # a pool even for small work
+    rng = np.random.default_rng(29)
+    points = rng.standard_normal((2000, 10))
+    queries = np.vstack(
+        [rng.standard_normal((40, 10)), rng.dirichlet(np.ones(11), 40) @ points[:11]]
+    )
+    default = membership(points, queries)
+    assert default.stats["n_jobs"] == len(os.sched_getaffinity(0))
+    serial = membership(points, queries, n_jobs=1)
+    three = membership(points, queries, n_jobs=3)
+    for other in (serial, three):
+        for name in (
+            "status",
+            "weight_indptr",
+            "weight_indices",
+            "weight_values",
+            "hyperplane_normal",
+            "hyperplane_offset",
+            "method",
+            "rounds",
+        ):
+            np.testing.assert_array_equal(getattr(default, name), getattr(other, name))
+    assert_certified(default, points, queries)
+    assert default.inside.tolist() == [lp_inside(points, q) for q in queries]
 
 
 # ---------------------------------------------------------------------------
@@ -1158,7 +1271,7 @@ def test_a_query_solved_off_its_faces_goes_on_in_every_coordinate_when_they_run_
 def test_first_working_sets_are_the_nearest_points_or_nearest_face_points():
     """Brute force: each query's first working set is its k_init nearest points; for a
     query on faces that enough points share, its k_init nearest points on them."""
-    from neuralhull.hull.column_generation import Faces, _Group
+    from neuralhull.hull.column_generation import EngineOptions, Faces, _Batch, _Group
 
     rng = np.random.default_rng(36)
     n, r, m = 3000, 6, 40
@@ -1168,8 +1281,9 @@ def test_first_working_sets_are_the_nearest_points_or_nearest_face_points():
     Z[::2, 0] = Y[:, 0].min()  # every other query on that face
     on_face = Y[:, 0] == Y[:, 0].min()
     faces = Faces(on_face[None, :], (Z[:, 0] == Y[:, 0].min())[:, None], np.array([0]))
-    group = _Group(Y, Z, np.zeros(m), np.zeros(m), mode="membership", rtol=0.0, seed=0,
-                   use_warm=True)  # fmt: skip
+    group = _Group(
+        Y, _Batch(Z, np.zeros(m), np.zeros(m)), EngineOptions("membership", use_warm=True)
+    )
     group.faces = faces
     group.initial_working_sets()
     for j in range(m):
@@ -1181,88 +1295,3 @@ def test_first_working_sets_are_the_nearest_points_or_nearest_face_points():
             assert group.warm[j].cols is None
         truth = np.argsort(d2, kind="stable")[: group.k_init]
         assert sorted(group.support[j].tolist()) == sorted(truth.tolist()), j
-
-
-@pytest.mark.parametrize("batch", [None, 64])
-def test_inside_certificates_for_many_queries_match_one_at_a_time(monkeypatch, batch):
-    """try_inside_many against try_inside, query by query: the same accepted queries,
-    published weights and points, residuals within rounding; on exact combinations,
-    near misses, far misses, non-convex or non-finite weights and empty supports, in
-    one batch and in batches of a few queries (INSIDE_BATCH small)."""
-    from neuralhull.hull import certificates
-    from neuralhull.hull.api import _setup
-
-    if batch is not None:
-        monkeypatch.setattr(certificates, "INSIDE_BATCH", batch)
-    rng = np.random.default_rng(31)
-    points = rng.standard_normal((300, 6)) * 3.0 + 10.0  # off-centre: the sum term counts
-    points[::7] = points[1::7]  # duplicates: the unique rows are what idx refers to
-    k = 40
-    supports, weights, queries = [], [], np.empty((k, 6))
-    prep0 = _setup(points, points[:1], 1e-7, 10, 1)[0]
-    n_unique = prep0.unique_index.size
-    for a in range(k):
-        idx = rng.choice(n_unique, int(rng.integers(1, 9)), replace=False)
-        lam = rng.dirichlet(np.ones(idx.size))
-        queries[a] = lam @ points[prep0.unique_index[idx]]
-        kind = a % 8
-        if kind == 1:
-            queries[a] += 1e-9 * rng.standard_normal(6)  # within tol * scale
-        elif kind == 2:
-            queries[a] += 1e-3  # far outside the tolerance
-        elif kind == 3:
-            lam = lam * 3.7  # not normalised: both normalise
-        elif kind == 4:
-            lam = np.append(lam, 0.0)  # a zero weight, dropped
-            idx = np.append(idx, (idx[0] + 1) % n_unique)
-        elif kind == 5:
-            lam = lam.copy()
-            lam[0] = np.inf
-        elif kind == 6:
-            lam, idx = lam[:0], idx[:0]
-        supports.append(idx.astype(np.int64))
-        weights.append(lam)
-    prep, qc = _setup(points, queries, 1e-7, 10, 1)[:2]
-    one = certificates._Certificates.empty(k, 6)
-    many = certificates._Certificates.empty(k, 6)
-    for j in range(k):
-        one.try_inside(prep, qc, 1e-7, j, supports[j], weights[j], "m")
-    many.try_inside_many(prep, qc, 1e-7, np.arange(k), supports, weights, "m")
-    assert np.array_equal(one.status, many.status)
-    accepted = np.flatnonzero(one.status == INSIDE)
-    assert 10 <= accepted.size < k  # both answers occur
-    assert not (one.status[2::8] == INSIDE).any() and not (one.status[5::8] == INSIDE).any()
-    # summed in another order: equal up to rounding (the residuals of exact combinations
-    # are themselves rounding, about 1e-15 of the scale)
-    np.testing.assert_allclose(many.residual, one.residual, rtol=1e-6, atol=1e-14)
-    for j in accepted:
-        assert np.array_equal(one.weights_idx[j], many.weights_idx[j])
-        np.testing.assert_allclose(many.weights_val[j], one.weights_val[j], rtol=1e-15)
-        assert many.method[j] == "m"
-
-
-@pytest.mark.parametrize("d", [10, 80])
-def test_distance_whose_rounds_run_out_gives_valid_bounds(d):
-    """A query still unsettled when max_rounds runs out (its working set was extended
-    after its last solve) gets that solve's weights and bounds, not an error; in few
-    coordinates (batched rounds) and in many. Truth: scipy's NNLS over all points."""
-    from scipy.optimize import nnls
-
-    rng = np.random.default_rng(41)
-    points = rng.standard_normal((400, d))
-    queries = 0.8 * rng.standard_normal((6, d))
-    res = hull_distance(points, queries, max_rounds=2, full_output=True)
-    assert not res.converged.all()  # some rounds did run out
-    for j, q in enumerate(queries):
-        A = np.vstack([(points - q).T, np.ones(len(points))])
-        b = np.zeros(d + 1)
-        b[-1] = 1.0
-        lam = nnls(A, b, maxiter=50 * len(points))[0]
-        truth = np.linalg.norm(lam / lam.sum() @ points - q)
-        assert res.lower[j] <= truth * (1 + 1e-9) + 1e-12
-        assert truth <= res.upper[j] * (1 + 1e-9) + 1e-12
-        lo, hi = res.weight_indptr[j], res.weight_indptr[j + 1]
-        w = res.weight_values[lo:hi]
-        assert w.size and (w >= 0).all() and abs(w.sum() - 1) < 1e-12
-        p = w @ points[res.weight_indices[lo:hi]]
-        assert np.linalg.norm(p - q) <= res.upper[j] * (1 + 1e-9) + 1e-12

@@ -263,7 +263,7 @@ def test_memory_bound_splits_queries_into_groups_with_the_same_answers(monkeypat
 
 def _broken_batch(*args):
     """:func:`warm_nnls._solve_batch` whose every solve breaks down (usable all False)."""
-    args[16][args[3]] = False
+    args[6][2][args[3]] = False  # out = (nearest, dist, usable), at the query positions
     return 0
 
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralhull.hull.certificates import _box_check, _Certificates, _outside_allowance
-from neuralhull.hull.column_generation import Faces, _EngineOutput
+from neuralhull.hull.column_generation import (
+    EngineOptions,
+    Faces,
+    _Batch,
+    _EngineOutput,
+    _Progress,
+)
 from neuralhull.hull.lp import _lp_stage
 from neuralhull.hull.numerics import (
     INSIDE,
@@ -27,7 +33,7 @@ from neuralhull.hull.numerics import (
     _row_norms,
 )
 from neuralhull.hull.parallel import _engine_parallel
-from neuralhull.hull.prepare import _as_data, _prepare
+from neuralhull.hull.prepare import _as_data, _prepare, _Prepared, _Problem
 from neuralhull.hull.results import DistanceResult, HullResult
 
 
@@ -63,15 +69,61 @@ def _hull_vertices(Y: np.ndarray) -> np.ndarray | None:
         return None
 
 
-def _setup(points, queries, tol, max_rounds, n_jobs):
+@dataclass
+class _Call:
+    """One call of a public function: its problem in the engine's terms, how it runs,
+    and the clock its stats read."""
+
+    problem: _Problem
+    n_points: int  # rows of the points as given, duplicates included
+    n_jobs: int
+    progress: Callable[[int, int], None] | None
+    t0: float  # when the call started
+    t_prep: float  # seconds spent preparing the points and queries
+
+    @property
+    def m(self) -> int:
+        return self.problem.qc.shape[0]
+
+    def stats(self, eng: _EngineOutput, extra: dict | None = None) -> dict:
+        """The result's ``stats``: sizes, the engine's counters, ``extra``, the times."""
+        prep = self.problem.prep
+        stats = {
+            "n_points": self.n_points,
+            "n_unique": int(prep.unique_index.size),
+            "rank": int(prep.rank),
+            "nnls_solves": int(eng.nnls_solves),
+            "warm_solver": bool(eng.warm),
+            "warm_fallbacks": int(eng.warm_fallbacks),
+        }
+        stats.update(extra or {})
+        stats["preprocess_s"] = float(self.t_prep)
+        stats["time_s"] = float(time.perf_counter() - self.t0)
+        stats["n_jobs"] = int(self.n_jobs)
+        return stats
+
+    def finish_progress(self) -> None:
+        if self.progress is not None:
+            self.progress(self.m, self.m)
+
+
+def _setup(points, queries, tol, max_rounds, n_jobs, progress=None) -> _Call:
     t0 = time.perf_counter()
     points, queries = _as_data(points, queries)
     n_jobs = _check_options(tol, max_rounds, n_jobs)
     prep = _prepare(points, tol)
-    qc = prep.internal_queries(queries)
-    Z, off = prep.reduce(qc)
-    qnorm = _row_norms(qc)
-    return prep, qc, Z, off, qnorm, n_jobs, t0
+    problem = _Problem.build(prep, queries, tol)
+    n_points = int(points.shape[0])
+    return _Call(problem, n_points, n_jobs, progress, t0, time.perf_counter() - t0)
+
+
+def _pack_weights(indices: list, values: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-query weights (lists of (k_j,) arrays) as a CSR triple (indptr, indices, values)."""
+    counts = np.array([w.size for w in values], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    if not values:
+        return indptr, np.zeros(0, dtype=np.int64), np.zeros(0)
+    return indptr, np.concatenate(indices), np.concatenate(values)
 
 
 def _box_faces(prep, queries_centred: np.ndarray) -> Faces | None:
@@ -98,9 +150,12 @@ def _box_faces(prep, queries_centred: np.ndarray) -> Faces | None:
     return Faces(points, queries, coords)
 
 
-def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress, m, qc=None, **kw):
-    """Column generation for ``rows`` of Z; supports index unique points.  ``qc``, the
-    centred queries, lets membership use the box faces they lie on (:class:`Faces`)."""
+def _run_engine(call: _Call, rows: np.ndarray, tol_out: np.ndarray, options: EngineOptions):
+    """Column generation for ``rows`` of the call's queries, which stop as inside within
+    their in-subspace share of the tolerance and as ``options.mode`` says with
+    ``tol_out``; supports index unique points.  Membership also uses the box faces the
+    queries lie on (:class:`Faces`)."""
+    prep, Z, tol_in = call.problem.prep, call.problem.Z, call.problem.tol_sub
     if prep.rank == 0:
         # every unique point is the single point: the in-subspace distance is 0
         k = rows.size
@@ -120,21 +175,11 @@ def _run_engine(prep, Z, rows, tol_in, tol_out, *, mode, rtol, n_jobs, progress,
     # qhull finds them cheaply; certificates are still checked against all points
     candidates = _hull_vertices(prep.reduced) if prep.rank <= 5 and rows.size >= 500 else None
     Y = prep.reduced if candidates is None else prep.reduced[candidates]
-    if qc is not None and mode == "membership" and candidates is None and rows.size:
-        kw["faces"] = _box_faces(prep, qc[rows])
-    eng = _engine_parallel(
-        Y,
-        Z[rows],
-        tol_in[rows],
-        tol_out[rows],
-        n_jobs=n_jobs,
-        mode=mode,
-        rtol=rtol,
-        progress=progress,
-        progress_offset=m - rows.size,
-        progress_total=m,
-        **kw,
-    )
+    batch = _Batch(Z[rows], tol_in[rows], tol_out[rows])
+    if options.mode == "membership" and candidates is None and rows.size:
+        batch.faces = _box_faces(prep, call.problem.qc[rows])
+    progress = _Progress(call.progress, call.m - rows.size, call.m)
+    eng = _engine_parallel(Y, batch, options, progress, call.n_jobs)
     if candidates is not None:
         eng.support = [None if s is None else candidates[s] for s in eng.support]
     return eng
@@ -197,7 +242,7 @@ def membership(
         The spread around their mean must lie within about 1e-280 .. 1e280.
     queries : (m, d) float
         float32 queries are taken as the exact numbers given; see "Floating-point
-        policy" in the module docstring for what their own rounding means.
+        policy" in ``docs/hull-engine.md`` for what their own rounding means.
     tol : float
         Relative tolerance: inside means within ``tol * scale`` (Euclidean) of the hull,
         ``scale`` the radius of the points (see :func:`hull_scale`).
@@ -222,41 +267,53 @@ def membership(
         Bad shapes, NaN or inf, bad options, integers that float64 cannot represent
         exactly, or magnitudes that float64 cannot handle safely (see :func:`hull_scale`).
     """
-    prep, qc, Z, off, qnorm, n_jobs, t0 = _setup(points, queries, tol, max_rounds, n_jobs)
-    t_prep = time.perf_counter() - t0
-    m, d = qc.shape
-    tol_abs = tol * prep.iscale
-    cert = _Certificates.empty(m, d)
-    rounds = np.zeros(m, dtype=np.int32)
-
+    call = _setup(points, queries, tol, max_rounds, n_jobs, progress)
+    problem = call.problem
+    cert = _Certificates.empty(*problem.qc.shape)
     # 1. off the affine hull by more than the tolerance: the off direction separates
-    off_vec = prep.off_component(qc)
-    off_rows = np.flatnonzero(off > tol_abs)
-    cert.certify_outside(prep, qc, qnorm, tol, off_rows, off_vec[off_rows], "affine")
+    off_rows = np.flatnonzero(problem.off > problem.tol_abs)
+    cert.certify_outside(problem, off_rows, problem.off_vec[off_rows], "affine")
     # 2. the bounding box
-    _box_check(prep, qc, qnorm, tol, np.flatnonzero(cert.status == UNDECIDED), cert)
+    _box_check(problem, np.flatnonzero(cert.status == UNDECIDED), cert)
     # 3. column generation, against the in-subspace share of the tolerance both ways
-    tol_sub = np.sqrt(np.clip(tol_abs**2 - off**2, 0.0, None))
-    rows = np.flatnonzero((cert.status == UNDECIDED) & (off <= tol_abs))
-    eng = _run_engine(
-        prep,
-        Z,
-        rows,
-        tol_sub,
-        tol_sub,
-        mode="membership",
-        rtol=0.0,
-        n_jobs=n_jobs,
-        progress=progress,
-        m=m,
-        qc=qc,
-        max_rounds=max_rounds,
-        seed=seed,
+    options = EngineOptions("membership", rtol=0.0, max_rounds=max_rounds, seed=seed)
+    eng, rounds = _membership_engine(call, cert, options)
+    # 4. the exact LP for whatever is still undecided
+    lp_solves = _lp_stage(problem, np.flatnonzero(cert.status == UNDECIDED), cert)
+
+    call.finish_progress()
+    indptr, indices, values = _pack_weights(cert.weights_idx, cert.weights_val)
+    seconds = {k: round(v, 4) for k, v in eng.seconds.items()}
+    return HullResult(
+        status=cert.status,
+        weight_indptr=indptr,
+        weight_indices=indices,
+        weight_values=values,
+        hyperplane_normal=cert.normal,
+        hyperplane_offset=cert.offset,
+        residual=cert.residual,
+        margin=cert.margin,
+        method=cert.method,
+        rounds=rounds,
+        tol=float(tol),
+        scale=float(problem.prep.scale),
+        stats=call.stats(eng, {"lp_solves": int(lp_solves), "seconds": seconds}),
     )
+
+
+def _membership_engine(call: _Call, cert: _Certificates, options: EngineOptions):
+    """Stage 3 of membership: column generation for the queries still undecided and on
+    the affine hull within the tolerance, and the certificates of its answers.  Returns
+    the engine's output and the rounds (m,) each query used."""
+    problem = call.problem
+    prep, Z, off = problem.prep, problem.Z, problem.off
+    rounds = np.zeros(call.m, dtype=np.int32)
+    rows = np.flatnonzero((cert.status == UNDECIDED) & (off <= problem.tol_abs))
+    eng = _run_engine(call, rows, problem.tol_sub, options)
     rounds[rows] = eng.rounds
     in_a = np.flatnonzero(eng.state == INSIDE)
     cert.try_inside_many(
-        prep, qc, tol, rows[in_a], [eng.support[a] for a in in_a], [eng.mu[a] for a in in_a],
+        problem, rows[in_a], [eng.support[a] for a in in_a], [eng.mu[a] for a in in_a],
         "column-generation",
     )  # fmt: skip
     out_a = np.flatnonzero(eng.state == OUTSIDE)
@@ -272,44 +329,9 @@ def membership(
             g = np.einsum("ij,ij->i", Z[out_rows[flat]], U[flat])
             g -= _max_dot(prep.reduced, U[flat])
             alpha[flat] = np.where(g > 0, g, alpha[flat])
-        cand = prep.lift(U * alpha[:, None]) + off_vec[out_rows]
-        cert.certify_outside(prep, qc, qnorm, tol, out_rows, cand, "column-generation")
-
-    # 4. the exact LP for whatever is still undecided
-    rest = np.flatnonzero(cert.status == UNDECIDED)
-    lp_solves = _lp_stage(prep, Z, qc, qnorm, off_vec, tol, rest, cert)
-
-    if progress is not None:
-        progress(m, m)
-    counts = np.array([w.size for w in cert.weights_val], dtype=np.int64)
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    return HullResult(
-        status=cert.status,
-        weight_indptr=indptr,
-        weight_indices=np.concatenate(cert.weights_idx) if m else np.zeros(0, dtype=np.int64),
-        weight_values=np.concatenate(cert.weights_val) if m else np.zeros(0),
-        hyperplane_normal=cert.normal,
-        hyperplane_offset=cert.offset,
-        residual=cert.residual,
-        margin=cert.margin,
-        method=cert.method,
-        rounds=rounds,
-        tol=float(tol),
-        scale=float(prep.scale),
-        stats={
-            "n_points": int(np.asarray(points).shape[0]),
-            "n_unique": int(prep.unique_index.size),
-            "rank": int(prep.rank),
-            "nnls_solves": int(eng.nnls_solves),
-            "warm_solver": bool(eng.warm),
-            "warm_fallbacks": int(eng.warm_fallbacks),
-            "lp_solves": int(lp_solves),
-            "seconds": {k: round(v, 4) for k, v in eng.seconds.items()},
-            "preprocess_s": float(t_prep),
-            "time_s": float(time.perf_counter() - t0),
-            "n_jobs": int(n_jobs),
-        },
-    )
+        cand = prep.lift(U * alpha[:, None]) + problem.off_vec[out_rows]
+        cert.certify_outside(problem, out_rows, cand, "column-generation")
+    return eng, rounds
 
 
 def in_hull(points, queries, *, tol: float = 1e-7, undecided: str = "raise", **kw) -> np.ndarray:
@@ -378,91 +400,30 @@ def hull_distance(
         :class:`HullUndecidedError` if some query did not converge (unless
         ``full_output``).
     """
-    prep, qc, Z, off, qnorm, n_jobs, t0 = _setup(points, queries, tol, max_rounds, n_jobs)
-    t_prep = time.perf_counter() - t0
-    m, d = qc.shape
-    unit = prep.unit
-    tol_abs = tol * prep.iscale
-    rows = np.arange(m)
-    tol_sub = np.sqrt(np.clip(tol_abs**2 - off**2, 0.0, None))
-    eng = _run_engine(
-        prep,
-        Z,
-        rows,
-        tol_sub,
-        np.full(m, tol_abs),
-        mode="distance",
-        rtol=rtol,
-        n_jobs=n_jobs,
-        progress=progress,
-        m=m,
-        max_rounds=max_rounds,
-        seed=seed,
-    )
-    X = prep.centred
-    cnorm = prep.centre_norm
-    upper = np.full(m, np.inf)
-    lower = np.zeros(m)
-    weights_idx: list = [np.zeros(0, dtype=np.int64)] * m
-    weights_val: list = [np.zeros(0)] * m
-    wsum_err = np.zeros(m)
-    P = np.zeros((m, d))
-    for a, j in enumerate(rows):
-        if eng.mu[a] is None:
-            continue
-        S, mu = eng.support[a], eng.mu[a]
-        pos = mu > 0
-        idx, w = S[pos], mu[pos] / mu[pos].sum()
-        weights_idx[j] = prep.unique_index[idx]
-        weights_val[j] = w
-        wsum_err[j] = abs(w.sum() - 1.0)
-        P[j] = w @ X[idx]
-    has = np.array([w.size > 0 for w in weights_val], dtype=bool)
-    Wd = qc - P
-    norm = _row_norms(Wd[has])
-    # upper bound, original units: float64 rounding of the internal residual, then the
-    # weights' rounding off a sum of exactly 1 moves the point by |sum(w) - 1| * |centre|
-    upper[has] = (norm + _outside_allowance(d, prep.radius, qnorm[has])) / unit + wsum_err[
-        has
-    ] * cnorm
-    # certified lower bound: (q.w - max_i x_i.w) / ||w|| with w = q - p (translation
-    # invariant: only the centring's rounding, inside the allowance, enters)
-    rows_lb = np.flatnonzero(has & (upper > tol * prep.scale))  # inside needs no lower bound
-    if rows_lb.size:
-        w = Wd[rows_lb] / _row_norms(Wd[rows_lb])[:, None]
-        best = _max_dot(X, w)
-        qw = np.einsum("ij,ij->i", qc[rows_lb], w)
-        allowance = _outside_allowance(d, prep.radius, qnorm[rows_lb])
-        lower[rows_lb] = np.maximum(qw - best - allowance, 0.0) / unit
-    scale = prep.scale
-    inside = has & (upper <= tol * scale)
-    converged = inside | (has & (upper - lower <= np.maximum(tol * scale, rtol * upper)))
+    call = _setup(points, queries, tol, max_rounds, n_jobs, progress)
+    m, scale = call.m, call.problem.prep.scale
+    options = EngineOptions("distance", rtol=rtol, max_rounds=max_rounds, seed=seed)
+    tol_out = np.full(m, call.problem.tol_abs)
+    eng = _run_engine(call, np.arange(m), tol_out, options)
+    bounds = _DistanceBounds.certify(call.problem, eng)
+    upper, lower = bounds.upper, bounds.lower
+    inside = bounds.has & (upper <= tol * scale)
+    converged = inside | (bounds.has & (upper - lower <= np.maximum(tol * scale, rtol * upper)))
     distance = np.where(inside, 0.0, np.where(converged, upper, np.nan))
-    if progress is not None:
-        progress(m, m)
-    counts = np.array([w.size for w in weights_val], dtype=np.int64)
+    call.finish_progress()
+    indptr, indices, values = _pack_weights(bounds.weights_idx, bounds.weights_val)
     result = DistanceResult(
         distance=distance,
         lower=np.where(inside, 0.0, lower),
         upper=upper,
         converged=converged,
-        weight_indptr=np.concatenate([[0], np.cumsum(counts)]),
-        weight_indices=np.concatenate(weights_idx) if m else np.zeros(0, dtype=np.int64),
-        weight_values=np.concatenate(weights_val) if m else np.zeros(0),
+        weight_indptr=indptr,
+        weight_indices=indices,
+        weight_values=values,
         tol=float(tol),
         rtol=float(rtol),
         scale=float(scale),
-        stats={
-            "n_points": int(np.asarray(points).shape[0]),
-            "n_unique": int(prep.unique_index.size),
-            "rank": int(prep.rank),
-            "nnls_solves": int(eng.nnls_solves),
-            "warm_solver": bool(eng.warm),
-            "warm_fallbacks": int(eng.warm_fallbacks),
-            "preprocess_s": float(t_prep),
-            "time_s": float(time.perf_counter() - t0),
-            "n_jobs": int(n_jobs),
-        },
+        stats=call.stats(eng),
     )
     if full_output:
         return result
@@ -472,6 +433,70 @@ def hull_distance(
             f"within max_rounds={max_rounds}; use full_output=True for bounds"
         )
     return distance
+
+
+@dataclass
+class _DistanceBounds:
+    """Certified bounds on each query's distance to the hull, original units: ``upper``
+    (m,) that of the hull point its weights give (``inf`` without weights), ``lower``
+    (m,) the margin of the hyperplane through that point's residual (0 where not needed
+    or not positive); ``has`` (m,) whether the query got weights; the weights, per query,
+    on original rows."""
+
+    upper: np.ndarray
+    lower: np.ndarray
+    has: np.ndarray
+    weights_idx: list
+    weights_val: list
+
+    @classmethod
+    def certify(cls, problem: _Problem, eng: _EngineOutput) -> _DistanceBounds:
+        """The bounds of the engine's nearest points (``eng`` covers every query)."""
+        prep, qc, qnorm = problem.prep, problem.qc, problem.qnorm
+        m, d = qc.shape
+        unit, X = prep.unit, prep.centred
+        upper = np.full(m, np.inf)
+        lower = np.zeros(m)
+        weights_idx, weights_val, wsum_err, P = _nearest_points(prep, eng, m, d)
+        has = np.array([w.size > 0 for w in weights_val], dtype=bool)
+        Wd = qc - P
+        norm = _row_norms(Wd[has])
+        # upper bound, original units: float64 rounding of the internal residual, then the
+        # weights' rounding off a sum of exactly 1 moves the point by |sum(w) - 1| * |centre|
+        upper[has] = (norm + _outside_allowance(d, prep.radius, qnorm[has])) / unit + wsum_err[
+            has
+        ] * prep.centre_norm
+        # certified lower bound: (q.w - max_i x_i.w) / ||w|| with w = q - p (translation
+        # invariant: only the centring's rounding, inside the allowance, enters)
+        rows_lb = np.flatnonzero(has & (upper > problem.tol * prep.scale))  # inside: no need
+        if rows_lb.size:
+            w = Wd[rows_lb] / _row_norms(Wd[rows_lb])[:, None]
+            best = _max_dot(X, w)
+            qw = np.einsum("ij,ij->i", qc[rows_lb], w)
+            allowance = _outside_allowance(d, prep.radius, qnorm[rows_lb])
+            lower[rows_lb] = np.maximum(qw - best - allowance, 0.0) / unit
+        return cls(upper, lower, has, weights_idx, weights_val)
+
+
+def _nearest_points(prep: _Prepared, eng: _EngineOutput, m: int, d: int):
+    """Each query's convex weights from the engine (positive ones, renormalised, on
+    original rows), how far their sum is from 1, and the point P (m, d) they give
+    (centred, internal units; 0 without weights)."""
+    weights_idx: list = [np.zeros(0, dtype=np.int64)] * m
+    weights_val: list = [np.zeros(0)] * m
+    wsum_err = np.zeros(m)
+    P = np.zeros((m, d))
+    for j in range(m):
+        if eng.mu[j] is None:
+            continue
+        S, mu = eng.support[j], eng.mu[j]
+        pos = mu > 0
+        idx, w = S[pos], mu[pos] / mu[pos].sum()
+        weights_idx[j] = prep.unique_index[idx]
+        weights_val[j] = w
+        wsum_err[j] = abs(w.sum() - 1.0)
+        P[j] = w @ prep.centred[idx]
+    return weights_idx, weights_val, wsum_err, P
 
 
 @dataclass

@@ -24,7 +24,7 @@ from neuralhull.hull.numerics import (
     _max_dot,
     _row_norms,
 )
-from neuralhull.hull.prepare import _Prepared
+from neuralhull.hull.prepare import _Prepared, _Problem
 
 
 def _outside_allowance(d: int, radius: float, qnorm) -> np.ndarray:
@@ -48,6 +48,18 @@ def _check_inside(prep: _Prepared, idx: np.ndarray, weights: np.ndarray, query_c
     qnorm = float(_row_norms(query_centred[None])[0])
     internal = float(_row_norms(resid[None])[0]) + _gamma(idx.size + 2) * (prep.radius + qnorm)
     return internal / prep.unit + abs(weights.sum() - 1.0) * prep.centre_norm
+
+
+@dataclass
+class _Separation:
+    """Candidate hyperplanes for k queries, internal units: ``W`` (k, d) unit normals,
+    ``best`` (k,) the computed ``max_i x_i.w``, ``qw`` (k,) the computed ``q.w``, and
+    ``allowance`` (k,) a bound on the rounding of ``qw - best``."""
+
+    W: np.ndarray
+    best: np.ndarray
+    qw: np.ndarray
+    allowance: np.ndarray
 
 
 # numbers (weighted training rows) :meth:`_Certificates.try_inside_many` gathers at once
@@ -80,8 +92,9 @@ class _Certificates:
             weights_val=[np.zeros(0)] * m,
         )
 
-    def try_inside(self, prep, qc, tol, j, idx, lam, method) -> bool:
+    def try_inside(self, problem: _Problem, j, idx, lam, method) -> bool:
         """Accept convex weights ``lam`` on unique rows ``idx`` for query j if they verify."""
+        prep, qc, tol = problem.prep, problem.qc, problem.tol
         pos = lam > 0
         idx, w = idx[pos], lam[pos]
         if w.size == 0 or not np.isfinite(w).all():
@@ -97,12 +110,13 @@ class _Certificates:
         self.method[j] = method
         return True
 
-    def try_inside_many(self, prep, qc, tol, js, supports, weights, method) -> None:
+    def try_inside_many(self, problem: _Problem, js, supports, weights, method) -> None:
         """:meth:`try_inside` for many queries: the same checks and bounds, vectorised
-        over the queries (one call per query cost about 90 us of numpy overhead, a tenth
-        of a call on clustered data at n = 10,000, d = 20), in batches of at most
+        over the queries (a call per query costs more in numpy overhead than its checks
+        in few dimensions), in batches of at most
         :data:`INSIDE_BATCH` gathered numbers.  The residuals are summed in another order
         than :meth:`try_inside` sums them, within the same rounding bound."""
+        prep = problem.prep
         js = np.asarray(js, dtype=np.int64)
         sizes = np.fromiter((s.size for s in supports), np.int64, len(supports))
         d = prep.centred.shape[1]
@@ -111,11 +125,12 @@ class _Certificates:
         while start < js.size:
             base = ends[start - 1] if start else 0
             stop = max(start + 1, int(np.searchsorted(ends, base + INSIDE_BATCH, "right")))
-            self._inside_batch(prep, qc, tol, js[start:stop], supports[start:stop],
+            self._inside_batch(problem, js[start:stop], supports[start:stop],
                                weights[start:stop], sizes[start:stop], method)  # fmt: skip
             start = stop
 
-    def _inside_batch(self, prep, qc, tol, js, supports, weights, sizes, method) -> None:
+    def _inside_batch(self, problem: _Problem, js, supports, weights, sizes, method) -> None:
+        prep, qc, tol = problem.prep, problem.qc, problem.tol
         b = js.size
         idx = np.concatenate(supports).astype(np.int64, copy=False)
         lam = np.concatenate(weights)
@@ -150,20 +165,21 @@ class _Certificates:
             self.weights_val[j] = w[part]
             self.method[j] = method
 
-    def accept_outside(self, prep, qc, qnorm, tol, rows, W, best, qw, allowance, method):
+    def accept_outside(self, problem: _Problem, rows, planes: _Separation, method):
         """Publish hyperplanes for ``rows`` whose separation survives every rounding bound.
 
-        ``W`` (k, d) unit normals; ``best`` (k,) computed ``max_i x_i.w`` and ``qw`` (k,)
-        ``q.w``, both internal; ``allowance`` (k,) bounds their combined rounding, so the
-        exact gap is at least ``sep = qw - best - allowance``.  Accepted if ``sep`` exceeds
-        ``tol * scale`` and half of it exceeds the error of placing the offset ``b`` at
-        the midpoint in original units (the centre's dot product, the rounding of ``b``,
-        and the slack :meth:`HullResult.verify` allows itself), so that
-        ``max_i x_i.w <= b < q.w`` holds exactly.
+        The exact gap of each of ``planes`` is at least ``sep = qw - best - allowance``
+        (:class:`_Separation`).  Accepted if ``sep`` exceeds ``tol * scale`` and half of
+        it exceeds the error of placing the offset ``b`` at the midpoint in original units
+        (the centre's dot product, the rounding of ``b``, and the slack
+        :meth:`HullResult.verify` allows itself), so that ``max_i x_i.w <= b < q.w`` holds
+        exactly.
         """
         if rows.size == 0:
             return
-        d = qc.shape[1]
+        prep, qnorm, tol = problem.prep, problem.qnorm, problem.tol
+        W, best, qw, allowance = planes.W, planes.best, planes.qw, planes.allowance
+        d = problem.qc.shape[1]
         unit = prep.unit
         sep = qw - best - allowance
         cw = np.array([math.fsum(row) for row in W * prep.centre])
@@ -185,10 +201,11 @@ class _Certificates:
         self.offset[r_ok] = b[ok]
         self.method[r_ok] = method
 
-    def certify_outside(self, prep, qc, qnorm, tol, rows, cand, method):
+    def certify_outside(self, problem: _Problem, rows, cand, method):
         """Verify candidate normals ``cand`` (k, d), internal, against all points."""
         if rows.size == 0:
             return
+        prep, qc, qnorm = problem.prep, problem.qc, problem.qnorm
         wn = _row_norms(cand)
         good = wn > 0
         rows, cand, wn = rows[good], cand[good], wn[good]
@@ -196,10 +213,10 @@ class _Certificates:
         best = _max_dot(prep.centred, W)
         qw = np.einsum("ij,ij->i", qc[rows], W)
         allowance = _outside_allowance(qc.shape[1], prep.radius, qnorm[rows])
-        self.accept_outside(prep, qc, qnorm, tol, rows, W, best, qw, allowance, method)
+        self.accept_outside(problem, rows, _Separation(W, best, qw, allowance), method)
 
 
-def _box_check(prep: _Prepared, qc, qnorm, tol, rows, cert: _Certificates) -> None:
+def _box_check(problem: _Problem, rows, cert: _Certificates) -> None:
     """Outside by one coordinate: ``q_k`` beyond every point's ``x_k`` by the tolerance.
 
     The axis hyperplane's ``max_i x_i.w`` is a column maximum, exact; only the centring
@@ -207,6 +224,7 @@ def _box_check(prep: _Prepared, qc, qnorm, tol, rows, cert: _Certificates) -> No
     """
     if rows.size == 0:
         return
+    prep, qc, qnorm, tol = problem.prep, problem.qc, problem.qnorm, problem.tol
     q = qc[rows]
     above = q - prep.colmax
     below = prep.colmin - q
@@ -224,4 +242,4 @@ def _box_check(prep: _Prepared, qc, qnorm, tol, rows, cert: _Certificates) -> No
     best = np.where(sign > 0, prep.colmax[k], -prep.colmin[k])
     qw = sign * q[np.arange(rows.size), k]
     allowance = allowance[hit]
-    cert.accept_outside(prep, qc, qnorm, tol, rows, W, best, qw, allowance, "bounding-box")
+    cert.accept_outside(problem, rows, _Separation(W, best, qw, allowance), "bounding-box")

@@ -13,6 +13,7 @@ in :data:`WARM_MEMORY`; :func:`_engine_group` is one group's rounds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -99,11 +100,9 @@ def _fresh_solve(Y: np.ndarray, S: np.ndarray, z: np.ndarray):
 
 
 # columns one warm solve may add before its query is priced against all points again: the
-# working set's own optimum is not needed while better points are still outside it (on
-# MNIST pixels at n = 10,000, supports of ~600 points in 675 dimensions, the solver time
-# fell 1.4x with 64, and with the box faces a further 1.2x with 40; 24-40 were alike, 100
-# slower; statuses unchanged); lifted in the second half of ``max_rounds``, where every
-# round runs to the end
+# working set's own optimum is not worth computing while better points are still outside
+# it; lifted in the second half of ``max_rounds``, where every round runs to the end (how
+# the value was chosen: docs/performance.md, "The hull engine")
 ROUND_ADDS = 40
 
 
@@ -155,66 +154,86 @@ class Faces:
         return None if free.all() else np.flatnonzero(free)
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """What settles a query and how much work the engine may do for it.
+
+    ``mode`` "membership" stops a query once a bound settles which side of the tolerance
+    it lies on; "distance" once its bounds agree within ``max(tol_out, rtol * upper)``.
+    ``seed`` picks the sample of points that candidate thresholds are estimated from (it
+    can change the work, never an answer).  ``use_warm`` None: the compiled solver
+    wherever numba is installed (:data:`~neuralhull.hull.warm_nnls.AVAILABLE`).
+    """
+
+    mode: str
+    rtol: float = 0.0
+    max_rounds: int = 200
+    seed: int = 0
+    use_warm: bool | None = None
+
+
+@dataclass
+class _Batch:
+    """Queries for the engine: ``Z`` (m, r) internal coordinates, ``tol_in`` (m,) and
+    ``tol_out`` (m,) their thresholds (:func:`_engine_group`), and for membership the box
+    faces they lie on."""
+
+    Z: np.ndarray
+    tol_in: np.ndarray
+    tol_out: np.ndarray
+    faces: Faces | None = None
+
+    def chunk(self, lo: int, hi: int) -> _Batch:
+        faces = None if self.faces is None else self.faces.chunk(lo, hi)
+        return _Batch(self.Z[lo:hi], self.tol_in[lo:hi], self.tol_out[lo:hi], faces)
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """Reports a chunk's decided queries to the caller's ``callback(done, total)``:
+    ``offset`` queries come before the chunk, ``total`` in the whole call (None: the
+    chunk is the whole call)."""
+
+    callback: Callable[[int, int], None] | None = None
+    offset: int = 0
+    total: int | None = None
+
+    def chunk(self, lo: int, m: int) -> _Progress:
+        """The progress of the chunk of the queries from ``lo``, in a call of ``m``."""
+        total = self.total if self.total is not None else m
+        return _Progress(self.callback, self.offset + lo, total)
+
+    def report(self, done: int, m: int) -> None:
+        if self.callback is not None:
+            total = self.total if self.total is not None else m
+            self.callback(self.offset + done, total)
+
+
 # bytes of warm-solver state (a thin QR factorisation per active query) one engine call
 # may hold; queries beyond it run in consecutive groups
 WARM_MEMORY = 1 << 30
 
 
 def _engine(
-    Y: np.ndarray,
-    Z: np.ndarray,
-    tol_in: np.ndarray,
-    tol_out: np.ndarray,
-    *,
-    progress: Callable[[int, int], None] | None,
-    progress_offset: int = 0,
-    progress_total: int | None = None,
-    use_warm: bool | None = None,
-    faces: Faces | None = None,
-    **kw,
+    Y: np.ndarray, batch: _Batch, options: EngineOptions, progress: _Progress = _Progress()
 ) -> _EngineOutput:
     """:func:`_engine_group` on groups of queries small enough for the warm solver's
     memory (its factorisations take up to ``16 (r + 2)**2`` bytes per active query)."""
-    m, r = Z.shape[0], Y.shape[1]
+    m, r = batch.Z.shape[0], Y.shape[1]
+    use_warm = options.use_warm
     if use_warm is None:
         use_warm = warm_nnls.AVAILABLE
+        options = dataclasses.replace(options, use_warm=use_warm)
     group = max(1, int(WARM_MEMORY // (16.0 * (r + 2) ** 2))) if use_warm else max(m, 1)
-    total = progress_total if progress_total is not None else m
     outputs = []
     for lo in range(0, max(m, 1), group):  # one group (possibly empty) when m <= group
         hi = min(m, lo + group)
-        outputs.append(
-            _engine_group(
-                Y,
-                Z[lo:hi],
-                tol_in[lo:hi],
-                tol_out[lo:hi],
-                progress=progress,
-                progress_offset=progress_offset + lo,
-                progress_total=total,
-                use_warm=use_warm,
-                faces=None if faces is None else faces.chunk(lo, hi),
-                **kw,
-            )
-        )
+        outputs.append(_engine_group(Y, batch.chunk(lo, hi), options, progress.chunk(lo, m)))
     return outputs[0] if len(outputs) == 1 else _EngineOutput.merge(outputs)
 
 
 def _engine_group(
-    Y: np.ndarray,
-    Z: np.ndarray,
-    tol_in: np.ndarray,
-    tol_out: np.ndarray,
-    *,
-    mode: str,
-    rtol: float,
-    max_rounds: int,
-    progress: Callable[[int, int], None] | None,
-    progress_offset: int = 0,
-    progress_total: int | None = None,
-    seed: int = 0,
-    use_warm: bool = False,
-    faces: Faces | None = None,
+    Y: np.ndarray, batch: _Batch, options: EngineOptions, progress: _Progress
 ) -> _EngineOutput:
     """Column generation for the minimum-norm point of conv(Y) relative to each row of Z.
 
@@ -222,41 +241,38 @@ def _engine_group(
     ----------
     Y : (n, r) float64
         Training points in internal units (radius about 1).
-    Z : (m, r) float64
-        Queries in internal units.
-    tol_in : (m,) float
-        Stop as inside once the distance upper bound is ``<= tol_in``.
-    tol_out : (m,) float
-        Membership stops as outside once the lower bound exceeds ``tol_out``; distance
-        once ``upper - lower <= max(tol_out, rtol * upper)``.
-    mode : {"membership", "distance"}
-    faces : Faces, optional
-        Membership only: the box faces each query lies on (see :class:`Faces`).
+    batch : _Batch
+        ``Z`` (m, r) the queries in internal units; ``tol_in`` (m,): stop as inside once
+        the distance upper bound is ``<= tol_in``; ``tol_out`` (m,): membership stops as
+        outside once the lower bound exceeds it, distance once
+        ``upper - lower <= max(tol_out, rtol * upper)``; ``faces``, membership only: the
+        box faces each query lies on (see :class:`Faces`).
+    options : EngineOptions
+        With ``use_warm`` decided (True or False).
     """
-    m = Z.shape[0]
+    m = batch.Z.shape[0]
     from neuralhull.hull import narrow  # it builds on _Group
 
-    if narrow.applies(Y.shape[1], use_warm, faces if mode == "membership" else None):
-        group = narrow.NarrowGroup(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed)
+    membership = options.mode == "membership"
+    if narrow.applies(Y.shape[1], options.use_warm, batch.faces if membership else None):
+        group = narrow.NarrowGroup(Y, batch, options)
     else:
-        group = _Group(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed, use_warm=use_warm)
-    group.capped_rounds = max_rounds // 2
-    if faces is not None and mode == "membership":
-        group.faces = faces
+        group = _Group(Y, batch, options)
+    group.capped_rounds = options.max_rounds // 2
+    if batch.faces is not None and membership:
+        group.faces = batch.faces
     if m == 0:
         return group.out
-    total = progress_total if progress_total is not None else m
     group.initial_working_sets()
     active = np.arange(m)
-    for rnd in range(1, max_rounds + 1):
+    for rnd in range(1, options.max_rounds + 1):
         if active.size == 0:
             break
         active, P = group.solve(active, rnd)
         if active.size == 0:
             break
         active = group.price(active, P, rnd)
-        if progress is not None:
-            progress(progress_offset + (m - active.size), total)
+        progress.report(m - active.size, m)
     group.finish()
     return group.out
 
@@ -271,12 +287,14 @@ class _Group:
     query, and the best-priced points added to the working set).
     """
 
-    def __init__(self, Y, Z, tol_in, tol_out, *, mode, rtol, seed, use_warm):
+    def __init__(self, Y: np.ndarray, batch: _Batch, options: EngineOptions):
         n, r = Y.shape
+        Z = batch.Z
         m = Z.shape[0]
         self.Y, self.YT, self.Z = Y, Y.T, Z
-        self.tol_in, self.tol_out = tol_in, tol_out
-        self.mode, self.rtol = mode, rtol
+        self.tol_in, self.tol_out = batch.tol_in, batch.tol_out
+        self.mode, self.rtol = options.mode, options.rtol
+        seed, use_warm = options.seed, bool(options.use_warm)
         self.support: list = [None] * m
         self.mu: list = [None] * m
         self.out = _EngineOutput(

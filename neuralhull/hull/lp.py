@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuralhull.hull.certificates import _Certificates
 from neuralhull.hull.numerics import _max_dot
+from neuralhull.hull.prepare import _Problem
 
 
 class _ElasticLP:
@@ -90,8 +92,9 @@ class _ElasticLP:
         return "failed", None, None
 
 
-def _lp_stage(prep, Z, qc, qnorm, off_vec, tol, rows, cert, *, time_limit=60.0) -> int:
+def _lp_stage(problem: _Problem, rows, cert: _Certificates, *, time_limit=60.0) -> int:
     """Settle ``rows`` (still undecided) with the exact LP; returns the number of solves."""
+    prep, Z = problem.prep, problem.Z
     if rows.size == 0 or prep.rank == 0:
         return 0
     Y = prep.reduced
@@ -105,13 +108,13 @@ def _lp_stage(prep, Z, qc, qnorm, off_vec, tol, rows, cert, *, time_limit=60.0) 
         if kind != "optimal":
             continue
         # primal first: the weights may already prove inside, whatever the objective
-        if cert.try_inside(prep, qc, tol, j, all_idx, np.clip(lam, 0.0, None), "highs"):
+        if cert.try_inside(problem, j, all_idx, np.clip(lam, 0.0, None), "highs"):
             continue
         yn = float(np.linalg.norm(y))
         if not yn > 0:
             continue
         u = y / yn
         gap = float(Z[j] @ u - _max_dot(Y, u[None])[0])  # in-subspace margin of u
-        cand = prep.lift((max(gap, 0.0) * u if gap > 0 else u)[None]) + off_vec[j]
-        cert.certify_outside(prep, qc, qnorm, tol, np.array([j]), cand, "highs")
+        cand = prep.lift((max(gap, 0.0) * u if gap > 0 else u)[None]) + problem.off_vec[j]
+        cert.certify_outside(problem, np.array([j]), cand, "highs")
     return solves

@@ -8,23 +8,22 @@ compiled call with a dozen arguments, the bookkeeping) cost as much again.  Here
 query's warm state lives in arrays with one row per query, sized once for the most any
 query can need (a passive set of at most ``r + 1`` columns), and each half of a round is
 one compiled call over all active queries (:func:`~neuralhull.hull.warm_nnls._solve_batch`,
-:func:`~neuralhull.hull.warm_nnls._extend_batch`).  On clustered data at n = 10,000,
-d = 20 (200 queries, one core) the engine's time fell from 0.50 to 0.43 ms per query.
+:func:`~neuralhull.hull.warm_nnls._extend_batch`).
 
 Each query's arithmetic is that of :class:`_Group` (the same kernel on the same numbers,
-in the same order), so the answers, rounds and weights are the same.
-
-Splitting a round's queries across two threads (the compiled calls release the GIL) was
-measured and left out: each solve then cost 1.5x as much (the kernel allocates its work
-arrays per call) and the call was no faster on two cores.
+in the same order), so the answers, rounds and weights are the same.  The calls stay on
+one thread: the kernel allocates its work arrays per call, which makes solves in two
+threads at once slower than one after the other (docs/performance.md, "The hull engine").
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from neuralhull.hull import warm_nnls
-from neuralhull.hull.column_generation import _fresh_solve, _Group
+from neuralhull.hull.column_generation import EngineOptions, _Batch, _fresh_solve, _Group
 from neuralhull.hull.numerics import INSIDE
 
 
@@ -41,11 +40,12 @@ class NarrowGroup(_Group):
     """:class:`_Group` with its warm state in arrays and its rounds' solves and candidate
     picks as batched compiled calls."""
 
-    def __init__(self, Y, Z, tol_in, tol_out, *, mode, rtol, seed):
-        super().__init__(Y, Z, tol_in, tol_out, mode=mode, rtol=rtol, seed=seed, use_warm=False)
+    def __init__(self, Y: np.ndarray, batch: _Batch, options: EngineOptions):
+        # no WarmNNLS objects: the warm state lives in the arrays below
+        super().__init__(Y, batch, dataclasses.replace(options, use_warm=False))
         self.out.warm = True
         self.compiled = True
-        m, r = Z.shape[0], Y.shape[1]
+        m, r = batch.Z.shape[0], Y.shape[1]
         M = r + 1
         if m == 0:
             return
@@ -62,6 +62,9 @@ class NarrowGroup(_Group):
         self.lam = np.zeros((m, M + 1))
         self.perm = np.zeros((m, M + 1), dtype=np.int64)
         self.MU = np.zeros((m, self.cap))
+        # the arguments of the batched solve (:func:`~neuralhull.hull.warm_nnls._solve_batch`)
+        self.sets = (self.S, self.size, self.npass, self.K, self.MU)
+        self.factors = (self.Qt, self.Rt, self.c, self.lam, self.perm)
         self.solved = np.zeros(m, dtype=bool)  # at least one solve gave weights
         self.cold = np.zeros(m, dtype=bool)  # broke down: fresh (scipy) solves from then on
 
@@ -84,9 +87,9 @@ class NarrowGroup(_Group):
             caps = np.full(active.size, cap, dtype=np.int64)
         else:  # what WarmNNLS.solve allows without a cap
             caps = 20 * (self.size[active] + M)
+        results = (P, dist, usable)
         warm_nnls._solve_batch(
-            Y, Z, active[warm], warm, self.S, self.size, self.npass, self.K, self.Qt, self.Rt,
-            self.c, self.lam, self.perm, self.MU, P, dist, usable, caps[warm], 16,
+            Y, Z, active[warm], warm, self.sets, self.factors, results, caps[warm], 16
         )  # fmt: skip
         self.solved[active[usable]] = True
         for a in np.flatnonzero(~usable).tolist():  # breakdowns and cold queries: scipy

@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from neuralhull.hull import warm_nnls
-from neuralhull.hull.column_generation import Faces, _engine, _EngineOutput
+from neuralhull.hull.column_generation import (
+    EngineOptions,
+    Faces,
+    _Batch,
+    _engine,
+    _EngineOutput,
+    _Progress,
+)
 
 _WORKER_DATA: dict = {}  # per worker process: the training points, set by the initializer
 
@@ -31,15 +38,16 @@ def _worker_init(Y: np.ndarray, faces: Faces | None) -> None:
         pass
 
 
-def _worker_run(Z, tol_in, tol_out, face_queries, kw: dict):
+def _worker_run(batch: _Batch, face_queries, options: EngineOptions):
     shared = _WORKER_DATA["faces"]
-    faces = None if face_queries is None else Faces(shared.points, face_queries, shared.coords)
-    return _engine(_WORKER_DATA["Y"], Z, tol_in, tol_out, progress=None, faces=faces, **kw)
+    if face_queries is not None:
+        batch.faces = Faces(shared.points, face_queries, shared.coords)
+    return _engine(_WORKER_DATA["Y"], batch, options)
 
 
 def _engine_parallel(
-    Y, Z, tol_in, tol_out, *, n_jobs, progress, progress_offset, progress_total, **kw
-):
+    Y: np.ndarray, batch: _Batch, options: EngineOptions, progress: _Progress, n_jobs: int
+) -> _EngineOutput:
     """Run :func:`_engine` on chunks of the queries in ``n_jobs`` processes.
 
     Every query's computation is the same whatever the chunking (the candidate sample
@@ -48,24 +56,15 @@ def _engine_parallel(
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    m = Z.shape[0]
+    m = batch.Z.shape[0]
     n, r = Y.shape
     methods = multiprocessing.get_all_start_methods()
     small = m * (n * r + r**3) < PARALLEL_MIN_WORK  # less than a worker pool costs
     if n_jobs <= 1 or m < 16 or small or "fork" not in methods:
-        return _engine(
-            Y,
-            Z,
-            tol_in,
-            tol_out,
-            progress=progress,
-            progress_offset=progress_offset,
-            progress_total=progress_total,
-            **kw,
-        )
-    if kw.get("use_warm", warm_nnls.AVAILABLE):
+        return _engine(Y, batch, options, progress)
+    if options.use_warm if options.use_warm is not None else warm_nnls.AVAILABLE:
         warm_nnls.warm_up()  # load the compiled solver once, before the workers fork
-    faces = kw.pop("faces", None)
+    faces = batch.faces
     n_chunks = min(m // 8, 4 * n_jobs)
     bounds = np.linspace(0, m, n_chunks + 1).astype(int)
     outputs: list = [None] * n_chunks
@@ -76,21 +75,15 @@ def _engine_parallel(
         initializer=_worker_init,
         initargs=(Y, None if faces is None else faces.chunk(0, 0)),
     ) as pool:
-        futures = {
-            pool.submit(
-                _worker_run,
-                Z[lo:hi],
-                tol_in[lo:hi],
-                tol_out[lo:hi],
-                None if faces is None else faces.queries[lo:hi],
-                kw,
-            ): i
-            for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
-        }
+        futures = {}
+        for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            # the face points reach the workers through the fork, not pickled per chunk
+            chunk = _Batch(batch.Z[lo:hi], batch.tol_in[lo:hi], batch.tol_out[lo:hi])
+            face_queries = None if faces is None else faces.queries[lo:hi]
+            futures[pool.submit(_worker_run, chunk, face_queries, options)] = i
         for future in as_completed(futures):
             i = futures[future]
             outputs[i] = future.result()
             done += bounds[i + 1] - bounds[i]
-            if progress is not None:
-                progress(progress_offset + done, progress_total)
+            progress.report(done, m)
     return _EngineOutput.merge(outputs)

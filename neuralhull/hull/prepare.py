@@ -257,6 +257,42 @@ class _Prepared:
         return qc
 
 
+@dataclass
+class _Problem:
+    """One call's queries in the engine's terms: centred and scaled like the points, in
+    the coordinates of their affine hull, with the call's relative tolerance."""
+
+    prep: _Prepared
+    qc: np.ndarray  # (m, d) centred queries, internal units
+    Z: np.ndarray  # (m, r) their coordinates in the affine hull
+    off: np.ndarray  # (m,) their distances to the affine hull (internal)
+    qnorm: np.ndarray  # (m,) ||qc||
+    tol: float  # relative tolerance: inside means within tol * scale
+
+    @classmethod
+    def build(cls, prep: _Prepared, queries: np.ndarray, tol: float) -> _Problem:
+        qc = prep.internal_queries(queries)
+        Z, off = prep.reduce(qc)
+        return cls(prep=prep, qc=qc, Z=Z, off=off, qnorm=_row_norms(qc), tol=tol)
+
+    @property
+    def tol_abs(self) -> float:
+        """The tolerance in internal units."""
+        return self.tol * self.prep.iscale
+
+    @cached_property
+    def off_vec(self) -> np.ndarray:
+        """(m, d) the queries' components orthogonal to the affine hull (internal)."""
+        return self.prep.off_component(self.qc)
+
+    @cached_property
+    def tol_sub(self) -> np.ndarray:
+        """(m,) the share of the tolerance left in the affine hull: a query off it by
+        ``o`` is within ``tol * scale`` of the hull only if its in-hull distance is within
+        ``sqrt((tol * scale)**2 - o**2)``."""
+        return np.sqrt(np.clip(self.tol_abs**2 - self.off**2, 0.0, None))
+
+
 @functools.lru_cache(maxsize=64)
 def _projection(d: int) -> np.ndarray:
     """The fixed random direction of :func:`_unique_rows` in R^d (read-only, made once)."""

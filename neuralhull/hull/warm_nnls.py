@@ -44,20 +44,23 @@ ITERATION_LIMIT = 1
 BREAKDOWN = 2  # non-finite numbers: the caller falls back to a fresh solve
 
 
-def _delete(Qt, Rt, c, lam, perm, res, k, p, M):  # pragma: no cover - compiled
-    """Drop passive column ``p`` of ``k``: shift, re-triangularise with Givens rotations
-    (applied to R's rows, Q's columns and c = Q^T e alike), and add the leaving
-    direction's share back to the residual.  Returns the new ``k``.
+def _delete(Qt, Rt, qt_e, lam, passive, residual, k, pos, M):  # pragma: no cover - compiled
+    """Drop passive column ``pos`` of ``k``: shift, re-triangularise with Givens rotations
+    (applied to R's rows, Q's columns and ``qt_e`` = Q^T e alike), and add the leaving
+    direction's share back to the ``residual``.  Returns the new ``k``.
+
+    ``lam`` holds the passive columns' weights and ``passive`` their rows of the kernel's
+    ``columns``, in the order of the factorisation (``Qt``: Q's columns as rows).
 
     ``Rt`` holds R column by column (``Rt[j, i] = R[i, j]``), so that dropping a column
     moves contiguous memory and back-substitution runs along contiguous columns.
     """
-    for col in range(p, k - 1):  # column col + 1 of R has rows 0..col + 1
+    for col in range(pos, k - 1):  # column col + 1 of R has rows 0..col + 1
         for i in range(col + 2):
             Rt[col, i] = Rt[col + 1, i]
     for i in range(k):
         Rt[k - 1, i] = 0.0
-    for t in range(p, k - 1):
+    for t in range(pos, k - 1):
         a = Rt[t, t]
         b = Rt[t, t + 1]
         h = np.hypot(a, b)
@@ -75,33 +78,33 @@ def _delete(Qt, Rt, c, lam, perm, res, k, p, M):  # pragma: no cover - compiled
             y = Qt[t + 1, e]
             Qt[t, e] = cs * x + sn * y
             Qt[t + 1, e] = -sn * x + cs * y
-        x = c[t]
-        y = c[t + 1]
-        c[t] = cs * x + sn * y
-        c[t + 1] = -sn * x + cs * y
+        x = qt_e[t]
+        y = qt_e[t + 1]
+        qt_e[t] = cs * x + sn * y
+        qt_e[t + 1] = -sn * x + cs * y
     last = k - 1
     for e in range(M):
-        res[e] += c[last] * Qt[last, e]
-    for i in range(p, last):
+        residual[e] += qt_e[last] * Qt[last, e]
+    for i in range(pos, last):
         lam[i] = lam[i + 1]
-        perm[i] = perm[i + 1]
+        passive[i] = passive[i + 1]
     if last >= 1:  # row ``last`` of R: only the last rotation touched it, and zeroed it
         Rt[last - 1, last] = 0.0
-    c[last] = 0.0
+    qt_e[last] = 0.0
     lam[last] = 0.0
     return last
 
 
-def _back_substitute(Rt, c, s, k):  # pragma: no cover - compiled
-    """Solve R s = c (R upper triangular, stored by columns in ``Rt``)."""
+def _back_substitute(Rt, rhs, sol, k):  # pragma: no cover - compiled
+    """Solve R sol = rhs (R upper triangular, stored by columns in ``Rt``)."""
     for i in range(k):
-        s[i] = c[i]
+        sol[i] = rhs[i]
     for i in range(k - 1, -1, -1):
-        s[i] /= Rt[i, i]
-        si = s[i]
-        col = Rt[i]
-        for r in range(i):
-            s[r] -= si * col[r]
+        sol[i] /= Rt[i, i]
+        si = sol[i]
+        r_column = Rt[i]
+        for row in range(i):
+            sol[row] -= si * r_column[row]
 
 
 def _dot(a, b, M):  # pragma: no cover - compiled
@@ -124,138 +127,146 @@ LOOP_COORDINATES = 64
 
 
 def _add_full(  # pragma: no cover - compiled
-    Qt, Rt, c, lam, perm, inP, blocked, anorm, V, U, Yt, T, g, zt, flip, cand, nb, k, M
-):
-    """Add the block ``V[:nb]`` (columns ``cand``) with a full orthonormal basis: rows
-    ``0..k-1`` of ``Qt`` span the passive columns, rows ``k..M-1`` their complement.
-    Returns the new ``k``.
+    Qt, Rt, qt_e, lam, passive, in_passive, blocked, col_norm, block_cols, basis_coords,
+    reflectors, wy_factor, basis_last, wy_scratch, flip, cand_idx, nb, k, M,
+):  # fmt: skip
+    """Add the block ``block_cols[:nb]`` (columns ``cand_idx``) with a full orthonormal
+    basis: rows ``0..k-1`` of ``Qt`` span the passive columns, rows ``k..M-1`` their
+    complement.  Returns the new ``k``.
 
-    One product gives every column's coordinates in the basis (``U``, 2 M^2 per column);
-    a Householder reflection of the complement then turns the column's share there into
-    the next basis row.  The reflections are worked out on the coordinates alone (and on
-    ``g``, the basis' last coordinates, which give ``c``) and reach the basis at the end
-    as one blocked product, ``I - Y T^T Y^T`` (compact WY form; 4 (M - k) M per column).
+    One product gives every column's coordinates in the basis (``basis_coords``, 2 M^2 per
+    column); a Householder reflection of the complement then turns the column's share
+    there into the next basis row.  The reflections are worked out on the coordinates
+    alone (and on ``basis_last``, the basis' last coordinates, which give ``qt_e``) and
+    reach the basis at the end as one blocked product, ``I - Y T^T Y^T`` (compact WY
+    form, Y the ``reflectors``, T the ``wy_factor``; 4 (M - k) M per column).
     Near full rank, where the engine's end game is, this is far cheaper than Gram-Schmidt
     against the k passive rows, twice (8 k M), and needs no reorthogonalisation: the
     basis changes by orthogonal maps only.
 
     The residual is not updated: the kernel recomputes it before it next reads it.
     """
-    U[:nb] = np.dot(V[:nb], Qt[:M].T)
+    basis_coords[:nb] = np.dot(block_cols[:nb], Qt[:M].T)
     k_old = k
     L0 = M - k_old
     for i in range(L0):
-        g[i] = Qt[k_old + i, M - 1]
+        basis_last[i] = Qt[k_old + i, M - 1]
     nr = 0  # reflections so far; reflection r makes basis row k_old + r
     for t in range(nb):
-        j = cand[t]
-        u = U[t]
+        j = cand_idx[t]
+        coords = basis_coords[t]
         tail0 = 0.0  # the column's share outside the passive columns before this block
         for i in range(k_old, M):
-            tail0 += u[i] * u[i]
-        if not np.sqrt(tail0) > 1e-10 * anorm[j]:
+            tail0 += coords[i] * coords[i]
+        if not np.sqrt(tail0) > 1e-10 * col_norm[j]:
             blocked[j] = True  # in the span of the passive columns
             continue
         tail = 0.0
         for i in range(k, M):
-            tail += u[i] * u[i]
+            tail += coords[i] * coords[i]
         sigma = np.sqrt(tail)
-        if not sigma > 1e-10 * anorm[j]:
+        if not sigma > 1e-10 * col_norm[j]:
             continue  # in the span of this block: the next pass may take it
         # reflection H = I - tau y y^T of rows k..M-1 with H u[k:] = alpha e_0, its
-        # vector y kept in block coordinates (rows k_old..M-1) as row nr of Yt
-        x0 = u[k]
+        # vector y (``refl``) kept in block coordinates (rows k_old..M-1) as row nr of Y
+        x0 = coords[k]
         alpha = -sigma if x0 >= 0.0 else sigma
         tau = 1.0 / (sigma * (sigma + abs(x0)))  # 2 / (y @ y)
         off = k - k_old
-        y = Yt[nr]
+        refl = reflectors[nr]
         for i in range(off):
-            y[i] = 0.0
-        y[off] = x0 - alpha
+            refl[i] = 0.0
+        refl[off] = x0 - alpha
         for i in range(off + 1, L0):
-            y[i] = u[k_old + i]
+            refl[i] = coords[k_old + i]
         # T's new column (H_0 ... H_nr = I - Y T Y^T): -tau T (Y^T y), T upper triangular
         for a in range(nr):
             d = 0.0
             for i in range(off, L0):
-                d += Yt[a, i] * y[i]
-            zt[a] = d
+                d += reflectors[a, i] * refl[i]
+            wy_scratch[a] = d
         for a in range(nr):
             acc = 0.0
             for b in range(a, nr):
-                acc += T[a, b] * zt[b]
-            T[a, nr] = -tau * acc
-        T[nr, nr] = tau
-        for b in range(nr + 1, T.shape[1]):
-            T[nr, b] = 0.0
+                acc += wy_factor[a, b] * wy_scratch[b]
+            wy_factor[a, nr] = -tau * acc
+        wy_factor[nr, nr] = tau
+        for b in range(nr + 1, wy_factor.shape[1]):
+            wy_factor[nr, b] = 0.0
         # the reflection on the coordinates that are still needed: the block's later
         # columns and the basis' last coordinates
         for t2 in range(t + 1, nb):
-            u2 = U[t2]
+            coords_later = basis_coords[t2]
             d = 0.0
             for i in range(off, L0):
-                d += y[i] * u2[k_old + i]
+                d += refl[i] * coords_later[k_old + i]
             d *= tau
             for i in range(off, L0):
-                u2[k_old + i] -= d * y[i]
+                coords_later[k_old + i] -= d * refl[i]
         d = 0.0
         for i in range(off, L0):
-            d += y[i] * g[i]
+            d += refl[i] * basis_last[i]
         d *= tau
         for i in range(off, L0):
-            g[i] -= d * y[i]
+            basis_last[i] -= d * refl[i]
         flip[nr] = alpha < 0.0  # then the row changes sign: R's diagonal is positive
         if flip[nr]:
-            g[off] = -g[off]
+            basis_last[off] = -basis_last[off]
             for t2 in range(t + 1, nb):
-                U[t2, k] = -U[t2, k]
+                basis_coords[t2, k] = -basis_coords[t2, k]
         for i in range(k):
-            Rt[k, i] = u[i]
+            Rt[k, i] = coords[i]
         Rt[k, k] = sigma
         for i in range(k + 1, Rt.shape[1]):
             Rt[k, i] = 0.0
-        c[k] = g[off]
+        qt_e[k] = basis_last[off]
         lam[k] = 0.0
-        perm[k] = j
-        inP[j] = True
+        passive[k] = j
+        in_passive[j] = True
         k += 1
         nr += 1
     if nr > 0:  # the basis' rows k_old..M-1: (I - Y T^T Y^T) (H_nr-1 ... H_0), signs
-        Qb = Qt[k_old:M]
-        Y = np.ascontiguousarray(Yt[:nr, :L0])
-        W = np.dot(np.ascontiguousarray(T[:nr, :nr].T), np.dot(Y, Qb))
-        Qb -= np.dot(Y.T, W)
+        q_complement = Qt[k_old:M]
+        refl_block = np.ascontiguousarray(reflectors[:nr, :L0])
+        wy_product = np.dot(
+            np.ascontiguousarray(wy_factor[:nr, :nr].T), np.dot(refl_block, q_complement)
+        )
+        q_complement -= np.dot(refl_block.T, wy_product)
         for r in range(nr):
             if flip[r]:
-                q = Qt[k_old + r]
+                q_row = Qt[k_old + r]
                 for e in range(M):
-                    q[e] = -q[e]
+                    q_row[e] = -q_row[e]
     return k
 
 
-def _build_row(At, a, Y, S, z, cols):  # pragma: no cover - compiled
-    """Row ``a`` of ``At``: the column ``[y - z; 1]`` of point ``S[a]`` on ``cols``."""
-    row = Y[S[a]]
-    m = cols.size
+def _build_row(columns, a, points, work_set, query, coords):  # pragma: no cover - compiled
+    """Row ``a`` of ``columns``: the column ``[y - z; 1]`` of A for point
+    ``y = points[work_set[a]]`` and ``z = query``, on the coordinates ``coords``."""
+    point = points[work_set[a]]
+    m = coords.size
     for e in range(m):
-        col = cols[e]
-        At[a, e] = row[col] - z[col]
-    At[a, m] = 1.0
+        col = coords[e]
+        columns[a, e] = point[col] - query[col]
+    columns[a, m] = 1.0
 
 
-def _kernel(
-    At, k0, Qt, Rt, c, lam, perm, max_iter, block, full, Y, Sy, z, cols
-):  # pragma: no cover
-    """Lawson-Hanson on the rows of ``At`` (the columns of A), warm from the passive set
-    ``0..k0-1`` (rows ``0..k0-1`` of ``At``, factorised in ``Qt``, ``R``, ``c``, weights
-    ``lam``).  Returns (status, k, columns added); the passive set is ``perm[:k]``.
+def _kernel(  # pragma: no cover - compiled
+    columns, n_warm, Qt, Rt, qt_e, lam, passive, max_iter, block_size, full, points, work_set,
+    query, coords,
+):  # fmt: skip
+    """Lawson-Hanson on the rows of ``columns`` (the columns of A), warm from the passive
+    set ``0..n_warm-1`` (rows ``0..n_warm-1`` of ``columns``, factorised in ``Qt``, ``Rt``,
+    ``qt_e`` = Q^T e, weights ``lam``).  Returns (status, k, columns added); the passive
+    set is ``passive[:k]``.
 
-    Rows ``0..k0-1`` of ``At`` need not be filled: a passive column is only read once it
-    leaves, and is then built (:func:`_build_row`, point ``Sy[j]`` of ``Y`` against ``z``
-    on ``cols``); the duals' product skips those rows.  Nearly half of a pixel working set
-    is its passive set, whose columns would otherwise be gathered every round.
+    Rows ``0..n_warm-1`` of ``columns`` need not be filled: a passive column is only read
+    once it leaves, and is then built (:func:`_build_row`, point ``work_set[j]`` of
+    ``points`` against ``query`` on ``coords``); the duals' product skips those rows.
+    Nearly half of a pixel working set is its passive set, whose columns would otherwise
+    be gathered every round.
 
-    Columns enter ``block`` at a time (the largest duals), so that orthogonalising them
+    Columns enter ``block_size`` at a time (the largest duals), so that orthogonalising them
     against Q costs matrix-matrix products instead of one pass over Q per column; a new
     column whose least-squares weight is not positive leaves again at once.  When a whole
     block leaves, the next pass adds the single best column, as in the textbook method,
@@ -265,159 +276,162 @@ def _kernel(
     (:data:`LOOP_COORDINATES`) the passes run as plain loops: the round's solve is then
     a few microseconds, not dozens of small BLAS calls and allocations.
     """
-    S, M = At.shape
+    n_cols, M = columns.shape
     cap = Qt.shape[0]
     limit = min(cap - 1, M)
-    k = k0
-    inP = np.zeros(S, dtype=np.bool_)
-    blocked = np.zeros(S, dtype=np.bool_)
+    k = n_warm
+    in_passive = np.zeros(n_cols, dtype=np.bool_)
+    blocked = np.zeros(n_cols, dtype=np.bool_)
     for i in range(k):
-        inP[perm[i]] = True
-    anorm = np.empty(S)
-    built = np.ones(S, dtype=np.bool_)
-    for j in range(k0):
+        in_passive[passive[i]] = True
+    col_norm = np.empty(n_cols)
+    built = np.ones(n_cols, dtype=np.bool_)
+    for j in range(n_warm):
         built[j] = False
-    for j in range(k0, S):
-        anorm[j] = np.sqrt(_dot(At[j], At[j], M))
-    s = np.empty(cap)
-    res = np.zeros(M)
-    w = np.empty(S)  # the duals, in many coordinates (BLAS)
-    cand = np.empty(block, dtype=np.int64)
-    cval = np.empty(block)
-    V = np.empty((block, M))
-    H = np.zeros((cap, block))
-    h = np.empty(cap)
-    coef = np.zeros(block)
+    for j in range(n_warm, n_cols):
+        col_norm[j] = np.sqrt(_dot(columns[j], columns[j], M))
+    trial = np.empty(cap)
+    residual = np.zeros(M)
+    duals = np.empty(n_cols)  # the duals, in many coordinates (BLAS)
+    cand_idx = np.empty(block_size, dtype=np.int64)
+    cand_dual = np.empty(block_size)
+    block_cols = np.empty((block_size, M))
+    block_coef = np.zeros((cap, block_size))
+    proj = np.empty(cap)
+    self_coef = np.zeros(block_size)
     loops = M <= LOOP_COORDINATES
     # full basis (:func:`_add_full`): the block's coordinates, its reflections
-    nfull = block if full else 0
-    U = np.empty((nfull, M))
-    Yt = np.empty((nfull, M))
-    T = np.zeros((nfull, nfull))
-    g = np.empty(M if full else 0)
-    zt = np.empty(nfull)
+    nfull = block_size if full else 0
+    basis_coords = np.empty((nfull, M))
+    reflectors = np.empty((nfull, M))
+    wy_factor = np.zeros((nfull, nfull))
+    basis_last = np.empty(M if full else 0)
+    wy_scratch = np.empty(nfull)
     flip = np.zeros(nfull, dtype=np.bool_)
     added = 0
-    size = block
+    pass_size = block_size
     while added < max_iter:
         # exact residual of the current passive solution, then the duals
         if loops:
             for e in range(M):
-                res[e] = 0.0
-            res[M - 1] = 1.0
+                residual[e] = 0.0
+            residual[M - 1] = 1.0
             for i in range(k):
-                ci = c[i]
-                q = Qt[i]
+                ci = qt_e[i]
+                q_row = Qt[i]
                 for e in range(M):
-                    res[e] -= ci * q[e]
+                    residual[e] -= ci * q_row[e]
         else:
-            res[:] = 0.0
+            residual[:] = 0.0
             if k > 0:
-                res -= np.dot(c[:k], Qt[:k])
-            res[M - 1] += 1.0
-        rn2 = _dot(res, res, M)
+                residual -= np.dot(qt_e[:k], Qt[:k])
+            residual[M - 1] += 1.0
+        rn2 = _dot(residual, residual, M)
         if not np.isfinite(rn2):
             return BREAKDOWN, k, added
         rn = max(np.sqrt(rn2), 1e-300)
         if not loops:
-            if k0 < S:
-                w[k0:] = np.dot(At[k0:], res)
-        # the ``size`` largest positive duals, largest first (ties: lower index first)
+            if n_warm < n_cols:
+                duals[n_warm:] = np.dot(columns[n_warm:], residual)
+        # the ``pass_size`` largest positive duals, largest first (ties: lower index first)
         nb = 0
-        for j in range(S):
-            if inP[j] or blocked[j]:
+        for j in range(n_cols):
+            if in_passive[j] or blocked[j]:
                 continue
-            wj = _dot(At[j], res, M) if loops or j < k0 else w[j]
-            if not wj > 1e-12 * anorm[j] * rn:
+            wj = _dot(columns[j], residual, M) if loops or j < n_warm else duals[j]
+            if not wj > 1e-12 * col_norm[j] * rn:
                 continue
-            if nb < size:
+            if nb < pass_size:
                 pos = nb
                 nb += 1
-            elif wj > cval[nb - 1]:
+            elif wj > cand_dual[nb - 1]:
                 pos = nb - 1
             else:
                 continue
-            while pos > 0 and cval[pos - 1] < wj:
-                cval[pos] = cval[pos - 1]
-                cand[pos] = cand[pos - 1]
+            while pos > 0 and cand_dual[pos - 1] < wj:
+                cand_dual[pos] = cand_dual[pos - 1]
+                cand_idx[pos] = cand_idx[pos - 1]
                 pos -= 1
-            cval[pos] = wj
-            cand[pos] = j
+            cand_dual[pos] = wj
+            cand_idx[pos] = j
         if nb == 0:
             return OK, k, added
         if k >= limit:  # full rank already: nothing can enter
             for t in range(nb):
-                blocked[cand[t]] = True
+                blocked[cand_idx[t]] = True
             continue
         nb = min(nb, limit - k)
         for t in range(nb):
-            V[t, :] = At[cand[t]]
+            block_cols[t, :] = columns[cand_idx[t]]
         if full:  # coordinates in the full basis, then one reflection per column
             k_old = k
-            k = _add_full(Qt, Rt, c, lam, perm, inP, blocked, anorm, V, U, Yt, T, g, zt,
-                          flip, cand, nb, k, M)  # fmt: skip
+            k = _add_full(
+                Qt, Rt, qt_e, lam, passive, in_passive, blocked, col_norm, block_cols,
+                basis_coords, reflectors, wy_factor, basis_last, wy_scratch, flip, cand_idx, nb,
+                k, M,
+            )  # fmt: skip
         else:
             # orthogonalise the block against Q (classical Gram-Schmidt, twice), then
-            # within itself; H[:k, t] collects the block's coefficients on Q
+            # within itself; block_coef[:k, t] collects the block's coefficients on Q
             if k > 0 and loops:
                 for t in range(nb):
-                    v = V[t]
+                    col = block_cols[t]
                     for i in range(k):
-                        H[i, t] = 0.0
+                        block_coef[i, t] = 0.0
                     for _rep in range(2):
                         for i in range(k):
-                            h[i] = _dot(Qt[i], v, M)
+                            proj[i] = _dot(Qt[i], col, M)
                         for i in range(k):
-                            hi = h[i]
-                            q = Qt[i]
+                            hi = proj[i]
+                            q_row = Qt[i]
                             for e in range(M):
-                                v[e] -= hi * q[e]
-                            H[i, t] += hi
+                                col[e] -= hi * q_row[e]
+                            block_coef[i, t] += hi
             elif k > 0:
-                Qk = Qt[:k]
-                AB = V[:nb]
-                Hb = np.dot(Qk, AB.T)
-                Vb = AB - np.dot(Hb.T, Qk)
-                H2 = np.dot(Qk, Vb.T)
-                Vb -= np.dot(H2.T, Qk)
-                Hb += H2
-                V[:nb] = Vb
-                H[:k, :nb] = Hb
+                q_passive = Qt[:k]
+                block_in = block_cols[:nb]
+                coef_q = np.dot(q_passive, block_in.T)
+                block_orth = block_in - np.dot(coef_q.T, q_passive)
+                coef_q2 = np.dot(q_passive, block_orth.T)
+                block_orth -= np.dot(coef_q2.T, q_passive)
+                coef_q += coef_q2
+                block_cols[:nb] = block_orth
+                block_coef[:k, :nb] = coef_q
             k_old = k
             for t in range(nb):
-                j = cand[t]
-                v = V[t]
-                if not np.sqrt(_dot(v, v, M)) > 1e-10 * anorm[j]:
+                j = cand_idx[t]
+                col = block_cols[t]
+                if not np.sqrt(_dot(col, col, M)) > 1e-10 * col_norm[j]:
                     blocked[j] = True  # in the span of the passive columns
                     continue
                 for l in range(k - k_old):
-                    coef[l] = 0.0
+                    self_coef[l] = 0.0
                 for _rep in range(2):
                     for l in range(k - k_old):
-                        q = Qt[k_old + l]
-                        d = _dot(q, v, M)
-                        coef[l] += d
+                        q_row = Qt[k_old + l]
+                        d = _dot(q_row, col, M)
+                        self_coef[l] += d
                         for e in range(M):
-                            v[e] -= d * q[e]
-                vn = np.sqrt(_dot(v, v, M))
-                if not vn > 1e-10 * anorm[j]:
+                            col[e] -= d * q_row[e]
+                vn = np.sqrt(_dot(col, col, M))
+                if not vn > 1e-10 * col_norm[j]:
                     continue  # in the span of this block: the next pass may take it
                 for i in range(k_old):
-                    Rt[k, i] = H[i, t]
+                    Rt[k, i] = block_coef[i, t]
                 for l in range(k - k_old):
-                    Rt[k, k_old + l] = coef[l]
+                    Rt[k, k_old + l] = self_coef[l]
                 Rt[k, k] = vn
                 for i in range(k + 1, cap):
                     Rt[k, i] = 0.0
-                q = Qt[k]
+                q_row = Qt[k]
                 for e in range(M):
-                    q[e] = v[e] / vn
-                c[k] = q[M - 1]
+                    q_row[e] = col[e] / vn
+                qt_e[k] = q_row[M - 1]
                 for e in range(M):
-                    res[e] -= c[k] * q[e]
+                    residual[e] -= qt_e[k] * q_row[e]
                 lam[k] = 0.0
-                perm[k] = j
-                inP[j] = True
+                passive[k] = j
+                in_passive[j] = True
                 k += 1
         if k == k_old:
             continue
@@ -426,71 +440,76 @@ def _kernel(
         # step towards the least-squares solution, dropping the passive columns whose
         # weight reaches zero first
         while k > 0:
-            _back_substitute(Rt, c, s, k)
+            _back_substitute(Rt, qt_e, trial, k)
             for i in range(k):
-                if not np.isfinite(s[i]):
+                if not np.isfinite(trial[i]):
                     return BREAKDOWN, k, added
             dropped = False
             for i in range(k - 1, -1, -1):
-                if lam[i] == 0.0 and not s[i] > 0.0:
-                    inP[perm[i]] = False  # entered this pass: its row is built
-                    if size == 1:
-                        blocked[perm[i]] = True  # cannot enter numerically
-                    k = _delete(Qt, Rt, c, lam, perm, res, k, i, M)
+                if lam[i] == 0.0 and not trial[i] > 0.0:
+                    in_passive[passive[i]] = False  # entered this pass: its row is built
+                    if pass_size == 1:
+                        blocked[passive[i]] = True  # cannot enter numerically
+                    k = _delete(Qt, Rt, qt_e, lam, passive, residual, k, i, M)
                     dropped = True
             if dropped:
                 continue
             alpha = 2.0
             drop = -1
             for i in range(k):
-                if s[i] <= 0.0:
-                    den = lam[i] - s[i]
+                if trial[i] <= 0.0:
+                    den = lam[i] - trial[i]
                     frac = lam[i] / den if den > 0 else 0.0
                     if frac < alpha:
                         alpha = frac
                         drop = i
             if drop < 0:
                 for i in range(k):
-                    lam[i] = s[i]
+                    lam[i] = trial[i]
                 break
             for i in range(k):
-                lam[i] += alpha * (s[i] - lam[i])
+                lam[i] += alpha * (trial[i] - lam[i])
             lam[drop] = 0.0
             # drop every passive weight at zero, highest position first
             for i in range(k - 1, -1, -1):
                 if lam[i] <= 0.0:
-                    j = perm[i]
-                    inP[j] = False
+                    j = passive[i]
+                    in_passive[j] = False
                     if not built[j]:  # passive since the start: it may enter again
-                        _build_row(At, j, Y, Sy, z, cols)
-                        anorm[j] = np.sqrt(_dot(At[j], At[j], M))
+                        _build_row(columns, j, points, work_set, query, coords)
+                        col_norm[j] = np.sqrt(_dot(columns[j], columns[j], M))
                         built[j] = True
-                    k = _delete(Qt, Rt, c, lam, perm, res, k, i, M)
+                    k = _delete(Qt, Rt, qt_e, lam, passive, residual, k, i, M)
         # a block that left entirely: the next pass adds one column at a time
         survived = False
         for t in range(nb):
-            if inP[cand[t]]:
+            if in_passive[cand_idx[t]]:
                 survived = True
-        size = block if survived else 1
+        pass_size = block_size if survived else 1
     return ITERATION_LIMIT, k, added
 
 
-def _solve(Y, S, z, cols, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # pragma: no cover
-    """One warm solve of working set ``S`` (rows of ``Y``) against ``z``: the columns
-    ``[y - z; 1]`` built here on the coordinates ``cols`` of ``Y`` (all of them, or the
-    ones where ``y - z`` can be nonzero for every point of ``S``), :func:`_kernel`, then
-    the passive points, their convex weights, the nearest point (in all coordinates) and
-    its squared distance to ``z``.  Returns (usable, k, columns added, idx, mu, p, gap2);
+def _solve(  # pragma: no cover - compiled
+    points, work_set, query, coords, n_warm, Qt, Rt, qt_e, lam, passive, max_iter, block_size,
+    full,
+):  # fmt: skip
+    """One warm solve of ``work_set`` (rows of ``points``) against ``query``: the columns
+    ``[y - z; 1]`` built here on the coordinates ``coords`` of ``points`` (all of them, or
+    the ones where ``y - z`` can be nonzero for every point of the working set),
+    :func:`_kernel`, then the passive points, their convex weights, the nearest point (in
+    all coordinates) and its squared distance to ``query``.  Returns (usable, k, columns
+    added, idx, mu, nearest, gap2);
     ``usable`` is False on a breakdown or when the weights are not all positive."""
-    r = Y.shape[1]
-    m = cols.size
-    At = np.empty((S.size, m + 1))
-    for a in range(k0, S.size):  # the passive set's rows only when they leave (_kernel)
-        _build_row(At, a, Y, S, z, cols)
-    for i in range(k0):
-        perm[i] = i
+    r = points.shape[1]
+    m = coords.size
+    columns = np.empty((work_set.size, m + 1))
+    for a in range(n_warm, work_set.size):  # the passive set's rows only when they leave (_kernel)
+        _build_row(columns, a, points, work_set, query, coords)
+    for i in range(n_warm):
+        passive[i] = i
     status, k, added = _kernel(
-        At, k0, Qt, Rt, c, lam, perm, max_iter, block, full, Y, S, z, cols
+        columns, n_warm, Qt, Rt, qt_e, lam, passive, max_iter, block_size, full, points,
+        work_set, query, coords,
     )  # fmt: skip
     total = 0.0
     usable = status != BREAKDOWN and k > 0
@@ -502,19 +521,19 @@ def _solve(Y, S, z, cols, k0, Qt, Rt, c, lam, perm, max_iter, block, full):  # p
         usable = False
     idx = np.empty(k, dtype=np.int64)
     mu = np.empty(k)
-    p = np.zeros(r)
+    nearest = np.zeros(r)
     gap2 = np.inf
     if usable:
         for i in range(k):
-            idx[i] = S[perm[i]]
+            idx[i] = work_set[passive[i]]
             mu[i] = lam[i] / total
-            row = Y[idx[i]]
+            point = points[idx[i]]
             for e in range(r):
-                p[e] += mu[i] * row[e]
+                nearest[e] += mu[i] * point[e]
         gap2 = 0.0
         for e in range(r):
-            gap2 += (z[e] - p[e]) ** 2
-    return usable, k, added, idx, mu, p, gap2
+            gap2 += (query[e] - nearest[e]) ** 2
+    return usable, k, added, idx, mu, nearest, gap2
 
 
 def _worse(v1, i1, v2, i2):  # pragma: no cover - compiled
@@ -523,46 +542,48 @@ def _worse(v1, i1, v2, i2):  # pragma: no cover - compiled
     return v1 < v2 or (v1 == v2 and i1 > i2)
 
 
-def _largest(g, idx, count):  # pragma: no cover - compiled
-    """The ``count`` entries of ``idx`` (increasing) with the largest ``g`` (all when
+def _largest(prices, idx, count):  # pragma: no cover - compiled
+    """The ``count`` entries of ``idx`` (increasing) with the largest ``prices`` (all when
     fewer; ties go to the lower index), increasing.  A bounded min-heap of the best so
     far, written out here: a call with array arguments per entry would cost more."""
     if idx.size <= count:
         return idx
-    hv = np.empty(count)
-    hi = np.empty(count, dtype=np.int64)
+    heap_val = np.empty(count)
+    heap_idx = np.empty(count, dtype=np.int64)
     size = 0
     for t in range(idx.size):
         i = idx[t]
-        v = g[i]
+        v = prices[i]
         if size < count:  # push, sift up
             pos = size
             size += 1
             while pos > 0:
                 parent = (pos - 1) // 2
-                if not _worse(v, i, hv[parent], hi[parent]):
+                if not _worse(v, i, heap_val[parent], heap_idx[parent]):
                     break
-                hv[pos] = hv[parent]
-                hi[pos] = hi[parent]
+                heap_val[pos] = heap_val[parent]
+                heap_idx[pos] = heap_idx[parent]
                 pos = parent
-        elif _worse(hv[0], hi[0], v, i):  # replace the worst, sift down
+        elif _worse(heap_val[0], heap_idx[0], v, i):  # replace the worst, sift down
             pos = 0
             while True:
                 child = 2 * pos + 1
                 if child >= size:
                     break
-                if child + 1 < size and _worse(hv[child + 1], hi[child + 1], hv[child], hi[child]):
+                if child + 1 < size and _worse(
+                    heap_val[child + 1], heap_idx[child + 1], heap_val[child], heap_idx[child]
+                ):
                     child += 1
-                if not _worse(hv[child], hi[child], v, i):
+                if not _worse(heap_val[child], heap_idx[child], v, i):
                     break
-                hv[pos] = hv[child]
-                hi[pos] = hi[child]
+                heap_val[pos] = heap_val[child]
+                heap_idx[pos] = heap_idx[child]
                 pos = child
         else:
             continue
-        hv[pos] = v
-        hi[pos] = i
-    return np.sort(hi)
+        heap_val[pos] = v
+        heap_idx[pos] = i
+    return np.sort(heap_idx)
 
 
 # points per block of the candidate pick's last pass (a block with no point at or above
@@ -570,10 +591,10 @@ def _largest(g, idx, count):  # pragma: no cover - compiled
 PICK_BLOCK = 32
 
 
-def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
+def _top_new(prices, floor, support, count, mark):  # pragma: no cover - compiled
     """The working set ``support`` extended by the ``count`` points of largest price
-    ``g`` above ``floor`` that it does not hold yet (fewer if fewer qualify; the new
-    ones in index order).  ``mark`` is an all-False scratch mask of ``g.size``, left so.
+    ``prices`` above ``floor`` that it does not hold yet (fewer if fewer qualify; the new
+    ones in index order).  ``mark`` is an all-False scratch mask of ``prices.size``, left so.
 
     Exact, without a sort or partition of all n: the ``count``-th largest eligible price
     of any subset is at most that of all points, so samples (every ``step``-th point,
@@ -581,7 +602,7 @@ def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
     bound; the last pass (after two samples, when the bound is tight) skips every block of
     :data:`PICK_BLOCK` points without a price at that bound, and a bounded heap ranks the
     few survivors."""
-    n = g.size
+    n = prices.size
     for i in support:
         mark[i] = True
     keep = np.empty(n, dtype=np.int64)
@@ -591,14 +612,14 @@ def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
     while step > 1:
         kept = 0
         for i in range(0, n, step):
-            v = g[i]
+            v = prices[i]
             keep[kept] = i
             kept += (v > floor) & (v >= least) & (not mark[i])
         if kept >= count:
-            best = _largest(g, keep[:kept], count)
-            bound = g[best[0]]
+            best = _largest(prices, keep[:kept], count)
+            bound = prices[best[0]]
             for t in range(1, count):
-                bound = min(bound, g[best[t]])
+                bound = min(bound, prices[best[t]])
             least = bound
         step //= 16
         levels += 1
@@ -608,23 +629,23 @@ def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
         for base in range(0, n - n % PICK_BLOCK, PICK_BLOCK):
             hits = 0
             for t in range(PICK_BLOCK):
-                hits += g[base + t] >= thr
+                hits += prices[base + t] >= thr
             if hits == 0:
                 continue
             for i in range(base, base + PICK_BLOCK):
-                v = g[i]
+                v = prices[i]
                 keep[kept] = i
                 kept += (v > floor) & (v >= least) & (not mark[i])
         for i in range(n - n % PICK_BLOCK, n):
-            v = g[i]
+            v = prices[i]
             keep[kept] = i
             kept += (v > floor) & (v >= least) & (not mark[i])
     else:  # after one sample about 1 point in 16 passes: one branch-free pass
         for i in range(n):
-            v = g[i]
+            v = prices[i]
             keep[kept] = i
             kept += (v > floor) & (v >= least) & (not mark[i])
-    new = _largest(g, keep[:kept], count) if count > 0 else keep[:0]
+    new = _largest(prices, keep[:kept], count) if count > 0 else keep[:0]
     for i in support:
         mark[i] = False
     out = np.empty(support.size + new.size, dtype=np.int64)
@@ -634,53 +655,60 @@ def _top_new(g, floor, support, count, mark):  # pragma: no cover - compiled
 
 
 def _solve_batch(  # pragma: no cover - compiled
-    Y, Z, queries, pos, S, size, npass, K, Qt, Rt, c, lam, perm, MU, P, dist, usable, caps,
-    block,
-):  # fmt: skip
+    points, query_rows, queries, pos, sets, factors, out, caps, block_size
+):
     """:func:`_solve` for many queries in one call, their warm state in arrays with one
     row per query (few coordinates: :class:`~neuralhull.hull.narrow.NarrowGroup`).
 
-    Query ``queries[a]`` (working set ``S[j, :size[j]]``, its first ``K[j]`` entries the
-    passive set of the last solve) is solved with at most ``caps[a]`` columns added; its
-    nearest point goes to ``P[pos[a]]``, its distance to ``dist[pos[a]]``.  When
-    ``usable``, the passive set and its convex weights replace the working set's first
-    ``npass[j]`` entries (``S`` and ``MU``); otherwise the query is left for the caller's
+    ``sets`` is ``(work_sets, size, npass, n_warm, weights)``, ``factors`` the kernel's
+    ``(Qt, Rt, qt_e, lam, passive)`` per query, ``out`` ``(nearest, dist, usable)``.
+    Query ``j = queries[a]`` (row ``query_rows[j]``, working set
+    ``work_sets[j, :size[j]]``, its first ``n_warm[j]`` entries the kernel's passive set)
+    is solved with at most ``caps[a]`` columns added; its nearest point goes to
+    ``nearest[pos[a]]``, its distance to ``dist[pos[a]]``.  When ``usable``, the passive
+    set and its convex weights replace the working set's first ``npass[j]`` entries
+    (``work_sets`` and ``weights``); otherwise the query is left for the caller's
     fresh solve.  Returns the columns added.  Queries share nothing, so calls on disjoint
     sets of queries may run in threads at once (the GIL is released)."""
-    cols = np.arange(Y.shape[1])
+    work_sets, size, npass, n_warm, weights = sets
+    Qt, Rt, qt_e, lam, passive = factors
+    nearest, dist, usable = out
+    coords = np.arange(points.shape[1])
     added = 0
     for a in range(queries.size):
         j = queries[a]
-        ok, k, add, idx, mu, p, gap2 = _solve(
-            Y, S[j, : size[j]], Z[j], cols, K[j], Qt[j], Rt[j], c[j], lam[j], perm[j],
-            caps[a], block, False,
+        ok, k, add, idx, mu, point, gap2 = _solve(
+            points, work_sets[j, : size[j]], query_rows[j], coords, n_warm[j], Qt[j], Rt[j],
+            qt_e[j], lam[j], passive[j], caps[a], block_size, False,
         )  # fmt: skip
         added += add
         usable[pos[a]] = ok
         if not ok:
-            K[j] = 0
+            n_warm[j] = 0
             continue
-        K[j] = k
+        n_warm[j] = k
         npass[j] = k
         size[j] = k
         for i in range(k):
-            S[j, i] = idx[i]
-            MU[j, i] = mu[i]
-        P[pos[a]] = p
+            work_sets[j, i] = idx[i]
+            weights[j, i] = mu[i]
+        nearest[pos[a]] = point
         dist[pos[a]] = np.sqrt(gap2)
     return added
 
 
-def _extend_batch(G, rows, queries, floors, counts, S, size, mark, grew):  # pragma: no cover
-    """:func:`_top_new` for many queries: query ``queries[t]``'s working set
-    ``S[j, :size[j]]`` extended in place by its ``counts[t]`` best prices in ``G[rows[t]]``
-    above ``floors[t]``; ``grew[t]`` says whether any point was added."""
+def _extend_batch(  # pragma: no cover - compiled
+    prices, rows, queries, floors, counts, work_sets, size, mark, grew,
+):  # fmt: skip
+    """:func:`_top_new` for many queries: query ``j = queries[t]``'s working set
+    ``work_sets[j, :size[j]]`` extended in place by its ``counts[t]`` best prices in
+    ``prices[rows[t]]`` above ``floors[t]``; ``grew[t]`` says whether any point was added."""
     for t in range(queries.size):
         j = queries[t]
-        out = _top_new(G[rows[t]], floors[t], S[j, : size[j]], counts[t], mark)
+        out = _top_new(prices[rows[t]], floors[t], work_sets[j, : size[j]], counts[t], mark)
         grew[t] = out.size > size[j]
         for i in range(size[j], out.size):
-            S[j, i] = out[i]
+            work_sets[j, i] = out[i]
         size[j] = out.size
 
 
@@ -820,9 +848,8 @@ def one_blas_thread(M: int):
 
     Above :data:`LOOP_COORDINATES` the kernel's products are BLAS calls on blocks of 16
     columns: too small to split, and a multi-threaded BLAS (OpenBLAS takes every core by
-    default) spends more on its threads than on the work.  On MNIST pixels (25 convex
-    combinations, n = 10,000, 2 cores) the solves took 8.0 s with two BLAS threads and
-    4.7 s with one.  The engine's worker processes already run on one BLAS thread; a
+    default) spends more on its threads than on the work (docs/performance.md, "The hull
+    engine").  The engine's worker processes already run on one BLAS thread; a
     serial call (``n_jobs=1`` or too small for a pool) gets the same here, while its
     pricing products, large enough to split, keep every thread."""
     controller = _blas_controller() if M > LOOP_COORDINATES else None
@@ -867,11 +894,10 @@ def warm_up() -> str:
     S = np.array([[0, 1, 2, 0, 0, 0, 0, 0, 0]])
     size = np.full(1, 3, dtype=np.int64)
     z, Qt, Rt = np.array([[0.25, 0.25]]), np.zeros((1, 4, 3)), np.zeros((1, 4, 4))
-    _solve_batch(
-        Y, z, one, one, S, size, one.copy(), one.copy(), Qt, Rt, np.zeros((1, 4)),
-        np.zeros((1, 4)), np.zeros((1, 4), dtype=np.int64), np.zeros((1, 9)), np.zeros((1, 2)),
-        np.zeros(1), np.zeros(1, dtype=bool), 60 * i1, 16,
-    )  # fmt: skip
+    sets = (S, size, one.copy(), one.copy(), np.zeros((1, 9)))
+    factors = (Qt, Rt, np.zeros((1, 4)), np.zeros((1, 4)), np.zeros((1, 4), dtype=np.int64))
+    out = (np.zeros((1, 2)), np.zeros(1), np.zeros(1, dtype=bool))
+    _solve_batch(Y, z, one, one, sets, factors, out, 60 * i1, 16)
     _extend_batch(
         np.array([[0.5, 1.0, 0.0]]), one, one, np.zeros(1), i1, S, size, np.zeros(3, bool),
         np.zeros(1, dtype=bool),
