@@ -51,9 +51,8 @@ rule score_input:
     priority: 10
     conda:
         "../envs/hull.yaml"
-    # One core, and first in the queue: a two-core job waits until both cores are free at
-    # once, which on a laptop happened only at the end of the run (measured: started at
-    # 491 s of 534, with the summary waiting on it). It is the longest scoring job.
+    # One core, and first in the queue: the longest scoring job, and a two-core job would
+    # wait for both cores to be free at once (docs/performance.md).
     threads: 1
     resources:
         mem_mb=score_mem,

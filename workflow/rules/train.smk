@@ -15,7 +15,7 @@ rule train_model:
         "benchmarks/train_model/{dataset}/{model}/seed{seed}.tsv"
     conda:
         "../envs/torch.yaml"
-    # one core: measured, these jobs used 1.0-1.3 cores when given two (small batches)
+    # one core: small batches leave a second core idle (docs/performance.md)
     threads: 1
     resources:
         gpu=GPUS,
