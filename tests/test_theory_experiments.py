@@ -106,7 +106,7 @@ def test_crop_and_grid_reject_bad_sizes():
     images = position_images(1, 1, 8, 8)
     with pytest.raises(ValueError, match="exceeds"):
         centre_crop(images, 9)
-    with pytest.raises(ValueError, match="grid side must be at least 1, got 0"):
+    with pytest.raises(ValueError, match="target dimension k must be at least 1, got 0"):
         grid_side(0, (1, 8, 8))
     with pytest.raises(ValueError, match=r"\(n, C, H, W\)"):
         centre_crop(np.zeros((8, 8)), 2)
