@@ -537,6 +537,15 @@ def test_bad_input_raises(points, queries, message):
 def test_options_are_checked():
     with pytest.raises(ValueError, match="tol"):
         membership(np.ones((2, 2)), np.ones((1, 2)), tol=-1)
+    for options, message in [
+        ({"max_rounds": 0}, "max_rounds must be at least 1, got 0"),
+        ({"n_jobs": 0}, r"n_jobs \(or -1 or None: every core\) must be at least 1, got 0"),
+        ({"n_jobs": 1.5}, r"n_jobs .* must be an integer, got 1.5"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            membership(np.ones((2, 2)), np.ones((1, 2)), **options)
+        with pytest.raises(ValueError, match=message):
+            hull_distance(np.ones((2, 2)), np.ones((1, 2)), **options)
     with pytest.raises(ValueError, match="undecided"):
         in_hull(np.ones((2, 2)), np.ones((1, 2)), undecided="maybe")
     assert issubclass(HullUndecidedError, RuntimeError)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuralhull.checks import check_count
 from neuralhull.hull.certificates import _box_check, _Certificates, _outside_allowance
 from neuralhull.hull.column_generation import (
     EngineOptions,
@@ -45,16 +46,13 @@ def _available_cores() -> int:
 
 
 def _check_options(tol: float, max_rounds: int, n_jobs) -> int:
+    """The call's options checked with the library's shared checks; the worker count."""
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a positive finite number, got {tol}")
-    if int(max_rounds) < 1:
-        raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
-    if n_jobs is None or int(n_jobs) == -1:
+    check_count(max_rounds, "max_rounds")
+    if n_jobs is None or n_jobs == -1:
         return _available_cores()
-    n_jobs = int(n_jobs)
-    if n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer, -1 or None, got {n_jobs}")
-    return n_jobs
+    return check_count(n_jobs, "n_jobs (or -1 or None: every core)")
 
 
 def _hull_vertices(Y: np.ndarray) -> np.ndarray | None:
