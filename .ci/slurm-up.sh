@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start a single-node SLURM cluster on this machine, for `pytest -m slurm` (tests/test_slurm.py).
+# Start a single-node SLURM cluster on this machine, for `pytest -m slurm` (tests/cluster/test_slurm.py).
 #
 # Idempotent: re-running it while the cluster is up only checks that it still works; re-running
 # it after the machine changed rewrites the config and restarts the daemons it started.

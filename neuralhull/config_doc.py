@@ -1,6 +1,6 @@
 """``config/README.md`` from the config schema: every key, its type, default and meaning.
 
-``python -m neuralhull.config_doc > config/README.md`` writes it; ``tests/test_config.py``
+``python -m neuralhull.config_doc > config/README.md`` writes it; ``tests/workflow/test_config.py``
 checks that the file on disk is what the schema gives, so the two cannot drift.
 """
 

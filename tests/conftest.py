@@ -93,7 +93,7 @@ def tiny_run(tmp_path_factory):
 
 def pytest_collection_modifyitems(config, items):
     """Cluster tests last: their runs start with the session and go on in the background
-    (tests/test_slurm.py), so everything else runs while the scheduler works."""
+    (tests/cluster/test_slurm.py), so everything else runs while the scheduler works."""
     items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)  # stable
 
 

@@ -12,7 +12,7 @@ the seeds mattering), the zoo's fraction (models x seeds x shared images), paire
 differences per model and over the zoo, and model-level means over 8 and 24 models (t, BCa
 and the plain percentile bootstrap).  Beside the two-way methods it runs the naive ones the
 findings used (Wilson on pooled counts; images alone), which the study shows too narrow.
-The test suite runs a small version (tests/test_stats_intervals.py).
+The test suite runs a small version (tests/unit/test_stats_intervals.py).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from neuralhull.learn.training import (
 from neuralhull.summary import run_tables
 from neuralhull.theory import embedding
 from tests.conftest import ROOT, copy_workflow_profile, kill_mid_training, run_snakemake
-from tests.test_learning import _kill_after, _Killed, _same
+from tests.unit.test_learning import _kill_after, _Killed, _same
 
 # tiny's reference mlp (config/tiny.yaml), trained for fewer epochs
 SPEC = ModelSpec(arch="mlp", in_shape=(1, 8, 8), n_classes=10, width=16, depth=1)

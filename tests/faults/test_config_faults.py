@@ -12,7 +12,7 @@ import yaml
 
 from neuralhull import config_checks as cc
 from tests.conftest import ROOT
-from tests.test_config import TINY, dry_run, mutated
+from tests.workflow.test_config import TINY, dry_run, mutated
 
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
 

@@ -9,7 +9,7 @@ import pytest
 from neuralhull import config_checks as cc
 from neuralhull.summary import run_tables
 from tests.faults.test_config_faults import SCHEMA, specs
-from tests.test_config import TINY
+from tests.workflow.test_config import TINY
 
 
 def config(levers, models=None):

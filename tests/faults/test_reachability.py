@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_snakemake
-from tests.test_reruns import TINY, jobs_in, planned_jobs
+from tests.workflow.test_reruns import TINY, jobs_in, planned_jobs
 
 pytestmark = pytest.mark.workflow
 

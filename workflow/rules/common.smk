@@ -52,7 +52,7 @@ DATASET_MODELS = {
 }
 
 # Shape and size of each dataset's canonical arrays, as neuralhull.datasets.DATASETS writes
-# them (tests/test_datasets.py checks that the two agree): channels, height, width, images in
+# them (tests/unit/test_datasets.py checks that the two agree): channels, height, width, images in
 # all, images in the standard test split (None: split by data.test_fraction).
 DATASET_SHAPES = {
     "digits": (1, 8, 8, 1797, None),

@@ -2,7 +2,7 @@
 # rules name. Each reads a job's wildcards and the config and asks the cost model,
 # neuralhull.cost, which holds the formulas and their constants. Only the config and
 # common.smk's names are read here, so this file does not depend on the stages after it.
-# tests/test_resources.py checks that a finished tiny run stayed within every request.
+# tests/workflow/test_resources.py checks that a finished tiny run stayed within every request.
 
 from neuralhull import cost
 

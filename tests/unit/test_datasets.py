@@ -526,7 +526,7 @@ def test_workflow_dataset_table_agrees_with_the_library():
     say what neuralhull.datasets.DATASETS says, for every dataset."""
     import ast
 
-    text = (Path(__file__).parents[1] / "workflow/rules/common.smk").read_text()
+    text = (Path(__file__).parents[2] / "workflow/rules/common.smk").read_text()
     start = text.index("DATASET_SHAPES = {")
     node = ast.parse(text[start : text.index("}\n", start) + 1]).body[0]
     table = ast.literal_eval(node.value)

@@ -21,7 +21,7 @@ import yaml
 import neuralhull
 from neuralhull.package_source import ENV_VAR
 from tests.conftest import ROOT
-from tests.test_module import tagged_repository
+from tests.workflow.test_module import tagged_repository
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-HERE = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parents[2]
 args = sys.argv[1:]
 if args == ["--version"]:
     print("conda 25.5.1")
@@ -153,7 +153,7 @@ def test_module_from_git_envs_install_the_same_repository_and_tag(tmp_path):
     )
     cfg = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
     (project / "config/config.yaml").write_text(yaml.safe_dump(cfg))
-    # gitfile() trips over the `code` rerun trigger in Snakemake 9.27 (tests/test_module.py)
+    # gitfile() trips over the `code` rerun trigger in Snakemake 9.27 (tests/workflow/test_module.py)
     triggers = ["--rerun-triggers", "mtime", "params", "input", "software-env"]
     records = create_envs(project, tmp_path, *triggers)
     tagged = subprocess.run(

@@ -294,7 +294,7 @@ def test_the_compile_is_paid_once_per_cache_not_once_per_job(tmp_path):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
     code = "from neuralhull.hull import warm_nnls; print(warm_nnls.warm_up())"
     said = [

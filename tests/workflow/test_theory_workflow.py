@@ -2,7 +2,7 @@
 
 Independent truths: the exact hull probabilities (Kabluchko-Zaporozhets), recomputed here;
 the asymptotic ridgeless risk (Hastie et al. 2019) and the exact finite-n expected risk of
-Gaussian least squares (inverse Wishart moments, tests/test_theory.py); the known fact that
+Gaussian least squares (inverse Wishart moments, tests/unit/test_theory.py); the known fact that
 digits' test images leave the training hull as the number of principal components grows;
 and the config itself (grid sizes, queries). Slow: about a minute on 2 cores (dataset
 acquisition + 22 jobs).
@@ -26,8 +26,8 @@ from neuralhull.theory.formulas import (
 )
 from neuralhull.theory.hull_probability import hull_probability_outliers
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
-from tests.test_reruns import jobs_in
-from tests.test_theory import exact_finite_n_risk
+from tests.workflow.test_reruns import jobs_in
+from tests.unit.test_theory import exact_finite_n_risk
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 

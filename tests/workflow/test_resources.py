@@ -1,5 +1,5 @@
 """The workflow's resource requests: the rules reach the cost model (neuralhull.cost, unit
-tests in tests/test_cost.py) through workflow/rules/resources.smk, so the requests in
+tests in tests/unit/test_cost.py) through workflow/rules/resources.smk, so the requests in
 Snakemake's own dry-run plan grow with each config's data, and a finished run stays within
 what it asked for (a scheduler kills a job that outlives its `runtime` or exceeds its
 `mem_mb`)."""

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.workflow
 MODELS = ["mlp", "mlp-short", "mlp-weak"]
 SEEDS = [0, 1]
 RUNS = [(m, s) for m in MODELS for s in SEEDS]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GRID = sorted(
     yaml.safe_load((ROOT / "config/tiny.yaml").read_text())["autoencoder"]["latent_sizes"]
 )

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from tests.test_config import TINY, dry_run
+from tests.workflow.test_config import TINY, dry_run
 
 pytestmark = pytest.mark.workflow
 

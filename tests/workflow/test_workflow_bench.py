@@ -91,7 +91,7 @@ def test_reads_a_real_run(tiny_run):
 def test_rerun_times_one_rule_on_a_finished_run_and_leaves_it_intact(tiny_run, tmp_path):
     from benchmarks.workflow import run_checkout
 
-    here = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parents[2]
     source = Path(tiny_run)
     findings = source / "results/digits/summary/findings.tsv"
     before = (findings.read_bytes(), findings.stat().st_mtime_ns)
