@@ -26,7 +26,8 @@ prints Markdown tables:
    place (valid given its value).
 4. **At the findings' rule**: the same tests two-sided with the estimate falling, at the
    Bonferroni bound of the findings' Holm adjustment (alpha / ``--primary-tests`` across
-   the zoo, alpha / number of levers per lever).
+   the zoo, alpha / number of levers per lever); a last column repeats the standard trend
+   with each lever's scatter around its best monotone fit instead of its line.
 
 What the simulation assumes:
 
@@ -48,9 +49,11 @@ What the simulation assumes:
 * The noise: each seed adds independent normal noise with the within-model SD; the
   between-model SD is the method-of-moments component (the spread of model means less
   the seeds' share); the scatter around a lever's line is the levers' pooled residual SD
-  less the seeds' share.  A whole-number dimension (as the autoencoder's) is rounded after
-  the noise (at least 1), so the estimated seed SD first loses the rounding's 1/12
-  (Sheppard's correction).  Accuracy and dimension noise of a run are independent.
+  less the seeds' share (each observed lever also has its own, around its line and around
+  its best monotone fit: :meth:`ObservedNoise.lever_noise`).  A whole-number dimension (as
+  the autoencoder's) is rounded after the noise (at least 1), so the estimated seed SD
+  first loses the rounding's 1/12 (Sheppard's correction).  Accuracy and dimension noise
+  of a run are independent.
 * Every p-value is a Monte Carlo permutation p-value ``(1 + count) / (1 + perms)``; one set
   of permutations serves a block of simulated datasets and a fresh one the next.
 
@@ -74,6 +77,7 @@ import numpy as np
 from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 
+from neuralhull.checks import one_of
 from neuralhull.stats.trend import jt_null_moments
 
 ALPHA = 0.05
@@ -412,6 +416,8 @@ class ObservedLever:
     order: str  # "config" (the design's order) or "accuracy" (by mean test accuracy)
     seed_sd: float = float("nan")  # pooled within-model SD of its models' runs
     scatter: float = float("nan")  # its models' SD around its line, less the seeds' share
+    # the same around its best monotone fit (NaN when that fit leaves no degree of freedom)
+    monotone_scatter: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -437,14 +443,25 @@ class ObservedNoise:
     integer_dimension: bool
     source: str
 
-    def lever_noise(self) -> dict:
+    def lever_noise(self, around: str = "line") -> dict:
         """``{lever: (scatter, seed SD)}`` for the levers with 3 or more models (a line
-        through 2 leaves no residual to estimate a scatter from)."""
-        return {
-            lev.name: (lev.scatter, lev.seed_sd)
-            for lev in self.levers
-            if len(lev.models) >= 3 and math.isfinite(lev.scatter)
-        }
+        through 2 leaves no residual to estimate a scatter from).
+
+        ``around="monotone"``: the scatter around the lever's best monotone fit instead of
+        its line, the line's where that fit leaves no degree of freedom (a lever whose
+        models are already in order). The trend tests rank a lever's models, so a curve
+        that keeps their order (a fall, then a plateau) is trend to them, not noise; the
+        line's residuals count its curvature as scatter.
+        """
+        one_of(around, ("line", "monotone"), "around")
+        noise = {}
+        for lev in self.levers:
+            if len(lev.models) < 3 or not math.isfinite(lev.scatter):
+                continue
+            monotone = lev.monotone_scatter
+            use = monotone if around == "monotone" and math.isfinite(monotone) else lev.scatter
+            noise[lev.name] = (use, lev.seed_sd)
+        return noise
 
 
 REQUIRED_COLUMNS = ("model", "seed", "test_accuracy")
@@ -553,11 +570,14 @@ def _observed_levers(by_model, design, dimension, n_seeds, rounding) -> list:
         lever = _observed_lever(name, models, means, dimension, order)
         within = float(variances.loc[list(models)].mean())
         seed_sd = math.sqrt(max(within - rounding, 0.0))
-        scatter = float("nan")
+        scatter = monotone = float("nan")
         if len(models) >= 3:
             resid = _residual_ss(lever) / (len(models) - 2)
             scatter = math.sqrt(max(resid - within / n_seeds, 0.0))
-        levers.append(replace(lever, seed_sd=seed_sd, scatter=scatter))
+            ss, df = _monotone_residual(lever.dimension)
+            if df > 0:
+                monotone = math.sqrt(max(ss / df - within / n_seeds, 0.0))
+        levers.append(replace(lever, seed_sd=seed_sd, scatter=scatter, monotone_scatter=monotone))
     return levers
 
 
@@ -569,6 +589,24 @@ def _residual_ss(lever: ObservedLever) -> float:
     t, y = _line(len(lever.models)), np.asarray(lever.dimension)
     slope, icpt = np.polyfit(t, y, 1)
     return float(((y - icpt - slope * t) ** 2).sum())
+
+
+def _monotone_residual(values) -> tuple[float, int]:
+    """Residual sum of squares of ``values`` around their best monotone fit (isotonic
+    regression, falling or rising, whichever fits closer) and its degrees of freedom: the
+    number of values less the fit's number of distinct levels, the expected degrees of freedom
+    of isotonic regression (Meyer & Woodroofe 2000)."""
+    from scipy.optimize import isotonic_regression
+
+    y = np.asarray(values, dtype=float)
+    best = None
+    for increasing in (True, False):
+        result = isotonic_regression(y, increasing=increasing)
+        ss = float(((y - result.x) ** 2).sum())
+        levels = result.blocks.size - 1
+        if best is None or ss < best[0]:
+            best = (ss, y.size - levels)
+    return best
 
 
 def _observed_lever(name, models, means, dimension, order) -> ObservedLever:
@@ -720,12 +758,12 @@ def print_design_report(
 ) -> None:
     """The Markdown tables of ``--design`` (see the module docstring); every power estimate
     draws from ``sim.rng`` in the order the tables print."""
-    lever_noise = observed.lever_noise() if observed is not None else {}
     _print_design_header(design, observed, noise, scatter, sim)
     observed_delta = _print_observed_levers(observed)
     _print_zoo_power(design, noise, sim, settings.rho)
 
-    def trend(deltas, rule=("decreasing", ALPHA, ALPHA)):
+    def trend(deltas, rule=("decreasing", ALPHA, ALPHA), around="line"):
+        lever_noise = observed.lever_noise(around) if observed is not None else {}
         return design_trend_power(
             sim, design, deltas, scatter, noise, rule=rule, lever_noise=lever_noise
         )
@@ -779,15 +817,16 @@ def _print_observed_levers(observed) -> dict:
     print(f"Levers of {observed.source} (models in order, seed-mean accuracy, dimension):\n")
     print(
         "| lever | order | models | accuracy | dimension | change over the lever | "
-        "p (decreasing) | seed SD | scatter |"
+        "p (decreasing) | seed SD | scatter: line | scatter: monotone |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for lev in observed.levers:
         print(
             f"| {lev.name} | {lev.order} | {', '.join(lev.models)} | "
             f"{', '.join(f'{a:.3f}' for a in lev.accuracy)} | "
             f"{', '.join(f'{d:.2f}' for d in lev.dimension)} | {lev.delta:+.2f} | "
-            f"{lev.p_decreasing:.3f} | {lev.seed_sd:.3f} | {lev.scatter:.3f} |"
+            f"{lev.p_decreasing:.3f} | {lev.seed_sd:.3f} | {lev.scatter:.3f} | "
+            f"{lev.monotone_scatter:.3f} |"
         )
     print()
     return {lev.name: lev.delta for lev in observed.levers}
@@ -867,28 +906,29 @@ def _print_findings_rule_power(design, noise, sim, settings, deltas, trend) -> N
     )
     print(
         "| test | power: rho = " + f"{settings.rho:g}" + " / standard trend | power, observed "
-        "size | no effect (level) |"
+        "size | no effect (level) | standard trend, scatter around a monotone fit |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|")
     zoo = [
         zoo_power(sim, len(design.models), design.n_seeds, r, noise, a_zoo)
         for r in (settings.rho, 0.0)
     ]
-    print(f"| across the zoo (Spearman) | {zoo[0]:.2f} | - | {zoo[1]:.2f} |")
+    print(f"| across the zoo (Spearman) | {zoo[0]:.2f} | - | {zoo[1]:.2f} | - |")
     rule = ("two-sided", a_lever, a_combined)
     strict = {key: trend(deltas[key], rule) for key in ("standard", "observed", "none")}
+    strict["monotone"] = trend(deltas["standard"], rule, around="monotone")  # drawn last
     for name in design.levers:
         pw_obs = f"{strict['observed'][0][name]:.2f}" if name in matched else "-"
         print(
             f"| lever {name} | {strict['standard'][0][name]:.2f} | {pw_obs} | "
-            f"{strict['none'][0][name]:.2f} |"
+            f"{strict['none'][0][name]:.2f} | {strict['monotone'][0][name]:.2f} |"
         )
     for col, label in ((1, "levers permuted whole"), (2, "shared models held in place")):
         if strict["none"][col] is not None:
             pw_obs = f"{strict['observed'][col]:.2f}" if matched else "-"
             print(
                 f"| combined ({label}) | {strict['standard'][col]:.2f} | {pw_obs} | "
-                f"{strict['none'][col]:.2f} |"
+                f"{strict['none'][col]:.2f} | {strict['monotone'][col]:.2f} |"
             )
 
 

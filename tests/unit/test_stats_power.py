@@ -196,6 +196,31 @@ def test_each_lever_has_its_own_noise_and_the_findings_dimension_by_default(tmp_
         assert lev.scatter == pytest.approx(math.sqrt(max(resid - within / 3, 0.0)))
     assert observed.lever_noise() == {k: (v.scatter, v.seed_sd) for k, v in by_name.items()}
     assert by_name["width"].seed_sd < 0.3 < 1.0 < by_name["training length"].seed_sd
+
+    # around the best monotone fit: scikit-learn's isotonic regression, either direction
+    from sklearn.isotonic import IsotonicRegression
+
+    for name, models in levers.items():
+        runs = table[table.model.isin(models)].groupby("model")["latent_dim_continuous"]
+        within = runs.var(ddof=1).mean()
+        y = runs.mean().loc[models].to_numpy()
+        fits = []
+        for increasing in (True, False):
+            fit = IsotonicRegression(increasing=increasing).fit_transform(np.arange(y.size), y)
+            levels = np.unique(np.round(fit, 9)).size
+            fits.append((((y - fit) ** 2).sum(), y.size - levels))
+        ss, df = min(fits)
+        expect = math.sqrt(max(ss / df - within / 3, 0.0)) if df > 0 else math.nan
+        assert by_name[name].monotone_scatter == pytest.approx(expect, nan_ok=True), name
+    # the noisy lever falls, then rises a little: its line counts the curve as scatter
+    noisy_lever = by_name["training length"]
+    assert noisy_lever.monotone_scatter < 0.5 * noisy_lever.scatter
+    monotone = observed.lever_noise("monotone")
+    for name, lev in by_name.items():
+        use = lev.monotone_scatter if math.isfinite(lev.monotone_scatter) else lev.scatter
+        assert monotone[name] == (use, lev.seed_sd)
+    with pytest.raises(ValueError, match="around must be one of"):
+        observed.lever_noise("quadratic")
     assert power.read_noise(tsv, design, "latent_dim").integer_dimension
 
     # the simulation gives each lever's models their own noise, the shared model the
