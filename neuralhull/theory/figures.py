@@ -59,6 +59,12 @@ def _wilson_yerr(df: pd.DataFrame) -> np.ndarray:
     return np.vstack([np.maximum(fraction - low, 0.0), np.maximum(high - fraction, 0.0)])
 
 
+def _simulated(ax, x, y, stderr, colour) -> None:
+    """Simulated values with their standard errors: small points, so that the theory's
+    lines drawn over them stay readable."""
+    ax.errorbar(x, y, yerr=stderr, fmt="o", ms=3.5, capsize=2, color=colour)
+
+
 def plot_hull_probability(df: pd.DataFrame, path) -> None:
     """P(new sample inside the hull of N samples) vs N: one panel per kind, a colour per d.
 
@@ -88,15 +94,7 @@ def plot_hull_probability(df: pd.DataFrame, path) -> None:
                 cell = data[data["d"] == d].sort_values("N")
                 if cell.empty:
                     continue
-                ax.errorbar(
-                    cell["N"],
-                    cell["p_inside"],
-                    yerr=cell["stderr"],
-                    fmt="o",
-                    ms=3.5,
-                    capsize=2,
-                    color=colours[d],
-                )
+                _simulated(ax, cell["N"], cell["p_inside"], cell["stderr"], colours[d])
                 exact = cell.dropna(subset=["theory"])
                 if not exact.empty:
                     ax.plot(exact["N"], exact["theory"], "-", lw=1.2, color=colours[d])
@@ -302,15 +300,7 @@ def plot_double_descent(df: pd.DataFrame, path) -> None:
                 cell = summary[(summary["model"] == model) & (summary["snr"] == snr)]
                 if cell.empty:
                     continue
-                ax.errorbar(
-                    cell["gamma"],
-                    cell["mean"],
-                    yerr=cell["stderr"],
-                    fmt="o",
-                    ms=3.5,
-                    capsize=2,
-                    color=colours[snr],
-                )
+                _simulated(ax, cell["gamma"], cell["mean"], cell["stderr"], colours[snr])
                 rows = df[(df["model"] == model) & (df["snr"] == snr)]
                 _plot_risk_theory(
                     ax, model, rows, (df["gamma"].min(), df["gamma"].max()), colours[snr]
