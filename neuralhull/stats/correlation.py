@@ -211,12 +211,8 @@ def spearman_test(
             ``|rho_perm| >= |rho_obs| - 1e-12``.  Monte Carlo: ``(count + 1) / (n_perm + 1)``
             over ``n_perm`` random permutations, drawn *after* the bootstrap indices from the
             same generator, as ``rng.permuted(ranks_y tiled to (b, n), axis=1)`` in chunks.
-        ``permutation``
-            ``"exact"`` or ``"monte-carlo"``.
-        ``n_permutations``
-            Permutations evaluated (n! or n_perm).
-        ``n``
-            Number of units.
+        ``permutation``, ``n_permutations``, ``n``
+            ``"exact"`` or ``"monte-carlo"``; permutations evaluated (n! or n_perm); units.
 
         When rho itself is NaN (x or y constant) the interval and p-value are NaN and
         ``n_boot_used`` is 0.
