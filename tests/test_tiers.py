@@ -208,12 +208,18 @@ def test_the_search_finds_each_way_of_running_snakemake():
     for test in [
         ("tests/workflow/test_workflow_bench.py", "test_reads_a_real_run"),
         ("tests/workflow/test_config_grid.py", "test_impossible_grid_is_refused_before_any_job"),
-        ("tests/workflow/test_module.py", "test_module_deployment_from_git_runs_in_the_users_folder"),
+        (
+            "tests/workflow/test_module.py",
+            "test_module_deployment_from_git_runs_in_the_users_folder",
+        ),
         ("tests/workflow/test_plan.py", "test_slurm_plan_groups_as_the_profile_says"),
     ]:
         assert test in found, test
     slow = {(str(path), name) for path, name, _ in reaching_tests(builds_an_environment)}
-    wheel = ("tests/workflow/test_packaging.py", "test_wheel_installs_the_engine_without_the_workflow_stack")
+    wheel = (
+        "tests/workflow/test_packaging.py",
+        "test_wheel_installs_the_engine_without_the_workflow_stack",
+    )
     assert wheel in slow
     classes = [
         f"{path.relative_to(TESTS.parent)}::{node.name}"

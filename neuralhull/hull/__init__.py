@@ -22,7 +22,8 @@ One module per stage, in the order a query meets them:
 - :mod:`~neuralhull.hull.certificates`: inside / outside checks, the bounding box (2);
 - :mod:`~neuralhull.hull.column_generation`: the engine (3), with its warm solver
   :mod:`~neuralhull.hull.warm_nnls`, its batched rounds for few coordinates
-  :mod:`~neuralhull.hull.narrow` and its multi-core driver :mod:`~neuralhull.hull.parallel`;
+  :mod:`~neuralhull.hull.narrow`, the rounds' driver :mod:`~neuralhull.hull.engine` and its
+  multi-core driver :mod:`~neuralhull.hull.parallel`;
 - :mod:`~neuralhull.hull.lp`: the exact LP fallback (4);
 - :mod:`~neuralhull.hull.results` and :mod:`~neuralhull.hull.api`: what a caller sees.
 """

@@ -14,10 +14,10 @@ from neuralhull.hull.column_generation import (
     EngineOptions,
     Faces,
     _Batch,
-    _engine,
     _EngineOutput,
     _Progress,
 )
+from neuralhull.hull.engine import _engine
 
 _WORKER_DATA: dict = {}  # per worker process: the training points, set by the initializer
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.optimize import nnls
 
-from neuralhull.hull import INSIDE, OUTSIDE, column_generation, membership, warm_nnls
+from neuralhull.hull import INSIDE, OUTSIDE, engine, membership, warm_nnls
 from neuralhull.hull.warm_nnls import WarmNNLS
 
 pytestmark = pytest.mark.skipif(not warm_nnls.AVAILABLE, reason="numba not installed")
@@ -253,7 +253,7 @@ def test_memory_bound_splits_queries_into_groups_with_the_same_answers(monkeypat
     whole = membership(points, queries, n_jobs=1)
     seen = []
     # room for the state of 3 queries at a time: 14 groups
-    monkeypatch.setattr(column_generation, "WARM_MEMORY", 3 * 16 * (15 + 2) ** 2)
+    monkeypatch.setattr(engine, "WARM_MEMORY", 3 * 16 * (15 + 2) ** 2)
     split = membership(points, queries, n_jobs=1, progress=lambda done, total: seen.append(done))
     assert (split.status == whole.status).all()
     assert (split.rounds == whole.rounds).all()

@@ -153,7 +153,8 @@ def test_module_from_git_envs_install_the_same_repository_and_tag(tmp_path):
     )
     cfg = yaml.safe_load((ROOT / "config/tiny.yaml").read_text())
     (project / "config/config.yaml").write_text(yaml.safe_dump(cfg))
-    # gitfile() trips over the `code` rerun trigger in Snakemake 9.27 (tests/workflow/test_module.py)
+    # gitfile() trips over the `code` rerun trigger in Snakemake 9.27
+    # (tests/workflow/test_module.py)
     triggers = ["--rerun-triggers", "mtime", "params", "input", "software-env"]
     records = create_envs(project, tmp_path, *triggers)
     tagged = subprocess.run(

@@ -26,8 +26,8 @@ from neuralhull.theory.formulas import (
 )
 from neuralhull.theory.hull_probability import hull_probability_outliers
 from tests.conftest import ROOT, copy_workflow_profile, run_snakemake
-from tests.workflow.test_reruns import jobs_in
 from tests.unit.test_theory import exact_finite_n_risk
+from tests.workflow.test_reruns import jobs_in
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
