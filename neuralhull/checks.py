@@ -2,7 +2,7 @@
 
 Each raises ValueError (TypeError for a wrong kind of object) with a message that names the
 argument, what it must be and what it got: a choice among names, a table's columns, a
-count, a level or fraction, a seeded generator, a score or boolean vector.
+count, a positive number, a level or fraction, a seeded generator, a score or boolean vector.
 """
 
 from __future__ import annotations
@@ -49,6 +49,16 @@ def check_count(value, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def check_positive(values, name: str, *, zero: bool = False):
+    """``values`` (a number or an array of them) as float, if every one is finite and > 0
+    (>= 0 with ``zero``), else ValueError."""
+    array = np.asarray(values, dtype=float)
+    low_ok = array >= 0 if zero else array > 0
+    if not (np.isfinite(array) & low_ok).all():
+        raise ValueError(f"{name} must be finite and {'>= 0' if zero else '> 0'}, got {values!r}")
+    return float(array) if array.ndim == 0 else array
 
 
 def check_fraction(value, name: str) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuralhull.checks import check_count
+from neuralhull.checks import check_count, check_positive
 from neuralhull.hull.certificates import _box_check, _Certificates, _outside_allowance
 from neuralhull.hull.column_generation import (
     EngineOptions,
@@ -47,8 +47,7 @@ def _available_cores() -> int:
 
 def _check_options(tol: float, max_rounds: int, n_jobs) -> int:
     """The call's options checked with the library's shared checks; the worker count."""
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"tol must be a positive finite number, got {tol}")
+    check_positive(tol, "tol")
     check_count(max_rounds, "max_rounds")
     if n_jobs is None or n_jobs == -1:
         return _available_cores()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from neuralhull.checks import check_count
+from neuralhull.checks import check_count, check_positive
 from neuralhull.theory.formulas import (
     relu_features_risk_theory,
     ridgeless_risk_finite_n,
@@ -80,8 +80,8 @@ def ridgeless_risk_simulation(
     """
     n = check_count(n, "n", 1)
     p = check_count(p, "p", 1)
-    if r2 < 0 or sigma2 < 0:
-        raise ValueError(f"r2 and sigma2 must be >= 0, got r2={r2}, sigma2={sigma2}")
+    check_positive(r2, "r2", zero=True)
+    check_positive(sigma2, "sigma2", zero=True)
     if features == "isotropic":
         beta = np.sqrt(r2) * _unit_direction(p, rng)
         X = rng.standard_normal((n, p))
@@ -136,13 +136,11 @@ def double_descent_table(
     for model in models:
         if model not in ("isotropic", "relu"):
             raise ValueError(f"unknown model {model!r}; expected 'isotropic' or 'relu'")
-    if any(s < 0 for s in snrs):
-        raise ValueError(f"snrs must be >= 0, got {list(snrs)}")
+    check_positive(list(snrs), "snrs", zero=True)
+    check_positive(list(gammas), "gammas")
     rows = []
     for i_model, model in enumerate(models):
         for i_gamma, gamma in enumerate(gammas):
-            if not gamma > 0:
-                raise ValueError(f"gammas must be > 0, got {gamma}")
             p = max(1, round(gamma * n))
             for i_snr, snr in enumerate(snrs):
                 r2 = float(snr) * sigma2

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 from scipy import integrate, optimize, special
 
-from neuralhull.checks import check_count
+from neuralhull.checks import check_count, check_positive
 
 __all__ = [
     "RELU_MU0",
@@ -292,10 +292,13 @@ def inside_probability_bound(N: int) -> float:
 
 
 def _checked_gamma(gamma) -> np.ndarray:
-    g = np.asarray(gamma, dtype=float)
-    if np.any(~np.isfinite(g)) or np.any(g <= 0):
-        raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
-    return g
+    return np.asarray(check_positive(gamma, "gamma"))
+
+
+def _check_variances(r2, sigma2) -> None:
+    """The signal's and the noise's variances: finite and >= 0."""
+    check_positive(r2, "r2", zero=True)
+    check_positive(sigma2, "sigma2", zero=True)
 
 
 def ridgeless_risk_theory(gamma, r2: float, sigma2: float):
@@ -323,8 +326,7 @@ def ridgeless_risk_theory(gamma, r2: float, sigma2: float):
     float or (k,) float
     """
     g = _checked_gamma(gamma)
-    if r2 < 0 or sigma2 < 0:
-        raise ValueError(f"r2 and sigma2 must be >= 0, got r2={r2}, sigma2={sigma2}")
+    _check_variances(r2, sigma2)
     with np.errstate(divide="ignore", invalid="ignore"):
         under = sigma2 * g / (1.0 - g)
         over = r2 * (1.0 - 1.0 / g) + sigma2 / (g - 1.0)
@@ -367,8 +369,7 @@ def ridgeless_risk_finite_n(n: int, p: int, r2: float, sigma2: float) -> float:
     """
     n = check_count(n, "n", 1)
     p = check_count(p, "p", 1)
-    if r2 < 0 or sigma2 < 0:
-        raise ValueError(f"r2 and sigma2 must be >= 0, got r2={r2}, sigma2={sigma2}")
+    _check_variances(r2, sigma2)
     if p < n - 1:
         return float(sigma2 * p / (n - p - 1))
     if p > n + 1:
@@ -488,10 +489,10 @@ def relu_features_risk_theory(
 
 
 def _check_relu_model(psi, r2, sigma2, mu1, mu_star2) -> None:
-    if not (np.isfinite(psi) and psi > 0):
-        raise ValueError(f"psi must be finite and > 0, got {psi!r}")
-    if r2 < 0 or sigma2 < 0 or mu1 < 0 or mu_star2 < 0:
-        raise ValueError("r2, sigma2, mu1 and mu_star2 must be >= 0")
+    check_positive(psi, "psi")
+    _check_variances(r2, sigma2)
+    check_positive(mu1, "mu1", zero=True)
+    check_positive(mu_star2, "mu_star2", zero=True)
     if mu1 == 0 and mu_star2 == 0:
         raise ValueError("mu1 and mu_star2 are both 0: the features are constant")
 

@@ -11,6 +11,7 @@ from neuralhull.checks import (
     check_fraction,
     check_generator,
     check_level,
+    check_positive,
     one_of,
     require_columns,
 )
@@ -57,6 +58,18 @@ def test_fractions_and_levels_lie_strictly_between_0_and_1():
             check_level(bad)
     with pytest.raises(ValueError, match=r"^test_fraction must lie in \(0, 1\), got 1.0$"):
         check_fraction(1, "test_fraction")
+
+
+def test_check_positive_takes_finite_numbers_above_zero_or_at_it_when_asked():
+    assert check_positive(np.float32(0.5), "tol") == 0.5
+    assert check_positive(0, "r2", zero=True) == 0.0
+    assert check_positive([0.5, 2.0], "gammas").tolist() == [0.5, 2.0]
+    for bad in (0, -1.0, np.nan, np.inf, [1.0, 0.0]):
+        with pytest.raises(ValueError, match=r"^gamma must be finite and > 0, got "):
+            check_positive(bad, "gamma")
+    for bad in (-1e-300, np.nan, -np.inf, [0.0, -2.0]):
+        with pytest.raises(ValueError, match=r"^r2 must be finite and >= 0, got "):
+            check_positive(bad, "r2", zero=True)
 
 
 def test_check_generator_refuses_a_seed():

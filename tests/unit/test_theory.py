@@ -464,8 +464,10 @@ def test_finite_n_risk_is_the_inverse_wishart_moment_and_tends_to_the_limit():
     for gamma in (0.3, 0.8, 1.25, 4.0):
         finite = formulas.ridgeless_risk_finite_n(n, round(gamma * n), 2.0, 1.0)
         assert finite == pytest.approx(formulas.ridgeless_risk_theory(gamma, 2.0, 1.0), rel=1e-4)
-    with pytest.raises(ValueError, match="r2 and sigma2"):
+    with pytest.raises(ValueError, match="r2 must be finite and >= 0"):
         formulas.ridgeless_risk_finite_n(10, 3, -1.0, 1.0)
+    with pytest.raises(ValueError, match="sigma2 must be finite and >= 0"):
+        formulas.ridgeless_risk_finite_n(10, 3, 1.0, np.nan)
 
 
 def test_double_descent_table_simulations_match_the_finite_n_column():
