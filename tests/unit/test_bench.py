@@ -148,8 +148,9 @@ def test_main_exit_code_follows_the_verdict(monkeypatch, capsys):
 @pytest.mark.parametrize(
     "options, grid_cases, large",
     [
-        # the full grid: 3 n x (4 d x 2 kinds + 3 clustered + pixels), then the large cases
-        ({}, 36, True),
+        # the full grid: 3 n x (4 d x 2 kinds + 3 clustered + pixels), then the large cases;
+        # slow: it draws every case's data (about 15 s), though no case runs
+        pytest.param({}, 36, True, marks=pytest.mark.slow),
         ({"large_only": True}, 0, True),
         ({"quick": True}, 7, False),
         ({"cases": [("pixels", 10000, 784)]}, 1, False),
