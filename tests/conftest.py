@@ -106,7 +106,7 @@ def _cluster_runs_in_background(request, tmp_path_factory):
         for item in request.session.items
     )
     if wanted:
-        from tests import test_slurm
+        from tests.cluster import test_slurm
 
         test_slurm.start_in_background(tmp_path_factory)
     yield
