@@ -31,7 +31,7 @@ from pathlib import Path
 
 import yaml
 
-HERE = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parents[1]
 args = sys.argv[1:]
 if args == ["--version"]:
     print("conda 25.5.1")

@@ -118,10 +118,20 @@ def page_text(driver) -> str:
 
 def show_category(driver, category):
     """Click a category in the menu; return the rows of its item list, in their order."""
+    from selenium.common.exceptions import ElementClickInterceptedException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver.find_element(By.XPATH, f"//span[normalize-space()='{category}']").click()
+    def click(d):
+        # the menu may still be settling (another of its spans lies over the point for a
+        # moment): try again until the click lands
+        try:
+            d.find_element(By.XPATH, f"//span[normalize-space()='{category}']").click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+
+    WebDriverWait(driver, 30, poll_frequency=0.2).until(click)
     return WebDriverWait(driver, 30).until(
         lambda d: d.find_elements(By.XPATH, "//tr[td[normalize-space()='digits']]")
     )
