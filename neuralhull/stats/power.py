@@ -498,9 +498,9 @@ def read_noise(path, design: Design | None = None, dimension: str | None = None)
 
     def components(column: str, rounding: float = 0.0) -> tuple[float, float]:
         within = float(by_model[column].var(ddof=1).mean())
-        between = float(by_model[column].mean().var(ddof=1)) - within / n_seeds
+        between = _beyond_seeds(float(by_model[column].mean().var(ddof=1)), within, n_seeds)
         seed = max(within - rounding, 0.0)
-        return math.sqrt(max(between, 0.0)), math.sqrt(seed)
+        return between, math.sqrt(seed)
 
     sd_model_acc, sd_seed_acc = components("test_accuracy")
     sd_model_dim, sd_seed_dim = components(dimension, rounding)
@@ -520,8 +520,14 @@ def read_noise(path, design: Design | None = None, dimension: str | None = None)
     scatter = 0.0
     if resid:
         ss = sum(_residual_ss(lev) for lev, _ in resid)
-        scatter = math.sqrt(max(ss / sum(d for _, d in resid) - within_dim / n_seeds, 0.0))
+        scatter = _beyond_seeds(ss / sum(d for _, d in resid), within_dim, n_seeds)
     return ObservedNoise(noise, scatter, tuple(levers), len(sizes), n_seeds, integer, path)
+
+
+def _beyond_seeds(variance: float, within: float, n_seeds: int) -> float:
+    """The SD left in a variance of seed means once the seeds' share (the within-model
+    variance over ``n_seeds``) is taken out, at least 0: the method-of-moments component."""
+    return math.sqrt(max(variance - within / n_seeds, 0.0))
 
 
 def _read_models_table(path: str, dimension: str | None):
@@ -573,10 +579,10 @@ def _observed_levers(by_model, design, dimension, n_seeds, rounding) -> list:
         scatter = monotone = float("nan")
         if len(models) >= 3:
             resid = _residual_ss(lever) / (len(models) - 2)
-            scatter = math.sqrt(max(resid - within / n_seeds, 0.0))
+            scatter = _beyond_seeds(resid, within, n_seeds)
             ss, df = _monotone_residual(lever.dimension)
             if df > 0:
-                monotone = math.sqrt(max(ss / df - within / n_seeds, 0.0))
+                monotone = _beyond_seeds(ss / df, within, n_seeds)
         levers.append(replace(lever, seed_sd=seed_sd, scatter=scatter, monotone_scatter=monotone))
     return levers
 
