@@ -116,22 +116,30 @@ def page_text(driver) -> str:
     return flat(driver.execute_script("return document.body.innerText"))
 
 
-def show_category(driver, category):
-    """Click a category in the menu; return the rows of its item list, in their order."""
+def click_when_clear(driver, find):
+    """Click the element ``find(driver)`` returns, again until the click lands: the report's
+    menu may still be settling, another of its elements over the point for a moment."""
     from selenium.common.exceptions import ElementClickInterceptedException
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def click(d):
-        # the menu may still be settling (another of its spans lies over the point for a
-        # moment): try again until the click lands
         try:
-            d.find_element(By.XPATH, f"//span[normalize-space()='{category}']").click()
+            find(d).click()
         except ElementClickInterceptedException:
             return False
         return True
 
     WebDriverWait(driver, 30, poll_frequency=0.2).until(click)
+
+
+def show_category(driver, category):
+    """Click a category in the menu; return the rows of its item list, in their order."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    click_when_clear(
+        driver, lambda d: d.find_element(By.XPATH, f"//span[normalize-space()='{category}']")
+    )
     return WebDriverWait(driver, 30).until(
         lambda d: d.find_elements(By.XPATH, "//tr[td[normalize-space()='digits']]")
     )
@@ -144,7 +152,7 @@ def open_item(driver, category, label):
 
     rows = [row for row in show_category(driver, category) if label in row.text]
     assert rows, f"{category} has no item {label!r}"
-    rows[0].find_element(By.CSS_SELECTOR, "a[iconname='eye']").click()
+    click_when_clear(driver, lambda d: rows[0].find_element(By.CSS_SELECTOR, "a[iconname='eye']"))
     return frame_contents(driver)
 
 
@@ -220,7 +228,7 @@ def test_findings_item_sorts_first_and_opens_as_a_table(browser, report, tiny_ru
     open_report(browser, report)
     items = show_category(browser, "1. Findings")
     assert "answer: the verdict on every claim (table)" in items[0].text, items[0].text
-    items[0].find_element(By.CSS_SELECTOR, "a[iconname='eye']").click()
+    click_when_clear(browser, lambda d: items[0].find_element(By.CSS_SELECTOR, "a[iconname='eye']"))
     text, head, n_rows = frame_contents(browser)
     assert head == list(findings.columns)
     assert n_rows == len(findings)
